@@ -1,0 +1,72 @@
+//! The config file as written: serde structs that reject unknown keys. `validate.rs` turns them
+//! into the typed [`super::Config`].
+
+use serde::Deserialize;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A humantime duration ("500ms", "30s", "2m").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map(Dur).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?}: {e} (write e.g. \"500ms\", \"30s\", \"2m\")"
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub watch: Option<Spanned<Vec<Spanned<String>>>>,
+    pub hold_on_boot: Option<bool>,
+    pub min_hold: Option<Spanned<Dur>>,
+    pub max_hold: Option<Spanned<Dur>>,
+    pub max_hold_policy: Option<crate::machine::MaxHoldPolicy>,
+    pub stable_for: Option<Spanned<Dur>>,
+    pub control_socket: Option<String>,
+    pub state_file: Option<String>,
+    pub metrics_listen: Option<Spanned<String>>,
+    /// What the CARP hook does when the daemon cannot be reached: "demote" (through the backend,
+    /// so the node never preempts unchecked) or "nothing".
+    pub hook_fallback: Option<Spanned<String>>,
+    pub backend: Option<Spanned<RawBackend>>,
+    #[serde(default, rename = "probe")]
+    pub probes: Vec<Spanned<RawProbe>>,
+}
+
+/// `[backend]`: one flat table; which keys apply depends on `type` (checked in validate.rs,
+/// which names the key that does not belong).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub demote: Option<Spanned<Vec<String>>>,
+    pub promote: Option<Spanned<Vec<String>>>,
+    pub state: Option<Spanned<Vec<String>>>,
+}
+
+/// `[[probe]]`: one flat table per probe; type-specific keys are checked in validate.rs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub target: Option<Spanned<String>>,
+    pub command: Option<Spanned<Vec<String>>>,
+    pub expect_status: Option<Spanned<u16>>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub rise: Option<Spanned<u32>>,
+    pub fall: Option<Spanned<u32>>,
+    pub required: Option<bool>,
+}

@@ -1,0 +1,62 @@
+//! `failbackd run`: load the config, bind the sockets, start the daemon, stop on SIGTERM/SIGINT.
+
+use super::{start, Listeners};
+use crate::config::Config;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub async fn main(config: &Path) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            tracing::error!("invalid config:\n{errors}");
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(cfg).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "failbackd stopped");
+            eprintln!("failbackd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let backend: Arc<dyn crate::carp::Backend> = Arc::from(crate::carp::build(&cfg.backend)?);
+    let control = crate::control::bind(&cfg.control_socket)
+        .with_context(|| format!("binding the control socket {}", cfg.control_socket.display()))?;
+    if !cfg.metrics_listen.ip().is_loopback() {
+        tracing::warn!(listen = %cfg.metrics_listen, "/metrics and /status are reachable from the network; firewall the port");
+    }
+    let http = tokio::net::TcpListener::bind(cfg.metrics_listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.metrics_listen))?;
+    let socket_path = cfg.control_socket.clone();
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await?;
+    tracker.close();
+    wait_for_signal().await?;
+    cancel.cancel();
+    tracker.wait().await;
+    let _ = std::fs::remove_file(&socket_path);
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+    Ok(())
+}

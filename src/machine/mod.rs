@@ -1,0 +1,447 @@
+//! The failback state machine: pure, sans-IO, given the time.
+//!
+//! `Machine::step(now, event)` returns the actions the driver must carry out (demote, promote,
+//! restart probes, record something for metrics/traces/logs). It never reads a clock, touches
+//! the network or spawns anything, so every rule below is unit- and property-tested in isolation
+//! (`tests.rs`, `tests/machine_props.rs`). The driver (`crate::daemon`) owns the I/O.
+//!
+//! The backend is reconciled, not toggled: each phase implies a *desired* demotion, and the
+//! machine issues `Demote`/`Promote` only when the last confirmed backend state differs from it
+//! and no call is in flight. That is what keeps it from repeating the forum script's toggle bug
+//! (design.md, point 1): no two demotes or promotes in a row, whatever the event order.
+
+mod probes;
+#[cfg(test)]
+mod tests;
+mod types;
+
+pub use probes::ProbeTally;
+pub use types::*;
+
+use std::time::{Duration, Instant};
+
+/// The failback state machine. Construct it with [`Machine::new`], feed it [`Event::Boot`] first.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    cfg: MachineConfig,
+    phase: Phase,
+    phase_since: Instant,
+    failback: Option<Failback>,
+    probes: Vec<ProbeTally>,
+    backend: BackendView,
+    /// When the stability window started (all required probes up, no failure since).
+    stable_since: Option<Instant>,
+    drain: Option<Drain>,
+    /// Last seen CARP state per watched `(vhid, iface)`; bounded by what the driver lets through.
+    carp: std::collections::BTreeMap<(u16, String), CarpState>,
+    last_outcome: Option<Outcome>,
+    /// Id of the last failback that ended, so ids keep counting up.
+    ended_failbacks: u64,
+}
+
+/// The failback in progress (from arm to outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failback {
+    /// Monotonic id, 1 for the first failback since start.
+    pub id: u64,
+    pub trigger: Trigger,
+    pub armed_at: Instant,
+    pub peer_lost: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct BackendView {
+    /// Last confirmed state: `Some(true)` demoted, `Some(false)` promoted, `None` unknown.
+    demoted: Option<bool>,
+    in_flight: Option<BackendOp>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Drain {
+    until: Instant,
+    reported: bool,
+}
+
+impl Machine {
+    /// A machine in `Idle`, waiting for [`Event::Boot`].
+    pub fn new(cfg: MachineConfig, now: Instant) -> Machine {
+        let probes = cfg.probes.iter().map(|_| ProbeTally::default()).collect();
+        Machine {
+            cfg,
+            phase: Phase::Idle,
+            phase_since: now,
+            failback: None,
+            probes,
+            backend: BackendView::default(),
+            stable_since: None,
+            drain: None,
+            carp: Default::default(),
+            last_outcome: None,
+            ended_failbacks: 0,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+    pub fn phase_since(&self) -> Instant {
+        self.phase_since
+    }
+    pub fn failback(&self) -> Option<&Failback> {
+        self.failback.as_ref()
+    }
+    pub fn probe(&self, id: usize) -> Option<&ProbeTally> {
+        self.probes.get(id)
+    }
+    pub fn config(&self) -> &MachineConfig {
+        &self.cfg
+    }
+    /// How many failbacks have ended (the id of the last one that did).
+    pub fn ended_failbacks(&self) -> u64 {
+        self.ended_failbacks
+    }
+    pub fn last_outcome(&self) -> Option<Outcome> {
+        self.last_outcome
+    }
+    /// The backend state last confirmed by a backend result (`None` = unknown).
+    pub fn backend_demoted(&self) -> Option<bool> {
+        self.backend.demoted
+    }
+    /// The last CARP state seen per watched `(vhid, iface)`.
+    pub fn carp_states(&self) -> impl Iterator<Item = (&(u16, String), &CarpState)> {
+        self.carp.iter()
+    }
+    /// When the node will be released or failed at the latest (while a failback runs).
+    pub fn hold_deadline(&self) -> Option<Instant> {
+        self.failback.as_ref().map(|f| f.armed_at + self.cfg.max_hold)
+    }
+
+    /// Names of the required probes that are not up: what blocks a release right now.
+    pub fn release_blockers(&self) -> Vec<&str> {
+        self.cfg
+            .probes
+            .iter()
+            .zip(&self.probes)
+            .filter(|(spec, tally)| spec.required && !tally.up)
+            .map(|(spec, _)| spec.name.as_str())
+            .collect()
+    }
+
+    fn all_required_up(&self) -> bool {
+        self.release_blockers().is_empty()
+    }
+
+    /// The earliest instant at which [`Event::Tick`] must be delivered, if any.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut deadlines = Vec::with_capacity(4);
+        if self.backend.in_flight.is_none() {
+            deadlines.extend(self.backend.retry_at);
+        }
+        if let Some(fb) = &self.failback {
+            if self.phase.is_holding() {
+                deadlines.push(fb.armed_at + self.cfg.max_hold);
+            }
+            if self.phase == Phase::Stabilizing {
+                deadlines.extend(self.release_at(fb));
+            }
+        }
+        if let Some(drain) = self.drain.filter(|d| !d.reported) {
+            deadlines.push(drain.until);
+        }
+        deadlines.into_iter().min()
+    }
+
+    fn release_at(&self, fb: &Failback) -> Option<Instant> {
+        let stable = self.stable_since? + self.cfg.stable_for;
+        Some(stable.max(fb.armed_at + self.cfg.min_hold))
+    }
+
+    /// Applies one event at `now` and returns the actions to carry out, in order.
+    #[must_use]
+    pub fn step(&mut self, now: Instant, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Boot(boot) => self.on_boot(now, boot, &mut out),
+            Event::Carp { vhid, iface, state } => self.on_carp(now, vhid, iface, state, &mut out),
+            Event::Probe { probe, ok } => self.on_probe(now, probe, ok, &mut out),
+            Event::ManualHold => self.on_manual_hold(now, &mut out),
+            Event::ManualRelease { force } => self.on_manual_release(now, force, &mut out),
+            Event::Drain { timeout } => self.on_drain(now, timeout, &mut out),
+            Event::Backend { op, ok } => self.on_backend(now, op, ok, &mut out),
+            Event::Tick => {}
+        }
+        // A phase change can make the next one due at once (stable_for = 0, backend already in
+        // place); a few rounds settle it. Each round changes the phase or stops.
+        for _ in 0..PHASES.len() {
+            let before = self.phase;
+            self.on_deadlines(now, &mut out);
+            self.settle(now, &mut out);
+            if self.phase == before {
+                break;
+            }
+        }
+        self.reconcile_backend(now, &mut out);
+        out
+    }
+
+    fn on_boot(&mut self, now: Instant, boot: Boot, out: &mut Vec<Action>) {
+        self.backend.demoted = boot.backend_demoted;
+        let resume = match boot.previous {
+            Some(Phase::Failed) if boot.backend_demoted != Some(false) => {
+                // The failback already ended as failed; stay loud and demoted.
+                self.set_phase(now, Phase::Failed, out);
+                self.last_outcome = Some(Outcome::Failed);
+                return;
+            }
+            Some(Phase::Releasing) if boot.backend_demoted == Some(false) => {
+                // The promote went through just before the restart: finish, do not re-hold.
+                self.set_phase(now, Phase::Released, out);
+                return;
+            }
+            Some(prev) if prev.in_failback() => true,
+            // Demoted by us with no failback on record (crash between demote and persist, or
+            // `hold_on_boot = false`): resume, so the node is never left demoted silently.
+            _ => boot.backend_demoted == Some(true),
+        };
+        if resume {
+            self.arm(now, Trigger::Resume, out);
+        } else if boot.previous.is_none() && self.cfg.hold_on_boot {
+            self.arm(now, Trigger::Boot, out);
+        } else if boot.previous == Some(Phase::Released) {
+            self.set_phase(now, Phase::Released, out);
+        }
+    }
+
+    fn on_carp(&mut self, now: Instant, vhid: u16, iface: String, state: CarpState, out: &mut Vec<Action>) {
+        self.carp.insert((vhid, iface.clone()), state);
+        if state == CarpState::Master && self.phase.is_holding() {
+            self.mark_peer_lost(out);
+            return;
+        }
+        let arms = match self.phase {
+            Phase::Idle => true,
+            // Once released we are MASTER by design; only losing it arms a new failback.
+            Phase::Released => state != CarpState::Master,
+            _ => false,
+        };
+        if arms {
+            self.arm(now, Trigger::Carp { vhid, iface, state }, out);
+        }
+        self.check_drain(now, out);
+    }
+
+    fn mark_peer_lost(&mut self, out: &mut Vec<Action>) {
+        if let Some(fb) = self.failback.as_mut() {
+            if !fb.peer_lost {
+                fb.peer_lost = true;
+                out.push(Action::Record(Record::PeerLost { failback: fb.id }));
+            }
+        }
+    }
+
+    fn on_probe(&mut self, now: Instant, id: usize, ok: bool, out: &mut Vec<Action>) {
+        let Some(spec) = self.cfg.probes.get(id) else { return };
+        let Some(tally) = self.probes.get_mut(id) else { return };
+        let (rise, fall, required) = (spec.rise, spec.fall, spec.required);
+        if let Some(up) = tally.observe(ok, rise, fall) {
+            out.push(Action::Record(Record::ProbeChanged { probe: id, up }));
+        }
+        if required && !ok && self.phase == Phase::Stabilizing {
+            // Any failure restarts the stability window; `fall` of them drops back to Probing.
+            self.stable_since = None;
+        }
+        self.advance_probing(now, out);
+    }
+
+    /// Moves between Probing and Stabilizing as the required probes come and go.
+    fn advance_probing(&mut self, now: Instant, out: &mut Vec<Action>) {
+        match self.phase {
+            Phase::Probing if self.all_required_up() => {
+                self.stable_since = Some(now);
+                self.set_phase(now, Phase::Stabilizing, out);
+            }
+            Phase::Stabilizing if !self.all_required_up() => {
+                self.stable_since = None;
+                self.set_phase(now, Phase::Probing, out);
+            }
+            Phase::Stabilizing if self.stable_since.is_none() => self.stable_since = Some(now),
+            _ => {}
+        }
+    }
+
+    fn on_manual_hold(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.phase.is_holding() {
+            return; // already held: a second failback is never started
+        }
+        self.drain = None;
+        self.arm(now, Trigger::Manual, out);
+    }
+
+    fn on_manual_release(&mut self, now: Instant, force: bool, out: &mut Vec<Action>) {
+        if !force && !self.all_required_up() {
+            out.push(Action::Record(Record::ReleaseRefused {
+                blockers: self.release_blockers().iter().map(|s| s.to_string()).collect(),
+            }));
+            return;
+        }
+        match self.phase {
+            p if p.is_holding() => self.finish(now, Outcome::Forced, out),
+            Phase::Failed | Phase::Draining => {
+                self.drain = None;
+                self.set_phase(now, Phase::Releasing, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_drain(&mut self, now: Instant, timeout: Duration, out: &mut Vec<Action>) {
+        if self.failback.is_some() {
+            self.end_failback(now, Outcome::Aborted, out);
+        }
+        self.drain = Some(Drain { until: now + timeout, reported: false });
+        if self.phase != Phase::Draining {
+            self.set_phase(now, Phase::Draining, out);
+        }
+        self.check_drain(now, out);
+    }
+
+    /// A drain is complete when the node is demoted and no watched VHID is MASTER any more.
+    fn check_drain(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(drain) = self.drain else { return };
+        if drain.reported || self.phase != Phase::Draining {
+            return;
+        }
+        let handed_over = self.backend.demoted == Some(true)
+            && !self.carp.is_empty()
+            && self.carp.values().all(|s| *s != CarpState::Master);
+        if handed_over || now >= drain.until {
+            self.drain = Some(Drain { reported: true, ..drain });
+            out.push(Action::Record(Record::DrainFinished { handed_over }));
+        }
+    }
+
+    fn on_backend(&mut self, now: Instant, op: BackendOp, ok: bool, out: &mut Vec<Action>) {
+        if self.backend.in_flight != Some(op) {
+            return; // a result for a call we did not make (or a duplicate): ignore it
+        }
+        self.backend.in_flight = None;
+        if ok {
+            self.backend.demoted = Some(op == BackendOp::Demote);
+            self.backend.failures = 0;
+            self.backend.retry_at = None;
+        } else {
+            self.backend.failures = self.backend.failures.saturating_add(1);
+            let backoff = self.cfg.backoff.delay(self.backend.failures);
+            self.backend.retry_at = Some(now + backoff);
+            out.push(Action::Record(Record::BackendFailed { op, attempt: self.backend.failures }));
+            return;
+        }
+    }
+
+    /// Leaves the phases that only wait for the backend once it is in place.
+    fn settle(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.backend.in_flight.is_some() {
+            return;
+        }
+        match (self.phase, self.backend.demoted) {
+            (Phase::Holding, Some(true)) => {
+                self.set_phase(now, Phase::Probing, out);
+                self.advance_probing(now, out);
+            }
+            (Phase::Releasing, Some(false)) => self.set_phase(now, Phase::Released, out),
+            (Phase::Draining, _) => self.check_drain(now, out),
+            _ => {}
+        }
+    }
+
+    fn on_deadlines(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let Some(fb) = self.failback.clone() {
+            if self.phase.is_holding() && now >= fb.armed_at + self.cfg.max_hold {
+                match self.cfg.max_hold_policy {
+                    MaxHoldPolicy::Stay => {
+                        self.end_failback(now, Outcome::Failed, out);
+                        self.set_phase(now, Phase::Failed, out);
+                    }
+                    MaxHoldPolicy::Release => self.finish(now, Outcome::Forced, out),
+                }
+            } else if self.phase == Phase::Stabilizing
+                && self.all_required_up()
+                && self.release_at(&fb).is_some_and(|at| now >= at)
+            {
+                self.finish(now, Outcome::Released, out);
+            }
+        }
+        self.check_drain(now, out);
+    }
+
+    /// Issues the backend call the current phase needs, if it is not already in place.
+    fn reconcile_backend(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(want_demoted) = self.phase.wants_demoted() else { return };
+        let b = &mut self.backend;
+        if b.in_flight.is_some() || b.demoted == Some(want_demoted) {
+            return;
+        }
+        if b.retry_at.is_some_and(|at| now < at) {
+            return;
+        }
+        let op = if want_demoted { BackendOp::Demote } else { BackendOp::Promote };
+        b.in_flight = Some(op);
+        b.retry_at = None;
+        out.push(match op {
+            BackendOp::Demote => Action::Demote,
+            BackendOp::Promote => Action::Promote,
+        });
+    }
+
+    fn arm(&mut self, now: Instant, trigger: Trigger, out: &mut Vec<Action>) {
+        let id = self.last_failback_id() + 1;
+        self.failback = Some(Failback { id, trigger: trigger.clone(), armed_at: now, peer_lost: false });
+        for tally in &mut self.probes {
+            *tally = ProbeTally::default();
+        }
+        self.stable_since = None;
+        self.backend.failures = 0;
+        self.backend.retry_at = None;
+        out.push(Action::Record(Record::FailbackStarted { failback: id, trigger }));
+        out.push(Action::RestartProbes);
+        // Already demoted (restart, resume)? `settle` moves on without a second demote.
+        self.set_phase(now, Phase::Holding, out);
+    }
+
+    fn last_failback_id(&self) -> u64 {
+        self.failback.as_ref().map_or(self.ended_failbacks, |f| f.id)
+    }
+
+    /// Ends the failback with a releasing outcome and starts the promote.
+    fn finish(&mut self, now: Instant, outcome: Outcome, out: &mut Vec<Action>) {
+        self.end_failback(now, outcome, out);
+        self.set_phase(now, Phase::Releasing, out);
+    }
+
+    fn end_failback(&mut self, now: Instant, outcome: Outcome, out: &mut Vec<Action>) {
+        let Some(fb) = self.failback.take() else { return };
+        self.ended_failbacks = fb.id;
+        self.last_outcome = Some(outcome);
+        self.stable_since = None;
+        out.push(Action::Record(Record::FailbackEnded {
+            failback: fb.id,
+            outcome,
+            duration: now.saturating_duration_since(fb.armed_at),
+            peer_lost: fb.peer_lost,
+        }));
+    }
+
+    fn set_phase(&mut self, now: Instant, to: Phase, out: &mut Vec<Action>) {
+        if self.phase == to {
+            return;
+        }
+        let from = self.phase;
+        let held_for = now.saturating_duration_since(self.phase_since);
+        self.phase = to;
+        self.phase_since = now;
+        out.push(Action::Record(Record::PhaseChanged { from, to, held_for }));
+    }
+}

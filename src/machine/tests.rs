@@ -1,0 +1,496 @@
+//! Unit tests: one per transition rule. `tests/machine_props.rs` checks the invariants over
+//! random event sequences.
+
+use super::*;
+use std::time::{Duration, Instant};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn cfg() -> MachineConfig {
+    MachineConfig {
+        hold_on_boot: true,
+        min_hold: secs(10),
+        max_hold: secs(100),
+        max_hold_policy: MaxHoldPolicy::Stay,
+        stable_for: secs(5),
+        probes: vec![
+            ProbeSpec { name: "gw".into(), rise: 2, fall: 2, required: true },
+            ProbeSpec { name: "extra".into(), rise: 1, fall: 1, required: false },
+        ],
+        backoff: Backoff { initial: secs(1), max: secs(8) },
+    }
+}
+
+/// A machine with a fake clock: `at(s)` sets the time to t0 + s.
+struct T {
+    m: Machine,
+    t0: Instant,
+    now: Instant,
+}
+
+impl T {
+    fn new(cfg: MachineConfig) -> T {
+        let t0 = Instant::now();
+        T { m: Machine::new(cfg, t0), t0, now: t0 }
+    }
+    fn at(&mut self, s: f64) -> &mut T {
+        self.now = self.t0 + Duration::from_secs_f64(s);
+        self
+    }
+    fn ev(&mut self, e: Event) -> Vec<Action> {
+        self.m.step(self.now, e)
+    }
+    /// Boots with the backend not demoted and no previous run, and confirms the demote.
+    fn booted(cfg: MachineConfig) -> T {
+        let mut t = T::new(cfg);
+        let a = t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+        assert!(a.contains(&Action::Demote));
+        t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+        assert_eq!(t.m.phase(), Phase::Probing);
+        t
+    }
+    fn probe(&mut self, probe: usize, ok: bool) -> Vec<Action> {
+        self.ev(Event::Probe { probe, ok })
+    }
+    fn tick(&mut self) -> Vec<Action> {
+        self.ev(Event::Tick)
+    }
+}
+
+fn phases(actions: &[Action]) -> Vec<Phase> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Record(Record::PhaseChanged { to, .. }) => Some(*to),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcome(actions: &[Action]) -> Option<Outcome> {
+    actions.iter().find_map(|a| match a {
+        Action::Record(Record::FailbackEnded { outcome, .. }) => Some(*outcome),
+        _ => None,
+    })
+}
+
+fn started(actions: &[Action]) -> Option<Trigger> {
+    actions.iter().find_map(|a| match a {
+        Action::Record(Record::FailbackStarted { trigger, .. }) => Some(trigger.clone()),
+        _ => None,
+    })
+}
+
+fn carp(state: CarpState) -> Event {
+    Event::Carp { vhid: 1, iface: "em0".into(), state }
+}
+
+/// Drives a booted machine to Released with the probes passing.
+fn released() -> T {
+    let mut t = T::booted(cfg());
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let a = t.at(10.0).tick();
+    assert_eq!(outcome(&a), Some(Outcome::Released));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+    t
+}
+
+// --- boot and restart reconciliation ---
+
+#[test]
+fn boot_with_hold_on_boot_demotes_before_anything_else() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+    assert_eq!(started(&a), Some(Trigger::Boot));
+    assert!(a.contains(&Action::RestartProbes));
+    assert_eq!(a.last(), Some(&Action::Demote));
+    assert_eq!(t.m.phase(), Phase::Holding);
+}
+
+#[test]
+fn boot_already_demoted_does_not_demote_twice() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(true), previous: None }));
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!(phases(&a), vec![Phase::Holding, Phase::Probing]);
+}
+
+#[test]
+fn boot_with_unknown_backend_state_demotes() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: None, previous: None }));
+    assert!(a.contains(&Action::Demote));
+}
+
+#[test]
+fn boot_without_hold_on_boot_stays_idle() {
+    let mut t = T::new(MachineConfig { hold_on_boot: false, ..cfg() });
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+    assert!(a.is_empty());
+    assert_eq!(t.m.phase(), Phase::Idle);
+}
+
+#[test]
+fn restart_after_release_does_not_hold_a_live_master() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: Some(Phase::Released) }));
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+#[test]
+fn restart_during_a_hold_resumes_without_demoting_again() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(true), previous: Some(Phase::Stabilizing) }));
+    assert_eq!(started(&a), Some(Trigger::Resume));
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+#[test]
+fn restart_during_a_hold_with_the_demotion_gone_demotes_again() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: Some(Phase::Holding) }));
+    assert_eq!(started(&a), Some(Trigger::Resume));
+    assert!(a.contains(&Action::Demote));
+}
+
+#[test]
+fn restart_after_failed_stays_failed_and_demoted() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(true), previous: Some(Phase::Failed) }));
+    assert_eq!(t.m.phase(), Phase::Failed);
+    assert!(t.m.failback().is_none());
+    assert!(!a.contains(&Action::Demote) && !a.contains(&Action::Promote));
+}
+
+#[test]
+fn restart_after_a_completed_promote_finishes_the_release() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: Some(Phase::Releasing) }));
+    assert_eq!(t.m.phase(), Phase::Released);
+    assert!(a.iter().all(|a| matches!(a, Action::Record(_))));
+}
+
+#[test]
+fn restart_finding_our_demotion_with_no_failback_on_record_resumes() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot { backend_demoted: Some(true), previous: Some(Phase::Idle) }));
+    assert_eq!(started(&a), Some(Trigger::Resume));
+    assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+// --- holding and the backend ---
+
+#[test]
+fn demote_failure_is_retried_after_backoff_not_before() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+    let a = t.at(0.1).ev(Event::Backend { op: BackendOp::Demote, ok: false });
+    assert!(a.contains(&Action::Record(Record::BackendFailed { op: BackendOp::Demote, attempt: 1 })));
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + Duration::from_secs_f64(1.1)));
+    assert!(!t.at(0.5).tick().contains(&Action::Demote));
+    assert!(t.at(1.1).tick().contains(&Action::Demote));
+    assert_eq!(t.m.phase(), Phase::Holding);
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+#[test]
+fn backoff_doubles_up_to_its_cap() {
+    let b = Backoff { initial: secs(1), max: secs(8) };
+    let delays: Vec<u64> = (1..=6).map(|n| b.delay(n).as_secs()).collect();
+    assert_eq!(delays, vec![1, 2, 4, 8, 8, 8]);
+}
+
+#[test]
+fn a_result_for_a_call_not_in_flight_is_ignored() {
+    let mut t = T::booted(cfg());
+    let a = t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert!(a.is_empty());
+    assert_eq!(t.m.backend_demoted(), Some(true));
+}
+
+// --- probing, stabilizing, release ---
+
+#[test]
+fn required_probes_passing_rise_times_start_the_stability_window() {
+    let mut t = T::booted(cfg());
+    assert!(phases(&t.at(1.0).probe(0, true)).is_empty());
+    let a = t.at(2.0).probe(0, true);
+    assert!(a.contains(&Action::Record(Record::ProbeChanged { probe: 0, up: true })));
+    assert_eq!(phases(&a), vec![Phase::Stabilizing]);
+}
+
+#[test]
+fn optional_probes_do_not_gate_the_release() {
+    let mut t = T::booted(cfg());
+    t.at(1.0).probe(1, false);
+    t.probe(0, true);
+    t.at(2.0).probe(0, true);
+    assert_eq!(t.m.phase(), Phase::Stabilizing);
+    assert!(t.m.release_blockers().is_empty());
+}
+
+#[test]
+fn release_waits_for_min_hold_and_stable_for() {
+    let mut t = T::booted(cfg());
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true); // stable from t=2, stable_for 5 -> 7, min_hold 10 -> 10
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(10)));
+    assert!(outcome(&t.at(7.0).tick()).is_none());
+    let a = t.at(10.0).tick();
+    assert_eq!(outcome(&a), Some(Outcome::Released));
+    assert!(a.contains(&Action::Promote));
+    assert_eq!(t.m.phase(), Phase::Releasing);
+    let a = t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(phases(&a), vec![Phase::Released]);
+    assert!(t.m.failback().is_none());
+}
+
+#[test]
+fn stable_for_counts_from_the_last_failure() {
+    let mut t = T::booted(MachineConfig { min_hold: Duration::ZERO, ..cfg() });
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    t.at(4.0).probe(0, false); // one failure: still up (fall 2), window restarts at the next pass
+    assert_eq!(t.m.phase(), Phase::Stabilizing);
+    t.at(5.0).probe(0, true);
+    assert!(outcome(&t.at(7.5).tick()).is_none());
+    assert_eq!(outcome(&t.at(10.0).tick()), Some(Outcome::Released));
+}
+
+#[test]
+fn fall_failures_drop_back_to_probing() {
+    let mut t = T::booted(cfg());
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    t.at(3.0).probe(0, false);
+    let a = t.at(4.0).probe(0, false);
+    assert_eq!(phases(&a), vec![Phase::Probing]);
+    assert!(outcome(&t.at(20.0).tick()).is_none());
+}
+
+#[test]
+fn no_probes_and_no_waits_release_at_once() {
+    let cfg = MachineConfig { probes: vec![], min_hold: Duration::ZERO, stable_for: Duration::ZERO, ..cfg() };
+    let mut t = T::new(cfg);
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+    let a = t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    assert_eq!(phases(&a), vec![Phase::Probing, Phase::Stabilizing, Phase::Releasing]);
+    assert!(a.contains(&Action::Promote));
+}
+
+#[test]
+fn promote_failure_stays_releasing_and_retries() {
+    let mut t = released();
+    t.ev(Event::ManualHold);
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.at(20.0).probe(0, true);
+    t.at(21.0).probe(0, true);
+    assert!(t.at(40.0).tick().contains(&Action::Promote));
+    let a = t.ev(Event::Backend { op: BackendOp::Promote, ok: false });
+    assert!(a.contains(&Action::Record(Record::BackendFailed { op: BackendOp::Promote, attempt: 1 })));
+    assert_eq!(t.m.phase(), Phase::Releasing);
+    assert!(t.at(41.0).tick().contains(&Action::Promote));
+}
+
+// --- max hold ---
+
+#[test]
+fn max_hold_with_policy_stay_fails_and_keeps_the_node_demoted() {
+    let mut t = T::booted(cfg());
+    t.at(5.0).probe(0, false);
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(100)));
+    let a = t.at(100.0).tick();
+    assert_eq!(outcome(&a), Some(Outcome::Failed));
+    assert_eq!(phases(&a), vec![Phase::Failed]);
+    assert!(!a.contains(&Action::Promote));
+    // Late passes do not release a failed node by themselves.
+    t.at(101.0).probe(0, true);
+    t.at(102.0).probe(0, true);
+    assert!(t.at(500.0).tick().is_empty());
+    assert_eq!(t.m.phase(), Phase::Failed);
+}
+
+#[test]
+fn max_hold_with_policy_release_forces_the_release() {
+    let mut t = T::booted(MachineConfig { max_hold_policy: MaxHoldPolicy::Release, ..cfg() });
+    let a = t.at(100.0).tick();
+    assert_eq!(outcome(&a), Some(Outcome::Forced));
+    assert!(a.contains(&Action::Promote));
+}
+
+// --- CARP events ---
+
+#[test]
+fn master_while_held_is_peer_lost_recorded_once_not_fought() {
+    let mut t = T::booted(cfg());
+    let a = t.ev(carp(CarpState::Master));
+    assert_eq!(a, vec![Action::Record(Record::PeerLost { failback: 1 })]);
+    assert!(t.ev(carp(CarpState::Master)).is_empty());
+    assert_eq!(t.m.phase(), Phase::Probing);
+    t.at(100.0);
+    let a = t.tick();
+    assert!(a.iter().any(|a| matches!(a, Action::Record(Record::FailbackEnded { peer_lost: true, .. }))));
+}
+
+#[test]
+fn carp_events_during_a_failback_never_start_a_second_one() {
+    let mut t = T::booted(cfg());
+    for s in [CarpState::Init, CarpState::Backup, CarpState::Init] {
+        assert!(started(&t.ev(carp(s))).is_none());
+    }
+    assert_eq!(t.m.failback().map(|f| f.id), Some(1));
+}
+
+#[test]
+fn leaving_master_after_a_release_arms_a_new_failback() {
+    for state in [CarpState::Init, CarpState::Backup] {
+        let mut t = released();
+        let a = t.ev(carp(state));
+        assert_eq!(started(&a), Some(Trigger::Carp { vhid: 1, iface: "em0".into(), state }));
+        assert!(a.contains(&Action::Demote));
+        assert_eq!(t.m.failback().map(|f| f.id), Some(2));
+    }
+}
+
+#[test]
+fn becoming_master_after_our_own_release_does_not_arm() {
+    let mut t = released();
+    assert!(t.ev(carp(CarpState::Master)).is_empty());
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+#[test]
+fn any_carp_event_arms_from_idle() {
+    for state in CarpState::ALL {
+        let mut t = T::new(MachineConfig { hold_on_boot: false, ..cfg() });
+        t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+        assert!(started(&t.ev(carp(state))).is_some(), "{state}");
+    }
+}
+
+// --- manual hold and release ---
+
+#[test]
+fn manual_hold_arms_from_rest_and_is_a_no_op_while_held() {
+    let mut t = released();
+    assert_eq!(started(&t.ev(Event::ManualHold)), Some(Trigger::Manual));
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    assert!(t.ev(Event::ManualHold).is_empty());
+}
+
+#[test]
+fn manual_hold_after_failed_retries_the_failback() {
+    let mut t = T::booted(cfg());
+    t.at(100.0).tick();
+    assert_eq!(t.m.phase(), Phase::Failed);
+    let a = t.ev(Event::ManualHold);
+    assert_eq!(started(&a), Some(Trigger::Manual));
+    assert!(!a.contains(&Action::Demote), "already demoted");
+    assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+#[test]
+fn release_without_force_is_refused_while_required_probes_are_down() {
+    let mut t = T::booted(cfg());
+    let a = t.ev(Event::ManualRelease { force: false });
+    assert_eq!(a, vec![Action::Record(Record::ReleaseRefused { blockers: vec!["gw".into()] })]);
+    assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+#[test]
+fn forced_release_wins_over_failing_probes() {
+    let mut t = T::booted(cfg());
+    let a = t.ev(Event::ManualRelease { force: true });
+    assert_eq!(outcome(&a), Some(Outcome::Forced));
+    assert!(a.contains(&Action::Promote));
+}
+
+#[test]
+fn release_with_probes_up_skips_the_remaining_wait() {
+    let mut t = T::booted(cfg());
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let a = t.ev(Event::ManualRelease { force: false });
+    assert_eq!(outcome(&a), Some(Outcome::Forced));
+    assert!(a.contains(&Action::Promote));
+}
+
+#[test]
+fn release_from_failed_promotes_without_a_second_outcome() {
+    let mut t = T::booted(cfg());
+    t.at(100.0).tick();
+    let a = t.ev(Event::ManualRelease { force: true });
+    assert_eq!(outcome(&a), None);
+    assert!(a.contains(&Action::Promote));
+    assert_eq!(t.m.phase(), Phase::Releasing);
+}
+
+#[test]
+fn release_while_the_demote_is_in_flight_waits_for_it() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+    let a = t.ev(Event::ManualRelease { force: true });
+    assert!(!a.contains(&Action::Promote));
+    let a = t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    assert!(a.contains(&Action::Promote));
+}
+
+#[test]
+fn release_at_rest_does_nothing() {
+    let mut t = released();
+    assert!(t.ev(Event::ManualRelease { force: true }).is_empty());
+}
+
+// --- drain ---
+
+#[test]
+fn drain_demotes_and_reports_when_every_watched_vhid_is_backup() {
+    let mut t = released();
+    t.ev(carp(CarpState::Master));
+    let a = t.ev(Event::Drain { timeout: secs(30) });
+    assert_eq!(phases(&a), vec![Phase::Draining]);
+    assert!(a.contains(&Action::Demote));
+    assert!(t.ev(Event::Backend { op: BackendOp::Demote, ok: true }).is_empty());
+    let a = t.ev(carp(CarpState::Backup));
+    assert!(a.contains(&Action::Record(Record::DrainFinished { handed_over: true })));
+    assert!(started(&a).is_none(), "a drain is not a failback");
+}
+
+#[test]
+fn drain_times_out_when_the_peer_does_not_take_over() {
+    let mut t = released();
+    t.ev(carp(CarpState::Master));
+    t.at(20.0).ev(Event::Drain { timeout: secs(30) });
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(50)));
+    let a = t.at(50.0).tick();
+    assert!(a.contains(&Action::Record(Record::DrainFinished { handed_over: false })));
+    assert_eq!(t.m.phase(), Phase::Draining);
+}
+
+#[test]
+fn drain_during_a_failback_aborts_it() {
+    let mut t = T::booted(cfg());
+    let a = t.ev(Event::Drain { timeout: secs(30) });
+    assert_eq!(outcome(&a), Some(Outcome::Aborted));
+    assert!(!a.contains(&Action::Demote), "already demoted");
+}
+
+#[test]
+fn release_cancels_a_drain() {
+    let mut t = released();
+    t.ev(Event::Drain { timeout: secs(30) });
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let a = t.ev(Event::ManualRelease { force: false });
+    assert!(a.contains(&Action::Promote));
+}

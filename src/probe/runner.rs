@@ -1,0 +1,364 @@
+//! Runs every configured probe on its own schedule and reports each attempt over a channel.
+//! One task per probe, so a hung prober only ever delays itself; the runner enforces each
+//! probe's timeout by dropping the attempt (probers are cancel-safe). A generation counter
+//! (a `watch` channel) lets the daemon restart all probes when a failback arms: each task
+//! abandons its sleep, attempts at once, and tags reports with the generation current when the
+//! attempt started, so the state machine can drop results from before the arm.
+
+use super::{ProbeOutcome, Prober};
+use crate::config::ProbeConfig;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::field::Empty;
+use tracing::Instrument;
+
+/// The result of one attempt of one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeReport {
+    /// Index of the probe in the configured list.
+    pub probe: usize,
+    /// The runner generation when the attempt started.
+    pub generation: u64,
+    pub outcome: ProbeOutcome,
+    /// The attempt hit the probe's timeout (then `outcome.ok` is false).
+    pub timed_out: bool,
+}
+
+/// Handle on the running probe tasks. Dropping it leaves the tasks running (only `cancel`
+/// stops them); they just can no longer be restarted.
+#[derive(Debug)]
+pub struct ProbeRunner {
+    generation: watch::Sender<u64>,
+}
+
+impl ProbeRunner {
+    /// Spawns one task per probe on `tracker`, stopping on `cancel`.
+    pub fn spawn(
+        probes: Vec<(ProbeConfig, Box<dyn Prober>)>,
+        tx: mpsc::Sender<ProbeReport>,
+        cancel: CancellationToken,
+        tracker: &TaskTracker,
+    ) -> ProbeRunner {
+        let (generation, _) = watch::channel(0);
+        for (index, (cfg, prober)) in probes.into_iter().enumerate() {
+            let task = ProbeTask { index, cfg, prober, tx: tx.clone(), generation: generation.subscribe() };
+            tracker.spawn(task.run(cancel.clone()));
+        }
+        ProbeRunner { generation }
+    }
+
+    /// Bumps the generation and makes every probe run an attempt now (a failback just armed).
+    /// Returns the new generation.
+    pub fn restart(&self) -> u64 {
+        let mut new = 0;
+        // send_modify works with or without receivers (send would fail with none).
+        self.generation.send_modify(|g| {
+            *g += 1;
+            new = *g;
+        });
+        new
+    }
+
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+}
+
+struct ProbeTask {
+    index: usize,
+    cfg: ProbeConfig,
+    prober: Box<dyn Prober>,
+    tx: mpsc::Sender<ProbeReport>,
+    generation: watch::Receiver<u64>,
+}
+
+impl ProbeTask {
+    async fn run(mut self, cancel: CancellationToken) {
+        // Stopping at any await point is safe: an attempt is dropped (cancel-safe probers) and an
+        // unsent report is simply lost, which is fine at shutdown.
+        cancel.run_until_cancelled(self.run_forever()).await;
+    }
+
+    async fn run_forever(&mut self) {
+        let mut restartable = true;
+        loop {
+            let generation = *self.generation.borrow_and_update();
+            let started = Instant::now();
+            let report = self.attempt(generation).await;
+            if self.tx.send(report).await.is_err() {
+                return; // The daemon dropped the receiver: nobody listens any more.
+            }
+            // Interval measured from the attempt's start; a late attempt is followed at once.
+            let next = started + self.cfg.interval;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                changed = self.generation.changed(), if restartable => {
+                    // Err: the ProbeRunner was dropped; keep the schedule, no more restarts.
+                    if changed.is_err() {
+                        restartable = false;
+                        tokio::time::sleep_until(next).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt, bounded by the probe timeout and timed around the whole call.
+    async fn attempt(&self, generation: u64) -> ProbeReport {
+        let kind = &self.cfg.kind;
+        let span = tracing::info_span!(
+            "probe",
+            probe = %self.cfg.name,
+            r#type = kind.type_name(),
+            target = %kind.target(),
+            generation,
+            ok = Empty,
+            latency_ms = Empty,
+            error = Empty,
+        );
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(self.cfg.timeout, self.prober.probe()).instrument(span.clone()).await;
+        let latency = started.elapsed();
+        let (timed_out, error) = match result {
+            Ok(Ok(())) => (false, None),
+            Ok(Err(e)) => (false, Some(e)),
+            Err(_) => {
+                (true, Some(format!("timed out after {}", humantime::format_duration(self.cfg.timeout))))
+            }
+        };
+        let ok = error.is_none();
+        let latency_ms = millis(latency);
+        span.record("ok", ok).record("latency_ms", latency_ms);
+        if let Some(e) = &error {
+            span.record("error", e.as_str());
+        }
+        span.in_scope(|| {
+            tracing::debug!(
+                probe = %self.cfg.name,
+                r#type = kind.type_name(),
+                ok,
+                latency_ms,
+                error = error.as_deref().unwrap_or(""),
+                "probe attempt"
+            );
+        });
+        ProbeReport { probe: self.index, generation, outcome: ProbeOutcome { ok, latency, error }, timed_out }
+    }
+}
+
+/// Milliseconds with sub-millisecond precision, for logs and spans.
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProbeKind;
+    use crate::probe::{ProbeFuture, ProbeResult};
+    use std::sync::{Arc, Mutex};
+
+    /// A fake prober: waits `delay` (forever when `None`), records when each attempt started,
+    /// and returns `result`.
+    struct Fake {
+        delay: Option<Duration>,
+        result: ProbeResult,
+        starts: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Prober for Fake {
+        fn probe(&self) -> ProbeFuture<'_> {
+            Box::pin(async move {
+                self.starts.lock().unwrap().push(Instant::now());
+                match self.delay {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+                self.result.clone()
+            })
+        }
+    }
+
+    fn fake(delay: Option<Duration>, result: ProbeResult) -> (Box<dyn Prober>, Arc<Mutex<Vec<Instant>>>) {
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        (Box::new(Fake { delay, result, starts: starts.clone() }), starts)
+    }
+
+    fn cfg(name: &str, interval_ms: u64, timeout_ms: u64) -> ProbeConfig {
+        ProbeConfig {
+            name: name.into(),
+            kind: ProbeKind::Command { argv: vec!["fake".into()] },
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(timeout_ms),
+            rise: 1,
+            fall: 1,
+            required: true,
+        }
+    }
+
+    struct Running {
+        runner: ProbeRunner,
+        rx: mpsc::Receiver<ProbeReport>,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    }
+
+    fn start(probes: Vec<(ProbeConfig, Box<dyn Prober>)>) -> Running {
+        let (tx, rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let runner = ProbeRunner::spawn(probes, tx, cancel.clone(), &tracker);
+        tracker.close();
+        Running { runner, rx, cancel, tracker }
+    }
+
+    /// Long enough for any test to finish its work; the tests never wait this long unless the
+    /// code under test is broken.
+    const PATIENCE: Duration = Duration::from_secs(10);
+
+    async fn next(rx: &mut mpsc::Receiver<ProbeReport>) -> ProbeReport {
+        tokio::time::timeout(PATIENCE, rx.recv()).await.expect("no report in time").expect("channel closed")
+    }
+
+    // Real time (tokio's paused clock needs the `test-util` feature, not enabled here), so the
+    // timing assertions are lower bounds or separate cases far apart.
+
+    #[tokio::test]
+    async fn every_probe_reports_on_its_interval() {
+        let (up, up_starts) = fake(Some(Duration::from_millis(350)), Ok(()));
+        let (down, _) = fake(Some(Duration::ZERO), Err("boom".into()));
+        let mut r = start(vec![(cfg("up", 400, 400), up), (cfg("down", 400, 400), down)]);
+        let mut seen = Vec::new();
+        while seen.iter().filter(|rep: &&ProbeReport| rep.probe == 0).count() < 3 {
+            seen.push(next(&mut r.rx).await);
+        }
+        assert!(seen.iter().filter(|rep| rep.probe == 1).count() >= 2, "{seen:?}");
+        for rep in seen.iter().filter(|rep| rep.probe == 0) {
+            assert!(rep.outcome.ok && rep.outcome.error.is_none() && !rep.timed_out, "{rep:?}");
+            // Timed around the whole call, which sleeps 350 ms.
+            assert!(rep.outcome.latency >= Duration::from_millis(350), "{rep:?}");
+        }
+        for rep in seen.iter().filter(|rep| rep.probe == 1) {
+            assert_eq!(rep.outcome.error.as_deref(), Some("boom"));
+            assert!(!rep.outcome.ok && !rep.timed_out);
+        }
+        assert!(seen.iter().all(|rep| rep.generation == 0));
+        // Starts are 400 ms apart when measured from each start; measured from each end they
+        // would be at least 750 ms apart. 700 ms separates the two cases with wide margins.
+        let starts = up_starts.lock().unwrap().clone();
+        for pair in starts.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= Duration::from_millis(400) && gap < Duration::from_millis(700), "{gap:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn hung_probe_times_out_without_stalling_others() {
+        let (hung, hung_starts) = fake(None, Ok(()));
+        let (up, _) = fake(Some(Duration::ZERO), Ok(()));
+        let mut r = start(vec![(cfg("hung", 200, 100), hung), (cfg("up", 20, 20), up)]);
+        let mut hung_reports = 0;
+        let mut up_between = 0;
+        while hung_reports < 3 {
+            let rep = next(&mut r.rx).await;
+            if rep.probe == 0 {
+                assert!(rep.timed_out && !rep.outcome.ok, "{rep:?}");
+                assert_eq!(rep.outcome.error.as_deref(), Some("timed out after 100ms"));
+                assert!(rep.outcome.latency >= Duration::from_millis(100), "{rep:?}");
+                hung_reports += 1;
+            } else if hung_reports > 0 {
+                up_between += 1;
+            }
+        }
+        // The other probe kept reporting while the hung one was stuck in its attempts.
+        assert!(up_between > 0);
+        assert_eq!(hung_starts.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn restart_attempts_at_once_with_the_new_generation() {
+        let (p, starts) = fake(Some(Duration::ZERO), Ok(()));
+        // An hour-long interval: without the restart, no second report within PATIENCE.
+        let mut r = start(vec![(cfg("p", 3_600_000, 1000), p)]);
+        assert_eq!(next(&mut r.rx).await.generation, 0);
+        assert_eq!(r.runner.generation(), 0);
+        assert_eq!(r.runner.restart(), 1);
+        assert_eq!(r.runner.generation(), 1);
+        assert_eq!(next(&mut r.rx).await.generation, 1);
+        assert_eq!(r.runner.restart(), 2);
+        assert_eq!(next(&mut r.rx).await.generation, 2);
+        assert_eq!(starts.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn restart_lets_the_attempt_in_flight_finish() {
+        let (p, starts) = fake(Some(Duration::from_millis(300)), Ok(()));
+        let mut r = start(vec![(cfg("p", 3_600_000, 1000), p)]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(starts.lock().unwrap().len(), 1, "first attempt should be in flight");
+        assert_eq!(r.runner.restart(), 1);
+        let first = next(&mut r.rx).await;
+        assert_eq!((first.generation, first.outcome.ok, first.timed_out), (0, true, false));
+        assert!(first.outcome.latency >= Duration::from_millis(300));
+        assert_eq!(next(&mut r.rx).await.generation, 1);
+        let starts = starts.lock().unwrap().clone();
+        assert!(starts[1] - starts[0] >= Duration::from_millis(300), "attempts overlapped");
+    }
+
+    #[tokio::test]
+    async fn cancel_stops_every_task() {
+        // One probe hung in an attempt, one blocked on a full channel, one sleeping.
+        let (hung, _) = fake(None, Ok(()));
+        let (fast, _) = fake(Some(Duration::ZERO), Ok(()));
+        let (slow, _) = fake(Some(Duration::ZERO), Ok(()));
+        let (tx, mut rx) = mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let _runner = ProbeRunner::spawn(
+            vec![
+                (cfg("hung", 60_000, 60_000), hung),
+                (cfg("fast", 10, 10), fast),
+                (cfg("slow", 60_000, 10), slow),
+            ],
+            tx,
+            cancel.clone(),
+            &tracker,
+        );
+        tracker.close();
+        next(&mut rx).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(tracker.len(), 3);
+        cancel.cancel();
+        tokio::time::timeout(PATIENCE, tracker.wait()).await.expect("tasks did not stop");
+        assert!(tracker.is_empty());
+    }
+
+    #[tokio::test]
+    async fn dropped_receiver_ends_the_tasks() {
+        let (p, _) = fake(Some(Duration::ZERO), Ok(()));
+        let r = start(vec![(cfg("p", 10, 10), p)]);
+        drop(r.rx);
+        tokio::time::timeout(PATIENCE, r.tracker.wait()).await.expect("task did not stop");
+        assert!(!r.cancel.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn dropped_runner_keeps_probing_on_schedule() {
+        let (p, _) = fake(Some(Duration::ZERO), Ok(()));
+        let Running { runner, mut rx, cancel, tracker } = start(vec![(cfg("p", 100, 100), p)]);
+        let t0 = Instant::now();
+        drop(runner);
+        for _ in 0..3 {
+            assert_eq!(next(&mut rx).await.generation, 0);
+        }
+        // Three attempts take two intervals; a busy loop on the closed watch channel would
+        // deliver them at once.
+        assert!(t0.elapsed() >= Duration::from_millis(200));
+        cancel.cancel();
+        tokio::time::timeout(PATIENCE, tracker.wait()).await.expect("task did not stop");
+    }
+}

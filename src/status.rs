@@ -1,0 +1,184 @@
+//! The status snapshot served at GET /status and over the control socket, and its rendering
+//! for people (`failbackd status`).
+
+use serde::{Deserialize, Serialize};
+
+/// What the daemon is doing, as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Status {
+    pub phase: String,
+    /// Unix time the phase began.
+    pub since: f64,
+    pub backend: String,
+    /// Whether the backend's hold is in place, as last confirmed (`null`: unknown).
+    pub demoted: Option<bool>,
+    pub failback: Option<FailbackStatus>,
+    pub last_outcome: Option<String>,
+    /// How many failbacks have ended since the daemon started.
+    pub failbacks_ended: u64,
+    pub probes: Vec<ProbeStatus>,
+    pub carp: Vec<CarpStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailbackStatus {
+    pub id: u64,
+    pub trigger: String,
+    /// Unix time it armed.
+    pub armed: f64,
+    /// Unix time `max_hold` ends.
+    pub hold_deadline: f64,
+    pub peer_lost: bool,
+    /// Required probes that are not up.
+    pub blockers: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub target: String,
+    pub required: bool,
+    pub up: bool,
+    pub passes: u32,
+    pub fails: u32,
+    pub last_ok: Option<bool>,
+    pub last_latency_ms: Option<f64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarpStatus {
+    pub vhid: u16,
+    pub iface: String,
+    pub state: String,
+}
+
+impl Status {
+    /// The exit code of `failbackd status`: 0 released/idle, 1 holding (or draining), 2 failed.
+    pub fn exit_code(&self) -> i32 {
+        match self.phase.as_str() {
+            "idle" | "released" => 0,
+            "failed" => 2,
+            _ => 1,
+        }
+    }
+
+    /// A compact table for people; `now` is the current Unix time.
+    pub fn render(&self, now: f64) -> String {
+        use std::fmt::Write;
+        let ago =
+            |t: f64| humantime::format_duration(std::time::Duration::from_secs((now - t).max(0.0) as u64));
+        let mut s = String::new();
+        let demoted = match self.demoted {
+            Some(true) => "demoted",
+            Some(false) => "not demoted",
+            None => "unknown",
+        };
+        let _ = writeln!(
+            s,
+            "phase     {} (for {}), backend {} ({demoted})",
+            self.phase,
+            ago(self.since),
+            self.backend
+        );
+        if let Some(fb) = &self.failback {
+            let left = humantime::format_duration(std::time::Duration::from_secs(
+                (fb.hold_deadline - now).max(0.0) as u64,
+            ));
+            let _ = writeln!(
+                s,
+                "failback  #{} by {}, held {}, max hold in {left}",
+                fb.id,
+                fb.trigger,
+                ago(fb.armed)
+            );
+            if fb.peer_lost {
+                let _ = writeln!(s, "          peer lost during the hold: this node is MASTER anyway");
+            }
+            if !fb.blockers.is_empty() {
+                let _ = writeln!(s, "waiting   {}", fb.blockers.join(", "));
+            }
+        }
+        if let Some(o) = &self.last_outcome {
+            let _ = writeln!(s, "last      {o}");
+        }
+        if !self.probes.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n{:<16} {:<8} {:<5} {:>5} {:>5} {:>9}  {}",
+                "PROBE", "TYPE", "UP", "PASS", "FAIL", "LATENCY", "LAST ERROR"
+            );
+            for p in &self.probes {
+                let up = if p.up { "up" } else { "down" };
+                let name = if p.required { p.name.clone() } else { format!("{} (opt)", p.name) };
+                let lat = p.last_latency_ms.map_or("-".to_string(), |l| format!("{l:.1}ms"));
+                let _ = writeln!(
+                    s,
+                    "{name:<16} {:<8} {up:<5} {:>5} {:>5} {lat:>9}  {}",
+                    p.kind,
+                    p.passes,
+                    p.fails,
+                    p.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        if !self.carp.is_empty() {
+            let carp: Vec<String> =
+                self.carp.iter().map(|c| format!("{}@{} {}", c.vhid, c.iface, c.state)).collect();
+            let _ = writeln!(s, "\ncarp      {}", carp.join(", "));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_phase() {
+        let st = |p: &str| Status { phase: p.into(), ..Default::default() };
+        assert_eq!(st("released").exit_code(), 0);
+        assert_eq!(st("idle").exit_code(), 0);
+        assert_eq!(st("probing").exit_code(), 1);
+        assert_eq!(st("draining").exit_code(), 1);
+        assert_eq!(st("failed").exit_code(), 2);
+    }
+
+    #[test]
+    fn render_names_blockers_and_probes() {
+        let s = Status {
+            phase: "probing".into(),
+            since: 100.0,
+            backend: "simulated".into(),
+            demoted: Some(true),
+            failback: Some(FailbackStatus {
+                id: 2,
+                trigger: "boot".into(),
+                armed: 100.0,
+                hold_deadline: 1000.0,
+                peer_lost: false,
+                blockers: vec!["wan".into()],
+            }),
+            probes: vec![ProbeStatus {
+                name: "wan".into(),
+                kind: "icmp".into(),
+                target: "198.51.100.1".into(),
+                required: true,
+                up: false,
+                passes: 0,
+                fails: 4,
+                last_ok: Some(false),
+                last_latency_ms: Some(1000.0),
+                last_error: Some("timed out after 1s".into()),
+            }],
+            ..Default::default()
+        };
+        let text = s.render(130.0);
+        assert!(text.contains("phase     probing (for 30s)"), "{text}");
+        assert!(text.contains("waiting   wan"), "{text}");
+        assert!(text.contains("timed out after 1s"), "{text}");
+    }
+}

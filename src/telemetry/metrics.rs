@@ -1,0 +1,332 @@
+//! The Prometheus metrics catalogue. Every name carries the `failback_` prefix and a base unit;
+//! every label value known at start (phases, outcomes, configured probes, backend operations) is
+//! created up front so `rate()`, `increase()` and `absent()` work from the first scrape
+//! (blackbox_exporter pre-creates its label values the same way, prober/icmp.go).
+//!
+//! Cardinality is bounded by the config: CARP series are only created for watched `vhid@iface`
+//! pairs (the driver checks before recording), and nothing from a control request becomes a label.
+
+use crate::config::Config;
+use crate::machine::{BackendOp, CarpState, Outcome, Phase, PHASES};
+use prometheus::{
+    exponential_buckets, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Phase/failback durations: 1 s .. ~4.5 h.
+fn long_buckets() -> Vec<f64> {
+    exponential_buckets(1.0, 2.0, 15).unwrap_or_default()
+}
+
+/// Probe latencies: 100 µs .. ~26 s.
+fn probe_buckets() -> Vec<f64> {
+    exponential_buckets(0.0001, 2.0, 19).unwrap_or_default()
+}
+
+/// All failbackd metrics, registered in one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub carp_transitions: IntCounterVec,
+    pub carp_state: IntGaugeVec,
+    pub carp_events_ignored: IntCounter,
+    pub failbacks: IntCounterVec,
+    pub peer_lost: IntCounter,
+    pub phase: IntGaugeVec,
+    pub phase_duration: HistogramVec,
+    pub failback_duration: Histogram,
+    pub probe_duration: HistogramVec,
+    pub probe_success: IntGaugeVec,
+    pub probe_up: IntGaugeVec,
+    pub probe_required: IntGaugeVec,
+    pub probe_attempts: IntCounterVec,
+    pub held: IntGauge,
+    pub maintenance_since: Gauge,
+    pub hold_deadline: Gauge,
+    pub backend_errors: IntCounterVec,
+    pub control_requests_dropped: IntCounter,
+    pub build_info: IntGaugeVec,
+}
+
+macro_rules! reg {
+    ($registry:expr, $metric:expr) => {{
+        let m = $metric?;
+        $registry.register(Box::new(m.clone()))?;
+        m
+    }};
+}
+
+impl Metrics {
+    /// Creates and registers every metric, with the label values of `cfg` initialised.
+    pub fn new(cfg: &Config, backend: &str) -> Result<Metrics, prometheus::Error> {
+        let r = Registry::new();
+        let o = |name: &str, help: &str| Opts::new(name, help);
+        let m = Metrics {
+            carp_transitions: reg!(
+                r,
+                IntCounterVec::new(
+                    o("failback_carp_transitions_total", "CARP/VRRP transitions seen on watched VHIDs."),
+                    &["vhid", "interface", "state"]
+                )
+            ),
+            carp_state: reg!(
+                r,
+                IntGaugeVec::new(
+                    o("failback_carp_state", "1 for the last CARP state seen on a watched vhid@interface."),
+                    &["vhid", "interface", "state"]
+                )
+            ),
+            carp_events_ignored: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_carp_events_ignored_total",
+                    "CARP events for VHIDs/interfaces that are not watched."
+                ))
+            ),
+            failbacks: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_failbacks_total",
+                        "Failbacks ended, by outcome (released, forced, failed, aborted)."
+                    ),
+                    &["outcome"]
+                )
+            ),
+            peer_lost: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_peer_lost_total",
+                    "Failbacks during which the peer vanished and CARP made this node MASTER anyway."
+                ))
+            ),
+            phase: reg!(
+                r,
+                IntGaugeVec::new(
+                    o("failback_phase", "1 for the current failback phase, 0 for the others."),
+                    &["phase"]
+                )
+            ),
+            phase_duration: reg!(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "failback_phase_duration_seconds",
+                        "Time spent in a phase, observed on leaving it."
+                    )
+                    .buckets(long_buckets()),
+                    &["phase"]
+                )
+            ),
+            failback_duration: reg!(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "failback_duration_seconds",
+                        "Time from arming a failback to its outcome."
+                    )
+                    .buckets(long_buckets())
+                )
+            ),
+            probe_duration: reg!(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new("failback_probe_duration_seconds", "Duration of probe attempts.")
+                        .buckets(probe_buckets()),
+                    &["probe", "type"]
+                )
+            ),
+            probe_success: reg!(
+                r,
+                IntGaugeVec::new(
+                    o("failback_probe_success", "1 if the last attempt of a probe passed."),
+                    &["probe"]
+                )
+            ),
+            probe_up: reg!(
+                r,
+                IntGaugeVec::new(
+                    o(
+                        "failback_probe_up",
+                        "1 if a probe is up by its rise/fall rule (what gates the release)."
+                    ),
+                    &["probe"]
+                )
+            ),
+            probe_required: reg!(
+                r,
+                IntGaugeVec::new(
+                    o("failback_probe_required", "1 if a probe must be up for a release."),
+                    &["probe"]
+                )
+            ),
+            probe_attempts: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_probe_attempts_total",
+                        "Probe attempts by result (success, failure, timeout)."
+                    ),
+                    &["probe", "result"]
+                )
+            ),
+            held: reg!(
+                r,
+                IntGauge::with_opts(o(
+                    "failback_held_in_maintenance",
+                    "1 while failbackd holds the node demoted."
+                ))
+            ),
+            maintenance_since: reg!(
+                r,
+                Gauge::with_opts(o(
+                    "failback_maintenance_since_timestamp_seconds",
+                    "Unix time the current hold began; 0 when not held."
+                ))
+            ),
+            hold_deadline: reg!(
+                r,
+                Gauge::with_opts(o(
+                    "failback_hold_deadline_timestamp_seconds",
+                    "Unix time max_hold ends for the failback in progress; 0 when none is."
+                ))
+            ),
+            backend_errors: reg!(
+                r,
+                IntCounterVec::new(
+                    o("failback_backend_errors_total", "Failed backend calls (demote, promote, state)."),
+                    &["backend", "operation"]
+                )
+            ),
+            control_requests_dropped: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_control_requests_dropped_total",
+                    "Control/hook requests refused because the daemon's queue was full."
+                ))
+            ),
+            build_info: reg!(
+                r,
+                IntGaugeVec::new(
+                    o("failback_build_info", "Always 1; the version and revision of the running failbackd."),
+                    &["version", "revision"]
+                )
+            ),
+            registry: r,
+        };
+        m.init(cfg, backend);
+        #[cfg(target_os = "linux")]
+        m.registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        Ok(m)
+    }
+
+    fn init(&self, cfg: &Config, backend: &str) {
+        for p in PHASES {
+            self.phase.with_label_values(&[p.as_str()]).set(i64::from(p == Phase::Idle));
+            self.phase_duration.with_label_values(&[p.as_str()]);
+        }
+        for o in Outcome::ALL {
+            self.failbacks.with_label_values(&[o.as_str()]);
+        }
+        for p in &cfg.probes {
+            let name = p.name.as_str();
+            self.probe_duration.with_label_values(&[name, p.kind.type_name()]);
+            self.probe_success.with_label_values(&[name]).set(0);
+            self.probe_up.with_label_values(&[name]).set(0);
+            self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
+            for result in ["success", "failure", "timeout"] {
+                self.probe_attempts.with_label_values(&[name, result]);
+            }
+        }
+        for op in ["demote", "promote", "state"] {
+            self.backend_errors.with_label_values(&[backend, op]);
+        }
+        self.build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), revision()]).set(1);
+    }
+
+    /// Sets the phase gauges so exactly one is 1.
+    pub fn set_phase(&self, phase: Phase) {
+        for p in PHASES {
+            self.phase.with_label_values(&[p.as_str()]).set(i64::from(p == phase));
+        }
+    }
+
+    pub fn record_carp(&self, vhid: u16, iface: &str, state: CarpState) {
+        let vhid = vhid.to_string();
+        self.carp_transitions.with_label_values(&[&vhid, iface, state.as_str()]).inc();
+        for s in CarpState::ALL {
+            self.carp_state.with_label_values(&[&vhid, iface, s.as_str()]).set(i64::from(s == state));
+        }
+    }
+
+    pub fn backend_error(&self, backend: &str, op: &str) {
+        self.backend_errors.with_label_values(&[backend, op]).inc();
+    }
+
+    pub fn backend_op_error(&self, backend: &str, op: BackendOp) {
+        self.backend_error(backend, op.as_str());
+    }
+
+    /// The text exposition format, for /metrics.
+    pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// The git revision, when the build had one (`FAILBACKD_REVISION` at compile time).
+pub fn revision() -> &'static str {
+    option_env!("FAILBACKD_REVISION").unwrap_or("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config::parse(
+            "t.toml",
+            "[backend]\ntype = \"simulated\"\n[[probe]]\nname = \"gw\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn known_series_exist_from_the_start() {
+        let m = Metrics::new(&cfg(), "simulated").unwrap();
+        let text = String::from_utf8(m.encode().unwrap()).unwrap();
+        for needle in [
+            "failback_phase{phase=\"idle\"} 1",
+            "failback_phase{phase=\"failed\"} 0",
+            "failback_failbacks_total{outcome=\"failed\"} 0",
+            "failback_probe_attempts_total{probe=\"gw\",result=\"timeout\"} 0",
+            "failback_probe_required{probe=\"gw\"} 1",
+            "failback_probe_duration_seconds_count{probe=\"gw\",type=\"tcp\"} 0",
+            "failback_backend_errors_total{backend=\"simulated\",operation=\"promote\"} 0",
+            "failback_held_in_maintenance 0",
+            "failback_phase_duration_seconds_count{phase=\"holding\"} 0",
+        ] {
+            assert!(text.contains(needle), "missing {needle}");
+        }
+    }
+
+    #[test]
+    fn exactly_one_phase_is_set() {
+        let m = Metrics::new(&cfg(), "simulated").unwrap();
+        m.set_phase(Phase::Stabilizing);
+        let ones: Vec<_> =
+            PHASES.iter().filter(|p| m.phase.with_label_values(&[p.as_str()]).get() == 1).collect();
+        assert_eq!(ones, vec![&Phase::Stabilizing]);
+    }
+
+    #[test]
+    fn carp_state_keeps_one_state_per_vhid() {
+        let m = Metrics::new(&cfg(), "simulated").unwrap();
+        m.record_carp(3, "em0", CarpState::Backup);
+        m.record_carp(3, "em0", CarpState::Master);
+        assert_eq!(m.carp_state.with_label_values(&["3", "em0", "MASTER"]).get(), 1);
+        assert_eq!(m.carp_state.with_label_values(&["3", "em0", "BACKUP"]).get(), 0);
+        assert_eq!(m.carp_transitions.with_label_values(&["3", "em0", "BACKUP"]).get(), 1);
+    }
+}
