@@ -72,6 +72,14 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Exit 0 only when the node should not be held (OPNsense's rc.carp_service_status.d check).
+    Ready {
+        /// Say why on stdout.
+        #[arg(short, long)]
+        verbose: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Validate a config file: every error with file:line:column, or a summary.
     CheckConfig {
         #[arg(env = "FAILBACKD_CONFIG", default_value = DEFAULT_CONFIG)]
@@ -142,6 +150,10 @@ pub fn main() -> ExitCode {
             let req = Request::Drain { timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX) };
             simple(client, req, timeout + Duration::from_secs(5))
         }
+        Command::Ready { verbose, client } => runtime(false).map_or_else(
+            |c| c,
+            |rt| rt.block_on(crate::ready::run(&client.config, client.socket.as_deref(), verbose)),
+        ),
     }
 }
 
@@ -198,7 +210,7 @@ fn simple(client: ClientArgs, req: Request, timeout: Duration) -> ExitCode {
 
 async fn status(client: ClientArgs, json: bool) -> ExitCode {
     let cfg = client.config();
-    match control::request(&client.socket(cfg.as_ref()), &Request::Status, Duration::from_secs(5)).await {
+    match control::request(&client.socket(cfg.as_ref()), &Request::Status {}, Duration::from_secs(5)).await {
         Ok(crate::control::Reply { status: Some(st), .. }) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());

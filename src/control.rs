@@ -31,7 +31,7 @@ pub enum Request {
         iface: String,
         state: CarpState,
     },
-    Status,
+    Status {},
     Hold {
         #[serde(default)]
         reason: Option<String>,
@@ -147,7 +147,12 @@ async fn serve_one(
     let mut out = serde_json::to_vec(&reply).map_err(std::io::Error::other)?;
     out.push(b'\n');
     write.write_all(&out).await?;
-    write.shutdown().await
+    write.shutdown().await?;
+    // Closing with unread input would reset the connection and lose the reply we just sent
+    // (an oversized request, say): read what is left, bounded in size and time, and drop it.
+    let mut rest = reader.into_inner().into_inner().take(1 << 20);
+    let _ = tokio::time::timeout(Duration::from_millis(500), tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+    Ok(())
 }
 
 async fn dispatch(req: Request, queue: &mpsc::Sender<Envelope>, dropped: &prometheus::IntCounter) -> Reply {

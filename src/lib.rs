@@ -15,6 +15,7 @@ pub mod demo;
 pub mod exec;
 pub mod machine;
 pub mod probe;
+pub mod ready;
 pub mod server;
 pub mod statefile;
 pub mod status;

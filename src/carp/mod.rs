@@ -3,6 +3,9 @@
 //! line there (and its config keys in `config/`).
 
 pub mod command;
+pub mod freebsd;
+pub mod keepalived;
+pub mod opnsense;
 pub mod simulated;
 
 use crate::config::BackendConfig;
@@ -36,6 +39,15 @@ pub fn build(cfg: &BackendConfig) -> Result<Box<dyn Backend>, BackendError> {
         BackendConfig::Simulated => Box::new(simulated::SimulatedBackend::default()),
         BackendConfig::Command { demote, promote, state, timeout } => {
             Box::new(command::CommandBackend::new(demote.clone(), promote.clone(), state.clone(), *timeout))
+        }
+        BackendConfig::Opnsense { mode, configctl, timeout } => {
+            Box::new(opnsense::OpnsenseBackend::new(*mode, configctl.clone(), *timeout))
+        }
+        BackendConfig::Freebsd { sysctl, demotion, timeout } => {
+            Box::new(freebsd::FreebsdBackend::new(sysctl.clone(), *demotion, *timeout))
+        }
+        BackendConfig::Keepalived { track_file, held_value } => {
+            Box::new(keepalived::KeepalivedBackend::new(track_file.clone(), *held_value))
         }
     })
 }

@@ -54,6 +54,23 @@ pub enum BackendConfig {
     Simulated,
     /// User-given argv for demote, promote and (optionally) state; no shell.
     Command { demote: Vec<String>, promote: Vec<String>, state: Option<Vec<String>>, timeout: Duration },
+    /// OPNsense through `configctl` (src/carp/opnsense.rs).
+    Opnsense { mode: OpnsenseMode, configctl: String, timeout: Duration },
+    /// Plain FreeBSD carp(4) through `sysctl net.inet.carp.demotion` (src/carp/freebsd.rs).
+    Freebsd { sysctl: String, demotion: u32, timeout: Duration },
+    /// keepalived `track_file` (src/carp/keepalived.rs).
+    Keepalived { track_file: PathBuf, held_value: i32 },
+}
+
+/// How the opnsense backend demotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpnsenseMode {
+    /// OPNsense's documented lever: a check in /usr/local/etc/rc.carp_service_status.d/
+    /// (`failbackd ready`) plus `configctl interface update carp service_status` (2^20 bit).
+    ServiceStatus,
+    /// The forum script's `configctl interface carp_set_status maintenance` (a toggle; it
+    /// writes config.xml and leaving resets every other demotion source). Compatibility only.
+    Maintenance,
 }
 
 impl BackendConfig {
@@ -61,6 +78,9 @@ impl BackendConfig {
         match self {
             BackendConfig::Simulated => "simulated",
             BackendConfig::Command { .. } => "command",
+            BackendConfig::Opnsense { .. } => "opnsense",
+            BackendConfig::Freebsd { .. } => "freebsd",
+            BackendConfig::Keepalived { .. } => "keepalived",
         }
     }
 }
@@ -88,6 +108,9 @@ pub enum ProbeKind {
     Http { url: String, expect_status: u16 },
     /// A command run as argv; exit status 0 means up.
     Command { argv: Vec<String> },
+    /// strongSwan over VICI: every child SA of the listed connections (all loaded connections
+    /// when the list is empty) must be INSTALLED.
+    Ipsec { vici_socket: PathBuf, connections: Vec<String> },
 }
 
 impl ProbeKind {
@@ -98,6 +121,7 @@ impl ProbeKind {
             ProbeKind::Tcp { .. } => "tcp",
             ProbeKind::Http { .. } => "http",
             ProbeKind::Command { .. } => "command",
+            ProbeKind::Ipsec { .. } => "ipsec",
         }
     }
 
@@ -108,6 +132,8 @@ impl ProbeKind {
             ProbeKind::Tcp { target } => target.to_string(),
             ProbeKind::Http { url, .. } => url.clone(),
             ProbeKind::Command { argv } => argv.first().cloned().unwrap_or_default(),
+            ProbeKind::Ipsec { connections, .. } if connections.is_empty() => "all connections".into(),
+            ProbeKind::Ipsec { connections, .. } => connections.join(","),
         }
     }
 }

@@ -52,6 +52,18 @@ pub struct RawBackend {
     pub demote: Option<Spanned<Vec<String>>>,
     pub promote: Option<Spanned<Vec<String>>>,
     pub state: Option<Spanned<Vec<String>>>,
+    /// opnsense: "service_status" (default) or "maintenance".
+    pub mode: Option<Spanned<String>>,
+    /// opnsense: path of configctl.
+    pub configctl: Option<Spanned<String>>,
+    /// freebsd: path of sysctl(8).
+    pub sysctl: Option<Spanned<String>>,
+    /// freebsd: how much failbackd adds to net.inet.carp.demotion (a power of two).
+    pub demotion: Option<Spanned<u32>>,
+    /// keepalived: the track_file failbackd writes.
+    pub track_file: Option<Spanned<String>>,
+    /// keepalived: the value written while held (released writes 0).
+    pub held_value: Option<Spanned<i32>>,
 }
 
 /// `[[probe]]`: one flat table per probe; type-specific keys are checked in validate.rs.
@@ -64,6 +76,10 @@ pub struct RawProbe {
     pub target: Option<Spanned<String>>,
     pub command: Option<Spanned<Vec<String>>>,
     pub expect_status: Option<Spanned<u16>>,
+    /// ipsec: connection names whose children must all be installed (empty: all loaded).
+    pub connections: Option<Spanned<Vec<String>>>,
+    /// ipsec: strongSwan's VICI socket.
+    pub vici_socket: Option<Spanned<String>>,
     pub interval: Option<Spanned<Dur>>,
     pub timeout: Option<Spanned<Dur>>,
     pub rise: Option<Spanned<u32>>,

@@ -179,31 +179,60 @@ fn argv(
     }
 }
 
+/// Every optional `[backend]` key with its span, for `reject_keys`.
+fn backend_keys(b: &RawBackend) -> Vec<(&'static str, Option<Range<usize>>)> {
+    fn sp<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
+        v.as_ref().map(|v| v.span())
+    }
+    vec![
+        ("timeout", sp(&b.timeout)),
+        ("demote", sp(&b.demote)),
+        ("promote", sp(&b.promote)),
+        ("state", sp(&b.state)),
+        ("mode", sp(&b.mode)),
+        ("configctl", sp(&b.configctl)),
+        ("sysctl", sp(&b.sysctl)),
+        ("demotion", sp(&b.demotion)),
+        ("track_file", sp(&b.track_file)),
+        ("held_value", sp(&b.held_value)),
+    ]
+}
+
+/// Rejects every backend key not in `allowed`.
+fn backend_only(cx: &mut Ctx<'_>, b: &RawBackend, what: &str, allowed: &[&str]) {
+    let keys: Vec<_> = backend_keys(b).into_iter().filter(|(k, _)| !allowed.contains(k)).collect();
+    reject_keys(cx, what, &keys);
+}
+
+/// A program path: non-empty; `default` when unset.
+fn program(cx: &mut Ctx<'_>, key: &str, v: &Option<Spanned<String>>, default: &str) -> String {
+    match v {
+        Some(p) if p.get_ref().is_empty() => {
+            cx.err(Some(p.span()), format!("`{key}` is empty"), Some(default));
+            default.to_string()
+        }
+        Some(p) => p.get_ref().clone(),
+        None => default.to_string(),
+    }
+}
+
 fn backend(cx: &mut Ctx<'_>, b: &Spanned<RawBackend>) -> BackendConfig {
     let span = b.span();
     let b = b.get_ref();
     let timeout = dur(&b.timeout, DEFAULT_BACKEND_TIMEOUT);
-    let s = |v: &Option<Spanned<Vec<String>>>| v.as_ref().map(|v| v.span());
+    if timeout.is_zero() {
+        cx.err(b.timeout.as_ref().map(|t| t.span()), "backend `timeout` must be longer than 0s", None);
+    }
     match b.kind.get_ref().as_str() {
         "simulated" => {
-            reject_keys(
-                cx,
-                "the simulated backend",
-                &[("demote", s(&b.demote)), ("promote", s(&b.promote)), ("state", s(&b.state))],
-            );
+            backend_only(cx, b, "the simulated backend", &["timeout"]);
             BackendConfig::Simulated
         }
         "command" => {
+            backend_only(cx, b, "the command backend", &["timeout", "demote", "promote", "state"]);
             let demote = argv(cx, "demote", &b.demote, span.clone());
             let promote = argv(cx, "promote", &b.promote, span);
             let state = b.state.as_ref().map(|v| v.get_ref().clone()).filter(|v| !v.is_empty());
-            if timeout.is_zero() {
-                cx.err(
-                    b.timeout.as_ref().map(|t| t.span()),
-                    "backend `timeout` must be longer than 0s",
-                    None,
-                );
-            }
             BackendConfig::Command {
                 demote: demote.unwrap_or_default(),
                 promote: promote.unwrap_or_default(),
@@ -211,11 +240,69 @@ fn backend(cx: &mut Ctx<'_>, b: &Spanned<RawBackend>) -> BackendConfig {
                 timeout,
             }
         }
+        "opnsense" => {
+            backend_only(cx, b, "the opnsense backend", &["timeout", "mode", "configctl"]);
+            let mode = match b.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+                None | Some(("service_status", _)) => OpnsenseMode::ServiceStatus,
+                Some(("maintenance", _)) => OpnsenseMode::Maintenance,
+                Some((other, span)) => {
+                    cx.err(
+                        Some(span),
+                        format!("unknown opnsense mode {other:?}"),
+                        Some("\"service_status\" (recommended) or \"maintenance\" (the forum script's toggle)"),
+                    );
+                    OpnsenseMode::ServiceStatus
+                }
+            };
+            let configctl = program(cx, "configctl", &b.configctl, crate::carp::opnsense::DEFAULT_CONFIGCTL);
+            BackendConfig::Opnsense { mode, configctl, timeout }
+        }
+        "freebsd" => {
+            backend_only(cx, b, "the freebsd backend", &["timeout", "sysctl", "demotion"]);
+            let sysctl = program(cx, "sysctl", &b.sysctl, crate::carp::freebsd::DEFAULT_SYSCTL);
+            let demotion = b.demotion.as_ref().map_or(crate::carp::freebsd::DEFAULT_DEMOTION, |d| *d.get_ref());
+            if let Err(msg) = crate::carp::freebsd::check_demotion(demotion) {
+                cx.err(
+                    b.demotion.as_ref().map(|d| d.span()),
+                    msg,
+                    Some("the default 524288 (2^19) is distinct from OPNsense's 2^20 and the kernel's 240s"),
+                );
+            }
+            BackendConfig::Freebsd { sysctl, demotion, timeout }
+        }
+        "keepalived" => {
+            backend_only(cx, b, "the keepalived backend", &["track_file", "held_value"]);
+            let track_file = match &b.track_file {
+                None => {
+                    cx.err(
+                        Some(span),
+                        "missing `track_file`",
+                        Some("track_file = \"/run/failbackd/hold\" (referenced by keepalived.conf's track_file block)"),
+                    );
+                    PathBuf::new()
+                }
+                Some(f) if !Path::new(f.get_ref()).is_absolute() => {
+                    cx.err(Some(f.span()), "`track_file` must be an absolute path", None);
+                    PathBuf::new()
+                }
+                Some(f) => PathBuf::from(f.get_ref()),
+            };
+            let held_value =
+                b.held_value.as_ref().map_or(crate::carp::keepalived::DEFAULT_HELD_VALUE, |v| *v.get_ref());
+            if !(-253..=-1).contains(&held_value) {
+                cx.err(
+                    b.held_value.as_ref().map(|v| v.span()),
+                    format!("`held_value` {held_value} is not between -253 and -1"),
+                    Some("keepalived puts an instance in FAULT below -253 (with weight 1); 0 means released"),
+                );
+            }
+            BackendConfig::Keepalived { track_file, held_value }
+        }
         other => {
             cx.err(
                 Some(b.kind.span()),
                 format!("unknown backend type {other:?}"),
-                Some("one of: simulated, command"),
+                Some("one of: opnsense, freebsd, keepalived, command, simulated"),
             );
             BackendConfig::Simulated
         }
@@ -284,6 +371,12 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
     let target_span = p.target.as_ref().map(|t| t.span());
     let command_span = p.command.as_ref().map(|c| c.span());
     let status_span = p.expect_status.as_ref().map(|s| s.span());
+    let conns_span = p.connections.as_ref().map(|s| s.span());
+    let vici_span = p.vici_socket.as_ref().map(|s| s.span());
+    let ipsec_keys = [("connections", conns_span.clone()), ("vici_socket", vici_span.clone())];
+    if p.kind.get_ref() != "ipsec" {
+        reject_keys(cx, &format!("{} probes", p.kind.get_ref()), &ipsec_keys);
+    }
     let target = |cx: &mut Ctx<'_>, example: &str| match &p.target {
         Some(t) => Some((t.get_ref().clone(), t.span())),
         None => {
@@ -343,11 +436,34 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
             reject_keys(cx, "a command probe", &[("target", target_span), ("expect_status", status_span)]);
             argv(cx, "command", &p.command, table).map(|argv| ProbeKind::Command { argv })
         }
+        "ipsec" => {
+            reject_keys(
+                cx,
+                "an ipsec probe",
+                &[("target", target_span), ("command", command_span), ("expect_status", status_span)],
+            );
+            let vici_socket = match &p.vici_socket {
+                Some(s) if !Path::new(s.get_ref()).is_absolute() => {
+                    cx.err(Some(s.span()), "`vici_socket` must be an absolute path", Some(crate::probe::ipsec::DEFAULT_VICI_SOCKET));
+                    return None;
+                }
+                Some(s) => PathBuf::from(s.get_ref()),
+                None => PathBuf::from(crate::probe::ipsec::DEFAULT_VICI_SOCKET),
+            };
+            let connections = p.connections.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
+            let mut seen = HashSet::new();
+            for c in &connections {
+                if c.is_empty() || !seen.insert(c.as_str()) {
+                    cx.err(conns_span.clone(), format!("connection name {c:?} is empty or listed twice"), None);
+                }
+            }
+            Some(ProbeKind::Ipsec { vici_socket, connections })
+        }
         other => {
             cx.err(
                 Some(p.kind.span()),
                 format!("unknown probe type {other:?}"),
-                Some("one of: icmp, tcp, http, command"),
+                Some("one of: icmp, tcp, http, command, ipsec"),
             );
             None
         }

@@ -30,7 +30,7 @@ impl Daemon {
                     Reply::ok("not watched; ignored")
                 }
             }
-            Request::Status => Reply { status: Some(self.status()), ..Reply::ok("status") },
+            Request::Status {} => Reply { status: Some(self.status()), ..Reply::ok("status") },
             Request::Hold { reason } => {
                 tracing::info!(reason = reason.as_deref().unwrap_or(""), "manual hold requested");
                 self.step(Event::ManualHold);

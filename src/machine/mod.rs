@@ -281,19 +281,20 @@ impl Machine {
     }
 
     fn on_manual_release(&mut self, now: Instant, force: bool, out: &mut Vec<Action>) {
+        let releasable = self.phase.is_holding() || matches!(self.phase, Phase::Failed | Phase::Draining);
+        if !releasable {
+            return; // at rest already: nothing to release
+        }
         if !force && !self.all_required_up() {
-            out.push(Action::Record(Record::ReleaseRefused {
-                blockers: self.release_blockers().iter().map(|s| s.to_string()).collect(),
-            }));
+            let blockers = self.release_blockers().iter().map(|s| s.to_string()).collect();
+            out.push(Action::Record(Record::ReleaseRefused { blockers }));
             return;
         }
-        match self.phase {
-            p if p.is_holding() => self.finish(now, Outcome::Forced, out),
-            Phase::Failed | Phase::Draining => {
-                self.drain = None;
-                self.set_phase(now, Phase::Releasing, out);
-            }
-            _ => {}
+        if self.phase.is_holding() {
+            self.finish(now, Outcome::Forced, out);
+        } else {
+            self.drain = None;
+            self.set_phase(now, Phase::Releasing, out);
         }
     }
 
@@ -337,7 +338,6 @@ impl Machine {
             let backoff = self.cfg.backoff.delay(self.backend.failures);
             self.backend.retry_at = Some(now + backoff);
             out.push(Action::Record(Record::BackendFailed { op, attempt: self.backend.failures }));
-            return;
         }
     }
 

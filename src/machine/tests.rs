@@ -494,3 +494,11 @@ fn release_cancels_a_drain() {
     let a = t.ev(Event::ManualRelease { force: false });
     assert!(a.contains(&Action::Promote));
 }
+
+#[test]
+fn release_at_rest_is_not_refused_even_with_probes_down() {
+    let mut t = released();
+    t.at(30.0).probe(0, false);
+    t.at(31.0).probe(0, false);
+    assert!(t.ev(Event::ManualRelease { force: false }).is_empty());
+}

@@ -5,6 +5,7 @@
 pub mod command;
 pub mod http;
 pub mod icmp;
+pub mod ipsec;
 pub mod runner;
 pub mod tcp;
 
@@ -42,5 +43,8 @@ pub fn build(cfg: &ProbeConfig) -> Result<Box<dyn Prober>, String> {
         ProbeKind::Tcp { target } => Box::new(tcp::TcpProber::new(*target)),
         ProbeKind::Http { url, expect_status } => Box::new(http::HttpProber::new(url, *expect_status)?),
         ProbeKind::Command { argv } => Box::new(command::CommandProber::new(argv.clone(), cfg.timeout)),
+        ProbeKind::Ipsec { vici_socket, connections } => {
+            Box::new(ipsec::IpsecProber::new(vici_socket.clone(), connections.clone()))
+        }
     })
 }

@@ -132,17 +132,14 @@ impl ProbeTask {
         };
         let ok = error.is_none();
         let latency_ms = millis(latency);
-        span.record("ok", ok).record("latency_ms", latency_ms);
-        if let Some(e) = &error {
-            span.record("error", e.as_str());
-        }
+        span.record("ok", ok).record("latency_ms", latency_ms).record("error", error.as_deref());
         span.in_scope(|| {
             tracing::debug!(
                 probe = %self.cfg.name,
                 r#type = kind.type_name(),
                 ok,
                 latency_ms,
-                error = error.as_deref().unwrap_or(""),
+                error = error.as_deref(),
                 "probe attempt"
             );
         });

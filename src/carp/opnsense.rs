@@ -1,0 +1,223 @@
+//! The `opnsense` backend: demotes through OPNsense's own levers, via `configctl` (argv, through
+//! [`crate::exec`]).
+//!
+//! Default mode, `service_status` (OPNsense's documented lever; opnsense/core
+//! `src/sbin/carp_service_status`, run by configd for `configctl interface update carp
+//! service_status`, see `src/opnsense/service/conf/actions.d/actions_interface.conf`
+//! `[update.carp.service_status]`): every executable in `/usr/local/etc/rc.carp_service_status.d/`
+//! is run; if any exits non-zero and the 2^20 bit (`SRV_FAIL_FACTOR`) of
+//! `net.inet.carp.demotion` is clear, 2^20 is added; if all pass and the bit is set, it is
+//! subtracted. No config.xml write, and other demotion sources are left alone. failbackd's check
+//! there is `failbackd ready` (rc.d/carp-service-status), which exits non-zero while the daemon
+//! holds. So `demote`/`promote` only re-run the evaluation and verify the bit afterwards with
+//! `configctl interface show carp` (`carp_global_status.php`: JSON `demotion`, `maintenancemode`).
+//! The same evaluation runs at boot from `rc.syshook.d/early/90-carp`, before any CARP VIP
+//! exists, which is what makes the node come up demoted (`failbackd ready` answers from the
+//! state file or `hold_on_boot` then).
+//!
+//! Compatibility mode, `maintenance` (the forum script's lever): `configctl interface
+//! carp_set_status maintenance` runs `src/opnsense/scripts/interfaces/carp_set_status.php`, a
+//! TOGGLE of the config.xml key `virtualip_carp_maintenancemode`: entering adds 240 to the
+//! demotion, leaving sets the demotion back to the `net.inet.carp.demotion` tunable (0 unless
+//! set), which wipes every other demotion source (kernel interface-down 240s, the 2^20 service
+//! bit); each call writes config.xml (a config history entry, and an XMLRPC sync if enabled).
+//! So the state is read first and the toggle is only sent when it differs, and its JSON `action`
+//! is checked.
+
+use super::{Backend, BackendError, BackendFuture};
+use crate::config::OpnsenseMode;
+use crate::exec;
+use std::time::Duration;
+
+/// Where OPNsense installs configctl.
+pub const DEFAULT_CONFIGCTL: &str = "/usr/local/sbin/configctl";
+/// `SRV_FAIL_FACTOR` in opnsense/core src/sbin/carp_service_status.
+pub const SERVICE_STATUS_BIT: i64 = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct OpnsenseBackend {
+    mode: OpnsenseMode,
+    configctl: String,
+    timeout: Duration,
+}
+
+/// What `configctl interface show carp` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarpGlobal {
+    pub demotion: i64,
+    pub maintenance: bool,
+}
+
+/// Parses `configctl interface show carp` (carp_global_status.php). `demotion` comes from
+/// `get_single_sysctl`, so it is a JSON string; a number is accepted too.
+pub fn parse_show_carp(stdout: &str) -> Result<CarpGlobal, BackendError> {
+    let bad = |why: String| {
+        BackendError(format!(
+            "configctl interface show carp: {why} in {:?}",
+            stdout.trim().chars().take(120).collect::<String>()
+        ))
+    };
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| bad(e.to_string()))?;
+    let demotion = match v.get("demotion") {
+        Some(serde_json::Value::String(s)) => s.trim().parse::<i64>().ok(),
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        _ => None,
+    }
+    .ok_or_else(|| bad("no integer `demotion`".into()))?;
+    let maintenance = match v.get("maintenancemode") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::Null) | None => false,
+        Some(other) => return Err(bad(format!("unexpected `maintenancemode` {other}"))),
+    };
+    Ok(CarpGlobal { demotion, maintenance })
+}
+
+/// Parses carp_set_status.php's reply: `{"status":"ok","action":"enter_maintenance"}`.
+pub fn parse_set_status(stdout: &str) -> Result<String, BackendError> {
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
+        BackendError(format!("carp_set_status printed {:?}: {e}", stdout.trim().chars().take(120).collect::<String>()))
+    })?;
+    if v.get("status").and_then(|s| s.as_str()) != Some("ok") {
+        return Err(BackendError(format!("carp_set_status failed: {}", stdout.trim())));
+    }
+    v.get("action")
+        .and_then(|a| a.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| BackendError(format!("carp_set_status printed no action: {}", stdout.trim())))
+}
+
+impl OpnsenseBackend {
+    pub fn new(mode: OpnsenseMode, configctl: String, timeout: Duration) -> Self {
+        OpnsenseBackend { mode, configctl, timeout }
+    }
+
+    async fn configctl(&self, args: &[&str]) -> Result<String, BackendError> {
+        let mut argv = vec![self.configctl.clone()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let what = args.join(" ");
+        let out = exec::run(&argv, self.timeout)
+            .await
+            .map_err(|e| BackendError(format!("configctl {what}: {e}")))?;
+        if out.success() {
+            Ok(out.stdout)
+        } else {
+            Err(BackendError(format!("configctl {what} failed: {}", out.describe())))
+        }
+    }
+
+    pub async fn show(&self) -> Result<CarpGlobal, BackendError> {
+        parse_show_carp(&self.configctl(&["interface", "show", "carp"]).await?)
+    }
+
+    /// Re-runs OPNsense's service checks and reports whether the 2^20 bit is set afterwards.
+    async fn evaluate(&self) -> Result<CarpGlobal, BackendError> {
+        self.configctl(&["interface", "update", "carp", "service_status"]).await?;
+        self.show().await
+    }
+
+    /// Maintenance mode: toggles only when the state differs from `want`.
+    async fn set_maintenance(&self, want: bool) -> Result<(), BackendError> {
+        if self.show().await?.maintenance == want {
+            return Ok(()); // never toggle blindly: already where we want it
+        }
+        let expected = if want { "enter_maintenance" } else { "leave_maintenance" };
+        let action = parse_set_status(&self.configctl(&["interface", "carp_set_status", "maintenance"]).await?)?;
+        if action != expected {
+            // Someone toggled between our read and our call; the next retry re-reads.
+            return Err(BackendError(format!(
+                "carp_set_status did {action} instead of {expected} (changed concurrently); will re-read and retry"
+            )));
+        }
+        let now = self.show().await?;
+        if now.maintenance != want {
+            return Err(BackendError(format!("maintenance mode is still {} after {action}", now.maintenance)));
+        }
+        Ok(())
+    }
+}
+
+impl Backend for OpnsenseBackend {
+    fn name(&self) -> &'static str {
+        "opnsense"
+    }
+
+    fn demote(&self) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            match self.mode {
+                OpnsenseMode::Maintenance => self.set_maintenance(true).await,
+                OpnsenseMode::ServiceStatus => {
+                    let st = self.evaluate().await?;
+                    if st.demotion & SERVICE_STATUS_BIT != 0 {
+                        Ok(())
+                    } else {
+                        Err(BackendError(format!(
+                            "carp service_status ran but net.inet.carp.demotion is {} (2^20 bit clear): is \
+                             rc.d/carp-service-status installed as /usr/local/etc/rc.carp_service_status.d/failbackd \
+                             and executable?",
+                            st.demotion
+                        )))
+                    }
+                }
+            }
+        })
+    }
+
+    fn promote(&self) -> BackendFuture<'_, ()> {
+        Box::pin(async move {
+            match self.mode {
+                OpnsenseMode::Maintenance => self.set_maintenance(false).await,
+                OpnsenseMode::ServiceStatus => {
+                    let st = self.evaluate().await?;
+                    if st.demotion & SERVICE_STATUS_BIT != 0 {
+                        // Our check passes (we are releasing), so another check in
+                        // rc.carp_service_status.d fails: not failbackd's hold to remove.
+                        tracing::warn!(
+                            demotion = st.demotion,
+                            "released, but another check in /usr/local/etc/rc.carp_service_status.d still fails: \
+                             the node stays demoted by 2^20"
+                        );
+                    }
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn demoted(&self) -> BackendFuture<'_, Option<bool>> {
+        Box::pin(async move {
+            let st = self.show().await?;
+            Ok(Some(match self.mode {
+                OpnsenseMode::Maintenance => st.maintenance,
+                OpnsenseMode::ServiceStatus => st.demotion & SERVICE_STATUS_BIT != 0,
+            }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_show_carp_as_opnsense_prints_it() {
+        let st = parse_show_carp(
+            r#"{"demotion":"1048576","allow":"1","maintenancemode":false,"status_msg":""}"#,
+        )
+        .unwrap();
+        assert_eq!(st, CarpGlobal { demotion: 1 << 20, maintenance: false });
+        let st = parse_show_carp(r#"{"demotion":240,"maintenancemode":true}"#).unwrap();
+        assert_eq!(st, CarpGlobal { demotion: 240, maintenance: true });
+        assert!(parse_show_carp("Action not found").is_err());
+        assert!(parse_show_carp(r#"{"demotion":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn parses_set_status_actions() {
+        assert_eq!(
+            parse_set_status(r#"{"status":"ok","action":"enter_maintenance"}"#).unwrap(),
+            "enter_maintenance"
+        );
+        assert!(parse_set_status(r#"{"status":"failed"}"#).is_err());
+        assert!(parse_set_status("").is_err());
+    }
+}

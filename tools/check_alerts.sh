@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Checks the Prometheus rules and runs their unit tests; for CI and for people.
+#
+#   tools/check_alerts.sh            # from anywhere in the repository
+#   PROMTOOL=/path/to/promtool tools/check_alerts.sh
+#
+# promtool comes with Debian's `prometheus` package (apt-get install -y prometheus).
+# Exit status: 0 when every rule file is valid and every test passes, 1 otherwise.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+promtool=${PROMTOOL:-promtool}
+
+if ! command -v "${promtool}" >/dev/null 2>&1; then
+    echo "check_alerts: promtool not found (apt-get install -y prometheus, or set PROMTOOL)" >&2
+    exit 1
+fi
+
+cd "${repo}"
+shopt -s nullglob
+rules=(alerts/*.rules.yml)
+tests=(alerts/tests/*.rules.test.yml)
+if ((${#rules[@]} == 0 || ${#tests[@]} == 0)); then
+    echo "check_alerts: no rule files or no test files under alerts/" >&2
+    exit 1
+fi
+
+status=0
+echo "== promtool check rules"
+"${promtool}" check rules "${rules[@]}" || status=1
+
+# One test file per rule file (alerts/tests/<name>.rules.test.yml for alerts/<name>.rules.yml).
+for r in "${rules[@]}"; do
+    t="alerts/tests/$(basename "${r%.rules.yml}").rules.test.yml"
+    if [[ ! -f ${t} ]]; then
+        echo "check_alerts: ${r} has no test file ${t}" >&2
+        status=1
+    fi
+done
+
+# Every runbook_url anchor must be a section of docs/runbook.md. GitHub's anchor of a heading
+# is its text in lower case with spaces as dashes (the headings here have no other punctuation).
+echo "== runbook anchors"
+declare -A sections=()
+headings=$(grep '^## ' docs/runbook.md) || headings=""
+mapfile -t lines <<<"${headings}"
+for h in "${lines[@]}"; do
+    h=${h#\#\# }
+    h=${h,,}
+    sections[${h// /-}]=1
+done
+found=$(grep -ho 'runbook\.md#[A-Za-z0-9_-]*' "${rules[@]}") || found=""
+mapfile -t anchors <<<"${found//runbook.md#/}"
+for a in "${anchors[@]}"; do
+    if [[ -z ${a} ]]; then
+        echo "check_alerts: no runbook_url found in ${rules[*]}" >&2
+        status=1
+    elif [[ -z ${sections[${a}]:-} ]]; then
+        echo "check_alerts: runbook anchor #${a} has no '## ' section in docs/runbook.md" >&2
+        status=1
+    fi
+done
+echo "${#anchors[@]} runbook anchors checked against ${#sections[@]} sections"
+
+echo "== promtool test rules"
+"${promtool}" test rules "${tests[@]}" || status=1
+
+if ((status == 0)); then
+    echo "check_alerts: OK (${#rules[@]} rule file(s), ${#tests[@]} test file(s))"
+else
+    echo "check_alerts: FAILED" >&2
+fi
+exit "${status}"
