@@ -120,3 +120,15 @@ impl LatePort {
         }
     }
 }
+
+/// Finds an external tool. When it is missing the test is skipped with a message, unless
+/// FAILBACKD_REQUIRE_TOOLS=1 (set by .ci/run, which installs them): then it fails.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        assert!(std::env::var("FAILBACKD_REQUIRE_TOOLS").as_deref() != Ok("1"), "{name} is required but not installed");
+        eprintln!("SKIPPED: {name} is not installed");
+    }
+    found
+}
