@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use failbackd::machine::{
-    Backoff, BackendOp, Boot, CarpState, Event, Machine, MachineConfig, MaxHoldPolicy, ProbeSpec,
+    BackendOp, Backoff, Boot, CarpState, Event, Machine, MachineConfig, MaxHoldPolicy, ProbeSpec,
 };
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -92,7 +92,8 @@ fn bench_step(c: &mut Criterion) {
                     }
                 }
                 let _ = m.step(t0 + Duration::from_secs(20), Event::Tick);
-                let a = m.step(t0 + Duration::from_secs(20), Event::Backend { op: BackendOp::Promote, ok: true });
+                let a =
+                    m.step(t0 + Duration::from_secs(20), Event::Backend { op: BackendOp::Promote, ok: true });
                 black_box((a, m.phase()))
             },
             BatchSize::SmallInput,

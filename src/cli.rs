@@ -102,7 +102,20 @@ pub struct ClientArgs {
 impl ClientArgs {
     /// The config, if it can be read; client commands still work with the default socket.
     fn config(&self) -> Option<Config> {
-        Config::load(&self.config).ok()
+        match Config::load(&self.config) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => {
+                // A missing default config is normal for client commands; a broken one is not.
+                if self.config.exists() {
+                    eprintln!(
+                        "failbackd: warning: ignoring {}: {} error(s) (see check-config)",
+                        self.config.display(),
+                        e.0.len()
+                    );
+                }
+                None
+            }
+        }
     }
 
     fn socket(&self, cfg: Option<&Config>) -> PathBuf {

@@ -151,7 +151,9 @@ async fn serve_one(
     // Closing with unread input would reset the connection and lose the reply we just sent
     // (an oversized request, say): read what is left, bounded in size and time, and drop it.
     let mut rest = reader.into_inner().into_inner().take(1 << 20);
-    let _ = tokio::time::timeout(Duration::from_millis(500), tokio::io::copy(&mut rest, &mut tokio::io::sink())).await;
+    let _ =
+        tokio::time::timeout(Duration::from_millis(500), tokio::io::copy(&mut rest, &mut tokio::io::sink()))
+            .await;
     Ok(())
 }
 

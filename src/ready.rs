@@ -66,13 +66,17 @@ pub async fn verdict(config: &Path, socket: Option<&Path>) -> Verdict {
     if let Err(e) = &cfg {
         // Without the config we do not know where the state file is meant to be, nor
         // hold_on_boot: hold.
-        return Verdict::Hold(format!("held: daemon unreachable ({daemon_err}) and the config is invalid: {e}"));
+        return Verdict::Hold(format!(
+            "held: daemon unreachable ({daemon_err}) and the config is invalid: {e}"
+        ));
     }
     match crate::statefile::read(&state_file) {
         Ok(Some(p)) if p.demoted => {
             Verdict::Hold(format!("held: daemon unreachable, state file says phase {} (demoted)", p.phase))
         }
-        Ok(Some(p)) => Verdict::Ready(format!("ready: daemon unreachable, state file says phase {}", p.phase)),
+        Ok(Some(p)) => {
+            Verdict::Ready(format!("ready: daemon unreachable, state file says phase {}", p.phase))
+        }
         Ok(None) if hold_on_boot => Verdict::Hold(format!(
             "held: daemon unreachable and no state file at {} (boot) with hold_on_boot",
             state_file.display()

@@ -105,7 +105,11 @@ impl Status {
             let _ = writeln!(s, "last      {o}");
         }
         if !self.probes.is_empty() {
-            let _ = writeln!(s, "\n{:<16} {:<8} {:<5} {:>5} {:>5} {:>9}  LAST ERROR", "PROBE", "TYPE", "UP", "PASS", "FAIL", "LATENCY");
+            let _ = writeln!(
+                s,
+                "\n{:<16} {:<8} {:<5} {:>5} {:>5} {:>9}  LAST ERROR",
+                "PROBE", "TYPE", "UP", "PASS", "FAIL", "LATENCY"
+            );
             for p in &self.probes {
                 let up = if p.up { "up" } else { "down" };
                 let name = if p.required { p.name.clone() } else { format!("{} (opt)", p.name) };

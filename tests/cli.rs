@@ -13,7 +13,11 @@ fn failbackd() -> Command {
 
 #[test]
 fn version_and_help() {
-    failbackd().arg("--version").assert().success().stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
+    failbackd()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(env!("CARGO_PKG_VERSION")));
     failbackd().arg("--help").assert().success().stdout(predicate::str::contains("check-config"));
 }
 
@@ -39,7 +43,14 @@ fn hook_rejects_bad_arguments_with_exit_2() {
 fn hook_without_a_daemon_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("f.toml");
-    std::fs::write(&cfg, format!("control_socket = {:?}\nhook_fallback = \"nothing\"\n[backend]\ntype = \"simulated\"\n", dir.path().join("s.sock"))).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "control_socket = {:?}\nhook_fallback = \"nothing\"\n[backend]\ntype = \"simulated\"\n",
+            dir.path().join("s.sock")
+        ),
+    )
+    .unwrap();
     failbackd()
         .args(["hook", "1@vtnet0", "MASTER", "-c"])
         .arg(&cfg)
@@ -181,7 +192,12 @@ fn a_real_daemon_driven_through_the_cli() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("required probes down: flag"));
-    failbackd().args(["status", "-c"]).arg(&cfg).assert().code(1).stdout(predicate::str::contains("waiting   flag"));
+    failbackd()
+        .args(["status", "-c"])
+        .arg(&cfg)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("waiting   flag"));
     std::fs::write(&up, "").unwrap();
     assert_eq!(wait_status(&cfg, "released"), 0);
     // A manual hold runs a new failback; with the flag up it releases on its own.

@@ -53,7 +53,9 @@ fn unknown_key_is_rejected_with_a_hint() {
 
 #[test]
 fn unknown_key_in_a_probe_is_rejected() {
-    let errs = errors(&format!("{BACKEND}[[probe]]\nname = \"a\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\nretries = 3\n"));
+    let errs = errors(&format!(
+        "{BACKEND}[[probe]]\nname = \"a\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\nretries = 3\n"
+    ));
     assert_eq!(errs[0].line, 7);
     assert!(errs[0].message.contains("unknown field `retries`"), "{}", errs[0]);
 }
@@ -77,17 +79,32 @@ fn min_hold_not_shorter_than_max_hold() {
 
 #[test]
 fn stable_for_not_shorter_than_max_hold() {
-    assert_error(&format!("stable_for = \"1h\"\n{BACKEND}"), 1, 14, "`stable_for` must be shorter than `max_hold`");
+    assert_error(
+        &format!("stable_for = \"1h\"\n{BACKEND}"),
+        1,
+        14,
+        "`stable_for` must be shorter than `max_hold`",
+    );
 }
 
 #[test]
 fn zero_max_hold() {
-    assert_error(&format!("min_hold = \"0s\"\nmax_hold = \"0s\"\n{BACKEND}"), 2, 12, "`max_hold` must be longer than 0s");
+    assert_error(
+        &format!("min_hold = \"0s\"\nmax_hold = \"0s\"\n{BACKEND}"),
+        2,
+        12,
+        "`max_hold` must be longer than 0s",
+    );
 }
 
 #[test]
 fn bad_watch_pattern() {
-    assert_error(&format!("watch = [\"1@em0\", \"300@em1\"]\n{BACKEND}"), 1, 19, "VHID \"300\" is not a number from 1 to 255");
+    assert_error(
+        &format!("watch = [\"1@em0\", \"300@em1\"]\n{BACKEND}"),
+        1,
+        19,
+        "VHID \"300\" is not a number from 1 to 255",
+    );
 }
 
 #[test]
@@ -97,7 +114,12 @@ fn empty_watch_list() {
 
 #[test]
 fn bad_metrics_address() {
-    assert_error(&format!("metrics_listen = \"localhost\"\n{BACKEND}"), 1, 18, "\"localhost\" is not an ip:port address");
+    assert_error(
+        &format!("metrics_listen = \"localhost\"\n{BACKEND}"),
+        1,
+        18,
+        "\"localhost\" is not an ip:port address",
+    );
 }
 
 #[test]
@@ -136,7 +158,12 @@ fn command_backend_empty_argv() {
 
 #[test]
 fn key_that_does_not_apply_to_the_backend() {
-    assert_error("[backend]\ntype = \"simulated\"\ndemote = [\"x\"]\n", 3, 10, "`demote` does not apply to the simulated backend");
+    assert_error(
+        "[backend]\ntype = \"simulated\"\ndemote = [\"x\"]\n",
+        3,
+        10,
+        "`demote` does not apply to the simulated backend",
+    );
 }
 
 fn probe(body: &str) -> String {
@@ -154,7 +181,12 @@ fn duplicate_probe_names() {
 
 #[test]
 fn bad_probe_name() {
-    assert_error(&probe("name = \"a b\"\ntype = \"icmp\"\ntarget = \"192.0.2.1\"\n"), 4, 8, "probe name \"a b\" is not valid");
+    assert_error(
+        &probe("name = \"a b\"\ntype = \"icmp\"\ntarget = \"192.0.2.1\"\n"),
+        4,
+        8,
+        "probe name \"a b\" is not valid",
+    );
 }
 
 #[test]
@@ -164,12 +196,22 @@ fn unknown_probe_type() {
 
 #[test]
 fn icmp_target_must_be_an_address() {
-    assert_error(&probe("name = \"a\"\ntype = \"icmp\"\ntarget = \"gw.example\"\n"), 6, 10, "\"gw.example\" is not an IP address");
+    assert_error(
+        &probe("name = \"a\"\ntype = \"icmp\"\ntarget = \"gw.example\"\n"),
+        6,
+        10,
+        "\"gw.example\" is not an IP address",
+    );
 }
 
 #[test]
 fn tcp_target_needs_a_port() {
-    assert_error(&probe("name = \"a\"\ntype = \"tcp\"\ntarget = \"192.0.2.1\"\n"), 6, 10, "\"192.0.2.1\" is not an ip:port address");
+    assert_error(
+        &probe("name = \"a\"\ntype = \"tcp\"\ntarget = \"192.0.2.1\"\n"),
+        6,
+        10,
+        "\"192.0.2.1\" is not an ip:port address",
+    );
 }
 
 #[test]
@@ -207,7 +249,9 @@ fn key_that_does_not_apply_to_the_probe() {
 #[test]
 fn timeout_longer_than_interval() {
     assert_error(
-        &probe("name = \"a\"\ntype = \"icmp\"\ntarget = \"192.0.2.1\"\ninterval = \"1s\"\ntimeout = \"2s\"\n"),
+        &probe(
+            "name = \"a\"\ntype = \"icmp\"\ntarget = \"192.0.2.1\"\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+        ),
         8,
         11,
         "probe `timeout` must be between 0s and the interval (1s)",
@@ -216,7 +260,12 @@ fn timeout_longer_than_interval() {
 
 #[test]
 fn zero_rise() {
-    assert_error(&probe("name = \"a\"\ntype = \"icmp\"\ntarget = \"192.0.2.1\"\nrise = 0\n"), 7, 8, "probe `rise` must be at least 1");
+    assert_error(
+        &probe("name = \"a\"\ntype = \"icmp\"\ntarget = \"192.0.2.1\"\nrise = 0\n"),
+        7,
+        8,
+        "probe `rise` must be at least 1",
+    );
 }
 
 #[test]
@@ -233,5 +282,8 @@ fn every_error_is_reported_not_just_the_first() {
 #[test]
 fn display_is_file_line_column_with_hint() {
     let errs = errors(&format!("hook_fallback = \"panic\"\n{BACKEND}"));
-    assert_eq!(errs[0].to_string(), "bad.toml:1:17: error: unknown hook_fallback \"panic\"\n  hint: \"demote\" or \"nothing\"");
+    assert_eq!(
+        errs[0].to_string(),
+        "bad.toml:1:17: error: unknown hook_fallback \"panic\"\n  hint: \"demote\" or \"nothing\""
+    );
 }

@@ -104,7 +104,8 @@ async fn unwatched_carp_events_create_no_series() {
     let cfg = format!("watch = [\"1@em0\"]\nhold_on_boot = false\n{}", config(port.addr));
     let d = TestDaemon::start(&cfg).await;
     for i in 0..50u16 {
-        let r = d.request(Request::Hook { vhid: 2 + i, iface: format!("x{i}"), state: CarpState::Master }).await;
+        let r =
+            d.request(Request::Hook { vhid: 2 + i, iface: format!("x{i}"), state: CarpState::Master }).await;
         assert_eq!(r.message.as_deref(), Some("not watched; ignored"));
     }
     assert_eq!(d.phase(), "idle");
@@ -116,7 +117,10 @@ async fn unwatched_carp_events_create_no_series() {
     assert!(r.ok);
     d.wait_phase("probing", LIMIT).await;
     let (_, metrics) = d.get("/metrics").await;
-    assert!(metrics.contains("failback_carp_transitions_total{interface=\"em0\",state=\"BACKUP\",vhid=\"1\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("failback_carp_transitions_total{interface=\"em0\",state=\"BACKUP\",vhid=\"1\"} 1"),
+        "{metrics}"
+    );
     d.stop().await;
 }
 

@@ -69,10 +69,10 @@ fn ipsec_keys_only_on_ipsec_probes() {
     ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`connections` does not apply to tcp probes"), "{err}");
-    let (code, err) =
-        check(&format!("{base}[[probe]]\nname = \"p\"\ntype = \"ipsec\"\ntarget = \"x\"\n"));
+    let (code, err) = check(&format!("{base}[[probe]]\nname = \"p\"\ntype = \"ipsec\"\ntarget = \"x\"\n"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`target` does not apply to an ipsec probe"), "{err}");
-    let (code, err) = check(&format!("{base}[[probe]]\nname = \"p\"\ntype = \"ipsec\"\nconnections = [\"a\", \"b\"]\n"));
+    let (code, err) =
+        check(&format!("{base}[[probe]]\nname = \"p\"\ntype = \"ipsec\"\nconnections = [\"a\", \"b\"]\n"));
     assert_eq!(code, 0, "{err}");
 }

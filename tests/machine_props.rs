@@ -74,7 +74,11 @@ impl Checker {
             match a {
                 Action::Demote | Action::Promote => {
                     let op = if *a == Action::Demote { BackendOp::Demote } else { BackendOp::Promote };
-                    prop_assert!(self.in_flight.is_none(), "{op:?} issued while {:?} in flight", self.in_flight);
+                    prop_assert!(
+                        self.in_flight.is_none(),
+                        "{op:?} issued while {:?} in flight",
+                        self.in_flight
+                    );
                     if let Some((last, failed)) = self.last_call {
                         prop_assert!(last != op || failed, "{op:?} issued twice in a row");
                     }
@@ -99,7 +103,10 @@ impl Checker {
                     }
                     if *to == Phase::Releasing {
                         // Invariant 1: the gate passed, or someone forced it.
-                        prop_assert!(forced || m.release_blockers().is_empty(), "released with required probes down");
+                        prop_assert!(
+                            forced || m.release_blockers().is_empty(),
+                            "released with required probes down"
+                        );
                     }
                     self.phase = Some(*to);
                 }
@@ -120,7 +127,12 @@ impl Checker {
     }
 }
 
-fn run(policy: MaxHoldPolicy, hold_on_boot: bool, boot: Boot, inputs: Vec<Input>) -> Result<(), TestCaseError> {
+fn run(
+    policy: MaxHoldPolicy,
+    hold_on_boot: bool,
+    boot: Boot,
+    inputs: Vec<Input>,
+) -> Result<(), TestCaseError> {
     let t0 = Instant::now();
     let mut now = t0;
     let mut m = Machine::new(config(policy, hold_on_boot), t0);

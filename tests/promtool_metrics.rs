@@ -38,8 +38,12 @@ async fn live_scrape_passes_promtool_check_metrics() {
     assert_eq!(code, 200);
     promtool_check(&promtool, &first);
 
-    d.request(failbackd::control::Request::Hook { vhid: 1, iface: "em0".into(), state: failbackd::machine::CarpState::Init })
-        .await;
+    d.request(failbackd::control::Request::Hook {
+        vhid: 1,
+        iface: "em0".into(),
+        state: failbackd::machine::CarpState::Init,
+    })
+    .await;
     port.listen();
     d.wait_phase("released", Duration::from_secs(20)).await;
     let (_, after) = d.get("/metrics").await;

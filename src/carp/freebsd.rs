@@ -30,7 +30,8 @@ pub fn check_demotion(amount: u32) -> Result<(), String> {
     if !amount.is_power_of_two() || !((1 << 16)..=(1 << 29)).contains(&amount) {
         Err(format!("`demotion` {amount} must be a power of two between 65536 (2^16) and 536870912 (2^29)"))
     } else if i64::from(amount) == super::opnsense::SERVICE_STATUS_BIT {
-        Err("`demotion` 1048576 (2^20) is OPNsense's carp_service_status bit; pick another power of two".into())
+        Err("`demotion` 1048576 (2^20) is OPNsense's carp_service_status bit; pick another power of two"
+            .into())
     } else {
         Ok(())
     }

@@ -36,7 +36,9 @@ pub struct KeepalivedBackend {
 
 /// Parses a track file's content as keepalived does: one integer (surrounding blanks allowed).
 pub fn parse_track_value(text: &str) -> Result<i64, String> {
-    text.trim().parse().map_err(|_| format!("not an integer: {:?}", text.trim().chars().take(40).collect::<String>()))
+    text.trim()
+        .parse()
+        .map_err(|_| format!("not an integer: {:?}", text.trim().chars().take(40).collect::<String>()))
 }
 
 /// Writes `value` to `path` atomically: temporary file in the same directory, fsync, rename.

@@ -75,7 +75,10 @@ pub fn parse_show_carp(stdout: &str) -> Result<CarpGlobal, BackendError> {
 /// Parses carp_set_status.php's reply: `{"status":"ok","action":"enter_maintenance"}`.
 pub fn parse_set_status(stdout: &str) -> Result<String, BackendError> {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|e| {
-        BackendError(format!("carp_set_status printed {:?}: {e}", stdout.trim().chars().take(120).collect::<String>()))
+        BackendError(format!(
+            "carp_set_status printed {:?}: {e}",
+            stdout.trim().chars().take(120).collect::<String>()
+        ))
     })?;
     if v.get("status").and_then(|s| s.as_str()) != Some("ok") {
         return Err(BackendError(format!("carp_set_status failed: {}", stdout.trim())));
@@ -121,7 +124,8 @@ impl OpnsenseBackend {
             return Ok(()); // never toggle blindly: already where we want it
         }
         let expected = if want { "enter_maintenance" } else { "leave_maintenance" };
-        let action = parse_set_status(&self.configctl(&["interface", "carp_set_status", "maintenance"]).await?)?;
+        let action =
+            parse_set_status(&self.configctl(&["interface", "carp_set_status", "maintenance"]).await?)?;
         if action != expected {
             // Someone toggled between our read and our call; the next retry re-reads.
             return Err(BackendError(format!(
@@ -130,7 +134,10 @@ impl OpnsenseBackend {
         }
         let now = self.show().await?;
         if now.maintenance != want {
-            return Err(BackendError(format!("maintenance mode is still {} after {action}", now.maintenance)));
+            return Err(BackendError(format!(
+                "maintenance mode is still {} after {action}",
+                now.maintenance
+            )));
         }
         Ok(())
     }
@@ -200,10 +207,9 @@ mod tests {
 
     #[test]
     fn parses_show_carp_as_opnsense_prints_it() {
-        let st = parse_show_carp(
-            r#"{"demotion":"1048576","allow":"1","maintenancemode":false,"status_msg":""}"#,
-        )
-        .unwrap();
+        let st =
+            parse_show_carp(r#"{"demotion":"1048576","allow":"1","maintenancemode":false,"status_msg":""}"#)
+                .unwrap();
         assert_eq!(st, CarpGlobal { demotion: 1 << 20, maintenance: false });
         let st = parse_show_carp(r#"{"demotion":240,"maintenancemode":true}"#).unwrap();
         assert_eq!(st, CarpGlobal { demotion: 240, maintenance: true });

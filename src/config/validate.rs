@@ -249,7 +249,9 @@ fn backend(cx: &mut Ctx<'_>, b: &Spanned<RawBackend>) -> BackendConfig {
                     cx.err(
                         Some(span),
                         format!("unknown opnsense mode {other:?}"),
-                        Some("\"service_status\" (recommended) or \"maintenance\" (the forum script's toggle)"),
+                        Some(
+                            "\"service_status\" (recommended) or \"maintenance\" (the forum script's toggle)",
+                        ),
                     );
                     OpnsenseMode::ServiceStatus
                 }
@@ -260,7 +262,8 @@ fn backend(cx: &mut Ctx<'_>, b: &Spanned<RawBackend>) -> BackendConfig {
         "freebsd" => {
             backend_only(cx, b, "the freebsd backend", &["timeout", "sysctl", "demotion"]);
             let sysctl = program(cx, "sysctl", &b.sysctl, crate::carp::freebsd::DEFAULT_SYSCTL);
-            let demotion = b.demotion.as_ref().map_or(crate::carp::freebsd::DEFAULT_DEMOTION, |d| *d.get_ref());
+            let demotion =
+                b.demotion.as_ref().map_or(crate::carp::freebsd::DEFAULT_DEMOTION, |d| *d.get_ref());
             if let Err(msg) = crate::carp::freebsd::check_demotion(demotion) {
                 cx.err(
                     b.demotion.as_ref().map(|d| d.span()),
@@ -444,7 +447,11 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
             );
             let vici_socket = match &p.vici_socket {
                 Some(s) if !Path::new(s.get_ref()).is_absolute() => {
-                    cx.err(Some(s.span()), "`vici_socket` must be an absolute path", Some(crate::probe::ipsec::DEFAULT_VICI_SOCKET));
+                    cx.err(
+                        Some(s.span()),
+                        "`vici_socket` must be an absolute path",
+                        Some(crate::probe::ipsec::DEFAULT_VICI_SOCKET),
+                    );
                     return None;
                 }
                 Some(s) => PathBuf::from(s.get_ref()),
@@ -454,7 +461,11 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
             let mut seen = HashSet::new();
             for c in &connections {
                 if c.is_empty() || !seen.insert(c.as_str()) {
-                    cx.err(conns_span.clone(), format!("connection name {c:?} is empty or listed twice"), None);
+                    cx.err(
+                        conns_span.clone(),
+                        format!("connection name {c:?} is empty or listed twice"),
+                        None,
+                    );
                 }
             }
             Some(ProbeKind::Ipsec { vici_socket, connections })

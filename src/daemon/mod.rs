@@ -5,18 +5,20 @@
 //! the deadline changes).
 
 mod control;
+mod probes;
 mod record;
+mod reload;
 pub mod run;
 
 use crate::carp::Backend;
 use crate::config::Config;
 use crate::control::Envelope;
 use crate::machine::{Action, BackendOp, Boot, Event, Machine, Phase};
-use crate::probe::runner::{ProbeReport, ProbeRunner};
 use crate::probe::ProbeOutcome;
 use crate::status::Status;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::spans::FailbackSpans;
+use probes::Probes;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UnixListener};
@@ -26,6 +28,8 @@ use tokio_util::task::TaskTracker;
 
 /// Control requests waiting for the loop; beyond this they are refused and counted.
 pub const CONTROL_QUEUE: usize = 256;
+/// Probe reports waiting for the loop (probe tasks wait when it is full, nothing is lost).
+const PROBE_QUEUE: usize = 64;
 /// Upper bound on one backend call, whatever the backend's own timeout says.
 const BACKEND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -68,6 +72,16 @@ pub struct Listeners {
 pub struct Handles {
     pub metrics: Metrics,
     pub status: watch::Receiver<Status>,
+    /// Sends a reloaded config (SIGHUP); the daemon applies it without losing a hold.
+    pub reload: mpsc::Sender<Config>,
+}
+
+/// Everything the loop receives.
+struct Inputs {
+    control_rx: mpsc::Receiver<Envelope>,
+    probe_rx: mpsc::Receiver<probes::Tagged>,
+    backend_rx: mpsc::Receiver<(BackendOp, Result<(), String>)>,
+    reload_rx: mpsc::Receiver<Config>,
 }
 
 pub(crate) struct Daemon {
@@ -76,7 +90,7 @@ pub(crate) struct Daemon {
     backend: Arc<dyn Backend>,
     metrics: Metrics,
     spans: FailbackSpans,
-    runner: ProbeRunner,
+    probes: Probes,
     clock: Clock,
     status_tx: watch::Sender<Status>,
     backend_tx: mpsc::Sender<(BackendOp, Result<(), String>)>,
@@ -84,6 +98,8 @@ pub(crate) struct Daemon {
     drain_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
     persisted: Option<Phase>,
     maintenance_since: Option<Instant>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
 }
 
 /// Starts the daemon's tasks on `tracker` and returns handles to it. Everything stops on
@@ -98,18 +114,13 @@ pub async fn start(
     let metrics = Metrics::new(&cfg, backend.name())?;
     let (status_tx, status_rx) = watch::channel(Status::default());
     let (control_tx, control_rx) = mpsc::channel::<Envelope>(CONTROL_QUEUE);
-    let (probe_tx, probe_rx) = mpsc::channel::<ProbeReport>(cfg.probes.len().max(1) * 4);
+    let (probe_tx, probe_rx) = mpsc::channel::<probes::Tagged>(PROBE_QUEUE);
+    let (reload_tx, reload_rx) = mpsc::channel::<Config>(4);
     let (backend_tx, backend_rx) = mpsc::channel(8);
     let spans = FailbackSpans::default();
+    let probes = Probes::start(&cfg, probe_tx, spans.clone(), &cancel, tracker)?;
 
-    let mut probers = Vec::with_capacity(cfg.probes.len());
-    for p in &cfg.probes {
-        let prober = crate::probe::build(p).map_err(|e| anyhow::anyhow!("probe {}: {e}", p.name))?;
-        probers.push((p.clone(), prober));
-    }
-    let runner = ProbeRunner::spawn(probers, probe_tx, cancel.clone(), tracker);
-
-    let handles = Handles { metrics: metrics.clone(), status: status_rx.clone() };
+    let handles = Handles { metrics: metrics.clone(), status: status_rx.clone(), reload: reload_tx };
     tracker.spawn(crate::control::serve(
         listeners.control,
         control_tx,
@@ -127,13 +138,15 @@ pub async fn start(
         backend,
         metrics,
         spans,
-        runner,
+        probes,
         clock: Clock::new(),
         status_tx,
         backend_tx,
         drain_waiters: Vec::new(),
         persisted: None,
         maintenance_since: None,
+        cancel: cancel.clone(),
+        tracker: tracker.clone(),
     };
     let boot = daemon.boot_facts().await;
     tracing::info!(
@@ -143,7 +156,7 @@ pub async fn start(
         "failbackd starting"
     );
     daemon.step(Event::Boot(boot));
-    tracker.spawn(daemon.run(control_rx, probe_rx, backend_rx, cancel));
+    tracker.spawn(daemon.run(Inputs { control_rx, probe_rx, backend_rx, reload_rx }, cancel));
     Ok(handles)
 }
 
@@ -179,13 +192,7 @@ impl Daemon {
         Boot { backend_demoted, previous }
     }
 
-    async fn run(
-        mut self,
-        mut control_rx: mpsc::Receiver<Envelope>,
-        mut probe_rx: mpsc::Receiver<ProbeReport>,
-        mut backend_rx: mpsc::Receiver<(BackendOp, Result<(), String>)>,
-        cancel: CancellationToken,
-    ) {
+    async fn run(mut self, mut inputs: Inputs, cancel: CancellationToken) {
         loop {
             let deadline = self.machine.next_deadline().map(tokio::time::Instant::from_std);
             let timer = async {
@@ -196,19 +203,22 @@ impl Daemon {
             };
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                Some((req, reply)) = control_rx.recv() => self.on_control(req, reply),
-                Some(report) = probe_rx.recv() => self.on_probe(report),
-                Some((op, result)) = backend_rx.recv() => self.on_backend(op, result),
+                Some((req, reply)) = inputs.control_rx.recv() => self.on_control(req, reply),
+                Some(report) = inputs.probe_rx.recv() => self.on_probe(report),
+                Some((op, result)) = inputs.backend_rx.recv() => self.on_backend(op, result),
+                Some(cfg) = inputs.reload_rx.recv() => self.reload(cfg),
                 _ = timer => { self.step(Event::Tick); }
             }
         }
         tracing::info!(phase = %self.machine.phase(), "failbackd stopping; the state file keeps the phase for the next start");
     }
 
-    fn on_probe(&mut self, report: ProbeReport) {
-        if report.generation != self.runner.generation() {
-            return; // started before the failback armed: it says nothing about now
+    fn on_probe(&mut self, tagged: probes::Tagged) {
+        if !self.probes.is_current(&tagged) {
+            // Started before the failback armed, or by a runner replaced on reload.
+            return;
         }
+        let (_, report) = tagged;
         let Some(cfg) = self.cfg.probes.get(report.probe) else { return };
         let name = cfg.name.as_str();
         let o = &report.outcome;
@@ -255,7 +265,7 @@ impl Daemon {
                 Action::Demote => self.call_backend(BackendOp::Demote),
                 Action::Promote => self.call_backend(BackendOp::Promote),
                 Action::RestartProbes => {
-                    self.runner.restart();
+                    self.probes.restart();
                     self.last_probe.iter_mut().for_each(|p| *p = None);
                 }
                 Action::Record(r) => {

@@ -17,7 +17,7 @@ pub async fn main(config: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(cfg).await {
+    match serve(cfg, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "failbackd stopped");
@@ -27,7 +27,7 @@ pub async fn main(config: &Path) -> ExitCode {
     }
 }
 
-async fn serve(cfg: Config) -> anyhow::Result<()> {
+async fn serve(cfg: Config, path: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
     let backend: Arc<dyn crate::carp::Backend> = Arc::from(crate::carp::build(&cfg.backend)?);
     let control = crate::control::bind(&cfg.control_socket)
@@ -41,22 +41,35 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let socket_path = cfg.control_socket.clone();
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await?;
+    let handles = start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await?;
     tracker.close();
-    wait_for_signal().await?;
+    wait_for_stop(path, &handles.reload).await?;
     cancel.cancel();
     tracker.wait().await;
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Waits for SIGTERM or SIGINT; on SIGHUP re-reads the config and hands it to the daemon. An
+/// invalid config is logged and the running one kept.
+async fn wait_for_stop(path: &Path, reload: &tokio::sync::mpsc::Sender<Config>) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM"); return Ok(()) }
+            _ = int.recv() => { tracing::info!("SIGINT"); return Ok(()) }
+            _ = hup.recv() => match Config::load(path) {
+                Ok(cfg) => {
+                    tracing::info!(config = %path.display(), "SIGHUP: reloading");
+                    if reload.send(cfg).await.is_err() {
+                        return Ok(()); // the daemon loop is gone
+                    }
+                }
+                Err(errors) => tracing::error!("SIGHUP: the new config is invalid, keeping the running one:\n{errors}"),
+            },
+        }
     }
-    Ok(())
 }

@@ -172,6 +172,7 @@ impl Machine {
             Event::Drain { timeout } => self.on_drain(now, timeout, &mut out),
             Event::Backend { op, ok } => self.on_backend(now, op, ok, &mut out),
             Event::Tick => {}
+            Event::Reconfigure(cfg) => self.reconfigure(now, *cfg, &mut out),
         }
         // A phase change can make the next one due at once (stable_for = 0, backend already in
         // place); a few rounds settle it. Each round changes the phase or stops.
@@ -185,6 +186,21 @@ impl Machine {
         }
         self.reconcile_backend(now, &mut out);
         out
+    }
+
+    fn reconfigure(&mut self, now: Instant, cfg: MachineConfig, out: &mut Vec<Action>) {
+        let tallies: Vec<ProbeTally> = cfg
+            .probes
+            .iter()
+            .map(|new| {
+                let old = self.cfg.probes.iter().position(|p| p.name == new.name);
+                old.and_then(|i| self.probes.get(i).copied()).unwrap_or_default()
+            })
+            .collect();
+        self.probes = tallies;
+        self.cfg = cfg;
+        // The gate may have changed (a probe added or removed): re-evaluate it now.
+        self.advance_probing(now, out);
     }
 
     fn on_boot(&mut self, now: Instant, boot: Boot, out: &mut Vec<Action>) {

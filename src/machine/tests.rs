@@ -502,3 +502,29 @@ fn release_at_rest_is_not_refused_even_with_probes_down() {
     t.at(31.0).probe(0, false);
     assert!(t.ev(Event::ManualRelease { force: false }).is_empty());
 }
+
+// --- reload ---
+
+#[test]
+fn reload_keeps_the_hold_and_carries_probe_counters_by_name() {
+    let mut t = T::booted(cfg());
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    assert_eq!(t.m.phase(), Phase::Stabilizing);
+    let mut new = cfg();
+    new.probes.push(ProbeSpec { name: "tunnel".into(), rise: 1, fall: 1, required: true });
+    let a = t.at(3.0).ev(Event::Reconfigure(Box::new(new)));
+    assert_eq!(phases(&a), vec![Phase::Probing], "a new required probe starts down");
+    assert!(!a.contains(&Action::Demote) && !a.contains(&Action::Promote));
+    assert!(t.m.probe(0).unwrap().up, "gw kept its state");
+    assert_eq!(t.m.failback().map(|f| f.id), Some(1));
+    let a = t.at(4.0).probe(2, true);
+    assert_eq!(phases(&a), vec![Phase::Stabilizing]);
+}
+
+#[test]
+fn reload_with_a_shorter_max_hold_applies_it() {
+    let mut t = T::booted(cfg());
+    let a = t.at(50.0).ev(Event::Reconfigure(Box::new(MachineConfig { max_hold: secs(40), ..cfg() })));
+    assert_eq!(outcome(&a), Some(Outcome::Failed));
+}

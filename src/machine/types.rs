@@ -215,6 +215,9 @@ pub enum Event {
     Backend { op: BackendOp, ok: bool },
     /// The deadline from [`crate::machine::Machine::next_deadline`] passed.
     Tick,
+    /// A reloaded configuration (SIGHUP). The phase and any hold in progress are kept; probe
+    /// counters carry over by probe name, new probes start down.
+    Reconfigure(Box<MachineConfig>),
 }
 
 /// An output of the state machine, for the driver to carry out in order.

@@ -122,9 +122,9 @@ pub fn verdict(children: &[ChildState]) -> Result<(), String> {
 
 /// Reads connections and SAs from charon's VICI socket.
 pub async fn snapshot(socket: &std::path::Path) -> Result<ViciSnapshot, String> {
-    let mut client = rsvici::unix::connect(socket)
-        .await
-        .map_err(|e| format!("cannot connect to charon's VICI socket {}: {e} (is charon running?)", socket.display()))?;
+    let mut client = rsvici::unix::connect(socket).await.map_err(|e| {
+        format!("cannot connect to charon's VICI socket {}: {e} (is charon running?)", socket.display())
+    })?;
     let mut snap = ViciSnapshot::default();
     {
         let conns = client.stream_request::<(), HashMap<String, Conn>>("list-conns", "list-conn", ());
@@ -188,7 +188,9 @@ mod tests {
                 .collect(),
             sas: sas
                 .iter()
-                .map(|(i, ch)| (i.to_string(), ch.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect()))
+                .map(|(i, ch)| {
+                    (i.to_string(), ch.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect())
+                })
                 .collect(),
         }
     }
@@ -205,7 +207,10 @@ mod tests {
     fn all_installed_passes_and_other_states_are_named() {
         let s = snap(
             &[("vpn", &["net1", "net2"]), ("other", &["x"])],
-            &[("vpn", &[("net1", "INSTALLED"), ("net2", "REKEYED"), ("net2", "INSTALLED")]), ("other", &[("x", "INSTALLING")])],
+            &[
+                ("vpn", &[("net1", "INSTALLED"), ("net2", "REKEYED"), ("net2", "INSTALLED")]),
+                ("other", &[("x", "INSTALLING")]),
+            ],
         );
         assert_eq!(verdict(&children(&["vpn".into()], &s).unwrap()), Ok(()));
         let err = verdict(&children(&[], &s).unwrap()).unwrap_err();
@@ -224,6 +229,9 @@ mod tests {
     async fn missing_socket_is_a_clear_error() {
         let p = IpsecProber::new(PathBuf::from("/nonexistent/failbackd/charon.vici"), vec![]);
         let err = p.probe().await.unwrap_err();
-        assert!(err.contains("cannot connect to charon's VICI socket /nonexistent/failbackd/charon.vici"), "{err}");
+        assert!(
+            err.contains("cannot connect to charon's VICI socket /nonexistent/failbackd/charon.vici"),
+            "{err}"
+        );
     }
 }

@@ -228,6 +228,15 @@ impl Metrics {
         for o in Outcome::ALL {
             self.failbacks.with_label_values(&[o.as_str()]);
         }
+        self.init_probes(cfg);
+        for op in ["demote", "promote", "state"] {
+            self.backend_errors.with_label_values(&[backend, op]);
+        }
+        self.build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), revision()]).set(1);
+    }
+
+    /// Creates the series of every configured probe (at start and after a reload).
+    pub fn init_probes(&self, cfg: &Config) {
         for p in &cfg.probes {
             let name = p.name.as_str();
             self.probe_duration.with_label_values(&[name, p.kind.type_name()]);
@@ -238,10 +247,6 @@ impl Metrics {
                 self.probe_attempts.with_label_values(&[name, result]);
             }
         }
-        for op in ["demote", "promote", "state"] {
-            self.backend_errors.with_label_values(&[backend, op]);
-        }
-        self.build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), revision()]).set(1);
     }
 
     /// Sets the phase gauges so exactly one is 1.

@@ -47,7 +47,8 @@ impl TestDaemon {
             failbackd::config::BackendConfig::Simulated => Arc::new(sim.clone()),
             ref other => Arc::from(failbackd::carp::build(other).unwrap()),
         };
-        let handles = daemon::start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await.unwrap();
+        let handles =
+            daemon::start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await.unwrap();
         TestDaemon { dir, socket, http: http_addr, handles, sim, cancel, tracker }
     }
 
@@ -80,7 +81,9 @@ impl TestDaemon {
     pub async fn stop(self) -> (tempfile::TempDir, SimulatedBackend) {
         self.cancel.cancel();
         self.tracker.close();
-        tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await.expect("daemon did not stop");
+        tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .expect("daemon did not stop");
         (self.dir, self.sim)
     }
 }
@@ -89,7 +92,9 @@ impl TestDaemon {
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut buf = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await.unwrap().unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
@@ -127,7 +132,10 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
     if found.is_none() {
-        assert!(std::env::var("FAILBACKD_REQUIRE_TOOLS").as_deref() != Ok("1"), "{name} is required but not installed");
+        assert!(
+            std::env::var("FAILBACKD_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{name} is required but not installed"
+        );
         eprintln!("SKIPPED: {name} is not installed");
     }
     found

@@ -1,0 +1,59 @@
+//! SIGHUP: apply a reloaded config without losing a hold in progress. What cannot change live
+//! (sockets, the state file) is kept and logged; a config that cannot be applied (a probe or
+//! backend that fails to build) is rejected whole and the old one stays.
+
+use super::Daemon;
+use crate::config::Config;
+use crate::machine::Event;
+use std::sync::Arc;
+
+impl Daemon {
+    pub(super) fn reload(&mut self, mut cfg: Config) {
+        for (what, changed) in [
+            ("control_socket", cfg.control_socket != self.cfg.control_socket),
+            ("metrics_listen", cfg.metrics_listen != self.cfg.metrics_listen),
+            ("state_file", cfg.state_file != self.cfg.state_file),
+        ] {
+            if changed {
+                tracing::warn!(key = what, "changing this key needs a restart; keeping the old value");
+            }
+        }
+        cfg.control_socket = self.cfg.control_socket.clone();
+        cfg.metrics_listen = self.cfg.metrics_listen;
+        cfg.state_file = self.cfg.state_file.clone();
+
+        let backend = if cfg.backend != self.cfg.backend {
+            match crate::carp::build(&cfg.backend) {
+                Ok(b) => Some(Arc::from(b)),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload rejected: the new backend cannot be built; keeping the old config");
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if cfg.probes != self.cfg.probes {
+            if let Err(e) = self.probes.replace(&cfg, &self.cancel, &self.tracker) {
+                tracing::error!(error = %e, "reload rejected: keeping the old config");
+                return;
+            }
+            self.metrics.init_probes(&cfg);
+            self.last_probe = cfg
+                .probes
+                .iter()
+                .map(|p| {
+                    let old = self.cfg.probes.iter().position(|o| o.name == p.name);
+                    old.and_then(|i| self.last_probe.get(i).cloned().flatten())
+                })
+                .collect();
+        }
+        if let Some(b) = backend {
+            self.backend = b;
+        }
+        let machine = cfg.machine();
+        self.cfg = cfg;
+        self.step(Event::Reconfigure(Box::new(machine)));
+        tracing::info!(phase = %self.machine.phase(), probes = self.cfg.probes.len(), "config reloaded");
+    }
+}

@@ -1,0 +1,160 @@
+//! A real `failbackd run` process with a command backend whose state lives in files, so a test
+//! can kill -9 it, restart it and see what the "firewall" looks like.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub cfg: PathBuf,
+    child: Option<Child>,
+}
+
+/// Options for the node's config.
+pub struct NodeOpts {
+    pub hold_on_boot: bool,
+    pub stable_for: &'static str,
+    pub max_hold: &'static str,
+    pub extra: &'static str,
+}
+
+impl Default for NodeOpts {
+    fn default() -> Self {
+        NodeOpts { hold_on_boot: true, stable_for: "300ms", max_hold: "60s", extra: "" }
+    }
+}
+
+impl Node {
+    pub fn new(opts: NodeOpts) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // The backend: state in `backend`, every call appended to `calls`; a call sleeps for
+        // the seconds in `delay` first (0 when absent), so a test can catch a call in flight.
+        let call = |word: &str| {
+            format!(
+                "[\"sh\", \"-c\", \"sleep $(cat {d}/delay 2>/dev/null || echo 0); echo {word} > {d}/backend.tmp && mv {d}/backend.tmp {d}/backend && echo {word} >> {d}/calls\"]",
+                d = d.display()
+            )
+        };
+        let cfg = d.join("failbackd.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "watch = [\"1@em0\"]\nhold_on_boot = {}\nmin_hold = \"0s\"\nstable_for = \"{}\"\nmax_hold = \"{}\"\n\
+                 control_socket = \"{d}/s.sock\"\nstate_file = \"{d}/state\"\nmetrics_listen = \"127.0.0.1:0\"\n{}\n\
+                 [backend]\ntype = \"command\"\ndemote = {}\npromote = {}\nstate = [\"cat\", \"{d}/backend\"]\ntimeout = \"30s\"\n\
+                 [[probe]]\nname = \"path\"\ntype = \"command\"\ncommand = [\"test\", \"-e\", \"{d}/up\"]\ninterval = \"100ms\"\nrise = 2\nfall = 2\n",
+                opts.hold_on_boot,
+                opts.stable_for,
+                opts.max_hold,
+                opts.extra,
+                call("demoted"),
+                call("promoted"),
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(d.join("backend"), "promoted\n").unwrap();
+        Node { dir, cfg, child: None }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn start(&mut self) {
+        let _ = std::fs::remove_file(self.path("s.sock"));
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
+        let child = Command::new(assert_cmd::cargo::cargo_bin("failbackd"))
+            .args(["run", "-c"])
+            .arg(&self.cfg)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_until("the control socket", Duration::from_secs(20), || self.path("s.sock").exists());
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    }
+
+    /// Waits for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < until, "failbackd did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("failbackd"))
+            .args(["status", "--json", "--socket"])
+            .arg(self.path("s.sock"))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    }
+
+    pub fn wait_phase(&self, phase: &str) {
+        wait_until(&format!("phase {phase}"), Duration::from_secs(20), || self.status()["phase"] == phase);
+    }
+
+    pub fn set_up(&self, up: bool) {
+        if up {
+            std::fs::write(self.path("up"), "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(self.path("up"));
+        }
+    }
+
+    pub fn set_delay(&self, secs: u32) {
+        std::fs::write(self.path("delay"), secs.to_string()).unwrap();
+    }
+
+    /// What the "firewall" says: "demoted" or "promoted".
+    pub fn backend(&self) -> String {
+        std::fs::read_to_string(self.path("backend")).unwrap().trim().to_string()
+    }
+
+    /// Every backend call so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("calls")).unwrap_or_default().lines().map(String::from).collect()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds, at most `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
