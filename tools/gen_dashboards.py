@@ -534,11 +534,11 @@ def node():
     annotations = [
         {"datasource": DS, "enable": True, "expr":
          "sum by (outcome) (increase(failback_failbacks_total%s[$__rate_interval])) > 0" % s,
-         "hide": False, "iconColor": "orange", "name": "Failbacks", "step": "$__rate_interval",
+         "hide": False, "iconColor": "orange", "name": "Failbacks", "step": "60s",
          "tagKeys": "outcome", "textFormat": "", "titleFormat": "Failback {{outcome}}", "useValueForTime": False},
         {"datasource": DS, "enable": True, "expr":
          "increase(failback_peer_lost_total%s[$__rate_interval]) > 0" % s,
-         "hide": False, "iconColor": "red", "name": "Peer lost", "step": "$__rate_interval",
+         "hide": False, "iconColor": "red", "name": "Peer lost", "step": "60s",
          "tagKeys": "", "textFormat": "The peer died while failbackd held this node",
          "titleFormat": "Peer lost", "useValueForTime": False},
     ]

@@ -30,10 +30,11 @@ impl WatchPattern {
     }
 }
 
-/// A CARP VHID: 1..=255 (carp(4)).
+/// A CARP VHID: 1..=255 (carp(4)), decimal digits only (`str::parse` alone would take "+1").
 pub fn parse_vhid(s: &str) -> Result<u16, String> {
+    let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     match s.parse::<u16>() {
-        Ok(v) if (1..=255).contains(&v) => Ok(v),
+        Ok(v) if digits && (1..=255).contains(&v) => Ok(v),
         _ => Err(format!("VHID {s:?} is not a number from 1 to 255")),
     }
 }
@@ -74,7 +75,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_patterns() {
-        for bad in ["", "5", "0@em0", "256@em0", "x@em0", "1@", "1@em 0", "1@abcdefghijklmnop"] {
+        for bad in ["", "5", "0@em0", "256@em0", "x@em0", "+1@em0", "-1@em0", "1@", "1@em 0", "1@abcdefghijklmnop"] {
             assert!(WatchPattern::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

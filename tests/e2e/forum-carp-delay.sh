@@ -12,7 +12,7 @@
 #   TRACK HELD LOG LOCK PIDFILE GATEWAY DELAY STABLE WATCH_IFACE SELF
 set -uo pipefail
 # shellcheck source=/dev/null
-. "${FORUM_ENV:-$(dirname "$0")/forum.env}"
+. "${FORUM_ENV:?FORUM_ENV names the settings file}"
 
 maintenance() { # the toggle: enter if out, leave if in
     "$(dirname "$SELF")/track-file.sh" toggle "$TRACK" "$HELD" "$LOG"

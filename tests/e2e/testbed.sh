@@ -1,0 +1,616 @@
+#!/bin/bash
+# Functions run through wait_until and the traps look unreachable to shellcheck:
+# shellcheck disable=SC2317
+#
+# failbackd end-to-end testbed: real keepalived VRRP pair in network namespaces, a LAN client
+# pinging a WAN host through the virtual IPs at 10 pps, and the returning master's WAN path
+# blackholed for N seconds after it comes back ("back, but the tunnels are not up yet").
+#
+#   client(192.0.2.100) --[br lan]-- r1 (prio 150, preempt) / r2 (prio 100) --[br wan]-- wan(198.51.100.10)
+#   VIPs 192.0.2.1 (vrid 51, lan) and 198.51.100.1 (vrid 52, wan), one VRRP sync group.
+#
+# Scenarios (each on a fresh testbed):
+#   a        plain preempt
+#   b        keepalived preempt_delay (10 s, shorter than N)
+#   c        the forum approach as posted: hook on MASTER -> toggle maintenance, fixed sleep,
+#            one-shot ping, stabilization sleep, toggle back (forum-carp-delay.sh, track file)
+#   cboot    the same service started at boot, before keepalived (its best case)
+#   c2       keepalived's own gating: vrrp_script pinging the WAN host, rise/fall, weight,
+#            sync_group_tracking_weight
+#   d0       failbackd, icmp probe to the WAN host, stable_for = 0, min_hold = 0
+#   ddef     failbackd with the default stable_for (10 s) and min_hold (10 s)
+#   never    failbackd, the path never comes back, max_hold 20 s: 0 loss, outcome failed
+#   reboot-a planned reboot: keepalived stopped as a shutdown would, then links down
+#   reboot-d planned reboot: `failbackd drain` first, then the same
+#   failover r1 killed (keepalived frozen, links down): reference loss
+#
+# Usage: tests/e2e/testbed.sh [--quick | --runs N] [--only a,d0,...] [--out DIR]
+#                             [--bin PATH | --no-build] [--ready-after N] [--keep]
+# --quick (default): one run of each scenario, asserts, < 8 min. --runs 3: median of 3.
+# Needs root, keepalived, iputils-ping, iproute2, curl. Exit 0 when every assertion holds.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+P="fbd-e2e"
+NS_SW=$P-sw NS_C=$P-client NS_R1=$P-r1 NS_R2=$P-r2 NS_W=$P-wan
+ALL_NS=("$NS_SW" "$NS_C" "$NS_R1" "$NS_R2" "$NS_W")
+WAN_HOST=198.51.100.10
+HELD=-253          # track file value while held (weight 1); the keepalived backend's default
+READY_AFTER=15     # N: seconds from r1's return to its WAN path being usable
+PREEMPT_DELAY=10   # (b), shorter than N
+FORUM_DELAY=20     # (c) the forum's "sleep 120", scaled
+FORUM_STABLE=5     # (c) the forum's "sleep 30", scaled
+RISE=3 INTERVAL=1  # c2 and d: same probe interval and rise
+NEVER_MAX_HOLD=20
+SCENARIOS_ALL=(a b c cboot c2 d0 ddef never reboot-a reboot-d failover)
+
+RUNS=1 OUT="" BIN="" BUILD=1 KEEP=0 ONLY=""
+usage() { sed -n '5,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --quick) RUNS=1 ;;
+    --runs) RUNS=${2:?}; shift ;;
+    --only) ONLY=${2:?}; shift ;;
+    --out) OUT=${2:?}; shift ;;
+    --bin) BIN=${2:?}; BUILD=0; shift ;;
+    --no-build) BUILD=0 ;;
+    --ready-after) READY_AFTER=${2:?}; shift ;;
+    --keep) KEEP=1 ;;
+    -h | --help) usage 0 ;;
+    *) echo "unknown argument: $1" >&2; usage 2 >&2 ;;
+    esac
+    shift
+done
+[[ $RUNS =~ ^[1-9]$ ]] || { echo "--runs takes 1..9" >&2; exit 2; }
+if [[ -n $ONLY ]]; then IFS=, read -r -a SCENARIOS <<<"$ONLY"; else SCENARIOS=("${SCENARIOS_ALL[@]}"); fi
+
+log() { printf '%s [e2e] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# ---------------------------------------------------------------- preflight
+[[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
+for tool in ip keepalived ping curl awk setsid; do
+    command -v "$tool" >/dev/null || die "missing $tool (apt-get install -y keepalived iputils-ping iproute2 curl)"
+done
+for ns in $(ip netns list | awk '{print $1}'); do
+    [[ $ns == "$P"-* ]] && die "namespace $ns exists: another testbed runs or one was left behind; refusing to start (remove it with: ip netns del $ns)"
+done
+
+WORK=$(mktemp -d /tmp/fbd-e2e.XXXXXX)
+OUT=${OUT:-$WORK/results}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.tsv
+printf 'run\tscenario\tlost_failover\tlost_failback\tmaster_after_ready_s\treleased_after_ready_s\tr1_master_flips\tnote\n' >"$RESULTS"
+
+declare -A PID_NAME=() # every process we started: pid -> name
+MADE_NS=()
+
+# ---------------------------------------------------------------- processes and cleanup
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# stop_pid PID [SIGNAL]: signal, wait at most 5 s, then SIGKILL; reaps our children.
+stop_pid() {
+    local pid=$1 sig=${2:-TERM} i
+    [[ -n $pid ]] || return 0
+    if alive "$pid"; then
+        kill -CONT "$pid" 2>/dev/null || true
+        kill "-$sig" "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    fi
+    wait "$pid" 2>/dev/null || true
+    unset "PID_NAME[$pid]"
+}
+
+track_pid() { PID_NAME[$1]=$2; }
+
+# Every process still in one of our namespaces (keepalived's children, notify scripts).
+sweep_namespaces() {
+    local ns pid
+    for ns in "${MADE_NS[@]}"; do
+        [[ -e /run/netns/$ns ]] || continue
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
+    done
+    sleep 0.3
+    for ns in "${MADE_NS[@]}"; do
+        [[ -e /run/netns/$ns ]] || continue
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    done
+}
+
+stop_everything() {
+    local pid
+    for pid in "${!PID_NAME[@]}"; do stop_pid "$pid"; done
+    sweep_namespaces
+    local ns
+    for ns in "${MADE_NS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    MADE_NS=()
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_everything
+    if [[ $KEEP == 1 || $rc != 0 ]]; then log "logs kept in $WORK"; else rm -rf "$WORK"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_until TIMEOUT_S CMD...: polls every 0.1 s, at most TIMEOUT_S seconds.
+wait_until() {
+    local limit=$(($1 * 10)) i
+    shift
+    for ((i = 0; i < limit; i++)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+now() { printf '%s' "$EPOCHREALTIME"; }
+fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+
+# ---------------------------------------------------------------- testbed
+netns_add() { ip netns add "$1"; MADE_NS+=("$1"); ip -n "$1" link set lo up; }
+
+# veth NS1 IF1 NS2 IF2
+veth() { ip link add "$2" netns "$1" type veth peer name "$4" netns "$3"; }
+
+topo_up() {
+    local ns
+    for ns in "${ALL_NS[@]}"; do netns_add "$ns"; done
+    for br in brlan brwan; do
+        ip -n "$NS_SW" link add "$br" type bridge stp_state 0 forward_delay 0
+        ip -n "$NS_SW" link set "$br" up
+    done
+    veth "$NS_C" eth0 "$NS_SW" c-lan
+    veth "$NS_R1" lan "$NS_SW" r1-lan
+    veth "$NS_R1" wan "$NS_SW" r1-wan
+    veth "$NS_R2" lan "$NS_SW" r2-lan
+    veth "$NS_R2" wan "$NS_SW" r2-wan
+    veth "$NS_W" eth0 "$NS_SW" w-wan
+    local port
+    for port in c-lan r1-lan r2-lan; do ip -n "$NS_SW" link set "$port" master brlan up; done
+    for port in r1-wan r2-wan w-wan; do ip -n "$NS_SW" link set "$port" master brwan up; done
+
+    ip -n "$NS_C" addr add 192.0.2.100/24 dev eth0
+    ip -n "$NS_C" link set eth0 up
+    ip -n "$NS_C" route add default via 192.0.2.1
+    ip -n "$NS_W" addr add "$WAN_HOST"/24 dev eth0
+    ip -n "$NS_W" link set eth0 up
+    ip -n "$NS_W" route add 192.0.2.0/24 via 198.51.100.1
+    local r n
+    for r in 1 2; do
+        n=$P-r$r
+        ip -n "$n" addr add "192.0.2.$((r + 1))/24" dev lan
+        ip -n "$n" addr add "198.51.100.$((r + 1))/24" dev wan
+        ip -n "$n" link set lan up
+        ip -n "$n" link set wan up
+        ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1
+    done
+}
+
+r1_links() { ip -n "$NS_R1" link set lan "$1"; ip -n "$NS_R1" link set wan "$1"; }
+blackhole() { ip -n "$NS_R1" route "$1" blackhole "$WAN_HOST"/32; }
+
+# ---------------------------------------------------------------- keepalived
+ts_lines() { # timestamps every line of stdin (bounded: 200000 lines, then drained)
+    local line i
+    for ((i = 0; i < 200000; i++)); do
+        IFS= read -r line || return 0
+        printf '%s %s\n' "$EPOCHREALTIME" "$line"
+    done
+    cat >/dev/null
+}
+
+# render_ka ROUTER PRIO NOTIFY_ARGS DEFS GROUP_EXTRA INSTANCE_EXTRA > conf
+render_ka() {
+    local t
+    t=$(<"$HERE/keepalived.conf.in")
+    t=${t//@ROUTER@/$1}
+    t=${t//@PRIO@/$2}
+    t=${t//@NOTIFY@/$HERE/notify.sh $3}
+    t=${t//@DEFS@/$4}
+    t=${t//@GROUP_EXTRA@/$5}
+    t=${t//@INSTANCE_EXTRA@/$6}
+    printf '%s\n' "$t"
+}
+
+declare -A KA_PID=()
+KA_SEQ=0
+# start_ka ROUTER CONF: keepalived in the router's namespace, foreground, own pid files,
+# console log timestamped into $WORK/ROUTER.klog.
+start_ka() {
+    local r=$1 conf=$2 fifo ts
+    KA_SEQ=$((KA_SEQ + 1))
+    fifo=$WORK/$r.$KA_SEQ.fifo
+    mkfifo "$fifo"
+    ts_lines <"$fifo" >>"$WORK/$r.klog" &
+    ts=$!
+    track_pid "$ts" "ts-$r"
+    ip netns exec "$P-$r" keepalived --dont-fork --log-console --log-detail --vrrp -f "$conf" \
+        -p "$WORK/$r.pid" -r "$WORK/$r-vrrp.pid" -c "$WORK/$r-checkers.pid" >"$fifo" 2>&1 &
+    KA_PID[$r]=$!
+    track_pid "${KA_PID[$r]}" "keepalived-$r"
+}
+
+stop_ka() { # graceful (SIGTERM: keepalived sends priority 0 and removes its VIPs)
+    local r=$1
+    [[ -n ${KA_PID[$r]:-} ]] || return 0
+    stop_pid "${KA_PID[$r]}" TERM
+    unset "KA_PID[$r]"
+    sleep 0.3 # its notify scripts run detached; let them log
+}
+
+freeze_ka() { # SIGSTOP keepalived and its VRRP child: adverts stop as on a crash
+    local r=$1 pid child children=()
+    pid=${KA_PID[$r]}
+    read -r -a children <"/proc/$pid/task/$pid/children" || true
+    for child in "${children[@]}"; do kill -STOP "$child" 2>/dev/null || true; done
+    kill -STOP "$pid"
+}
+
+# State of ROUTER's VI_WAN (the sync group moves both instances together), from notify events.
+ka_state() { awk -v r="$1" '$2 == r && $3 == "VI_WAN" { s = $4 } END { print s }' "$WORK/events" 2>/dev/null; }
+is_state() { [[ $(ka_state "$1") == "$2" ]]; }
+# Times ROUTER's VI_WAN entered STATE after T, one per line.
+state_times() { awk -v r="$1" -v s="$2" -v t="$3" '$2 == r && $3 == "VI_WAN" && $4 == s && $1 >= t { print $1 }' "$WORK/events" 2>/dev/null; }
+
+# ---------------------------------------------------------------- failbackd
+FBD_PID=""
+render_fbd() { # render_fbd MIN_HOLD STABLE_FOR MAX_HOLD
+    local t
+    t=$(<"$HERE/failbackd.toml.in")
+    t=${t//@MIN_HOLD@/$1}
+    t=${t//@STABLE_FOR@/$2}
+    t=${t//@MAX_HOLD@/$3}
+    t=${t//@WORK@/$WORK}
+    t=${t//@HERE@/$HERE}
+    t=${t//@TRACK@/$WORK/r1.track}
+    t=${t//@HELD@/$HELD}
+    t=${t//@INTERVAL@/${INTERVAL}s}
+    t=${t//@RISE@/$RISE}
+    printf '%s\n' "$t" >"$WORK/fbd.toml"
+    "$BIN" check-config "$WORK/fbd.toml" >/dev/null || die "failbackd rejects $WORK/fbd.toml"
+}
+start_fbd() {
+    ip netns exec "$NS_R1" "$BIN" run --config "$WORK/fbd.toml" >>"$WORK/fbd.log" 2>&1 &
+    FBD_PID=$!
+    track_pid "$FBD_PID" failbackd
+}
+stop_fbd() { [[ -n $FBD_PID ]] && stop_pid "$FBD_PID" TERM; FBD_PID=""; }
+track_held() { [[ -f $WORK/r1.track && $(<"$WORK/r1.track") == "$HELD" ]]; }
+fbd_released() { "$BIN" status --config "$WORK/fbd.toml" >/dev/null 2>&1; } # exit 0: released/idle
+
+# ---------------------------------------------------------------- ping and loss
+PING_PID=""
+start_ping() {
+    ip netns exec "$NS_C" ping -D -O -n -i 0.1 -w 600 "$WAN_HOST" >"$WORK/ping.log" 2>&1 &
+    PING_PID=$!
+    track_pid "$PING_PID" ping
+}
+stop_ping() { stop_pid "$PING_PID" INT; PING_PID=""; }
+
+# lost FROM TO: echo requests first seen in [FROM, TO] that never got a reply.
+lost() {
+    awk -v a="$1" -v b="$2" '
+        $1 ~ /^\[[0-9.]+\]$/ {
+            ts = substr($1, 2, length($1) - 2) + 0; seq = ""
+            for (i = 2; i <= NF; i++) if ($i ~ /^icmp_seq=/) seq = substr($i, 10) + 0
+            if (seq == "") next
+            if (!(seq in first)) first[seq] = ts
+            if ($0 ~ / bytes from /) ok[seq] = 1
+        }
+        END { n = 0; for (s in first) if (first[s] >= a && first[s] <= b && !(s in ok)) n++; print n }
+    ' "$WORK/ping.log"
+}
+
+# ---------------------------------------------------------------- one scenario
+declare -A R=() # results of the current scenario
+
+# r1's keepalived config for a scenario; $2 = before|after the reboot.
+r1_conf() {
+    local sc=$1 phase=$2 fbd=- forum=- defs="" group="" inst=""
+    local track="    track_file {
+        fbd
+    }"
+    case $sc in
+    b) inst="    preempt_delay $PREEMPT_DELAY" ;;
+    c | cboot)
+        defs="track_file fbd {
+    file \"$WORK/r1.track\"
+    weight 1
+}"
+        group="    sync_group_tracking_weight"
+        inst=$track
+        if [[ $sc == c && $phase == after ]]; then forum=$WORK/forum.env; fi
+        ;;
+    c2)
+        defs="vrrp_script chk_wan {
+    script \"/usr/bin/ping -n -c 1 -W 0.5 $WAN_HOST\"
+    interval $INTERVAL
+    timeout 1
+    rise $RISE
+    fall 2
+    weight $HELD
+    init_fail
+}"
+        group="    sync_group_tracking_weight"
+        inst="    track_script {
+        chk_wan
+    }"
+        ;;
+    d0 | ddef | never | reboot-d)
+        defs="track_file fbd {
+    file \"$WORK/r1.track\"
+    weight 1
+}"
+        group="    sync_group_tracking_weight"
+        inst=$track
+        fbd=$BIN
+        ;;
+    esac
+    render_ka r1 150 "r1 $WORK/events $fbd $WORK/fbd.toml $forum" "$defs" "$group" "$inst" >"$WORK/r1-$phase.conf"
+    printf '%s' "$WORK/r1-$phase.conf"
+}
+
+uses_fbd() { [[ $1 == d0 || $1 == ddef || $1 == never || $1 == reboot-d ]]; }
+
+fbd_config_for() {
+    case $1 in
+    d0 | reboot-d) render_fbd 0s 0s 10m ;;
+    ddef) render_fbd 10s 10s 10m ;;
+    never) render_fbd 0s 0s "${NEVER_MAX_HOLD}s" ;;
+    esac
+}
+
+# Brings up r2, then r1 (failbackd first where used), and waits until r1 is MASTER.
+bring_up() {
+    local sc=$1
+    : >"$WORK/events"
+    printf '0\n' >"$WORK/r1.track"
+    render_ka r2 100 "r2 $WORK/events - - -" "" "" "" >"$WORK/r2.conf"
+    start_ka r2 "$WORK/r2.conf"
+    if uses_fbd "$sc"; then
+        fbd_config_for "$sc"
+        start_fbd
+        wait_until 5 track_held || die "$sc: failbackd did not demote at start"
+    fi
+    start_ka r1 "$(r1_conf "$sc" before)"
+    wait_until 30 is_state r1 MASTER || die "$sc: r1 never became MASTER at bring-up"
+    wait_until 10 is_state r2 BACKUP || die "$sc: r2 not BACKUP at bring-up"
+}
+
+forum_env() {
+    cat >"$WORK/forum.env" <<EOF
+TRACK=$WORK/r1.track
+HELD=$HELD
+LOG=$WORK/track.log
+LOCK=$WORK/carp_transition_state
+PIDFILE=$WORK/forum.pid
+GATEWAY=$WAN_HOST
+DELAY=$FORUM_DELAY
+STABLE=$FORUM_STABLE
+WATCH_IFACE=wan
+SELF=$HERE/forum-carp-delay.sh
+EOF
+}
+
+forum_running() { [[ -f $WORK/forum.pid ]] && alive "$(<"$WORK/forum.pid")"; }
+
+# r1 settled as MASTER: MASTER now, for at least 2 s, after the path was ready, no forum
+# service still running.
+settled() {
+    local t
+    is_state r1 MASTER || return 1
+    t=$(state_times r1 MASTER 0 | tail -n 1)
+    [[ -n $t ]] || return 1
+    awk -v t="$t" -v n="$(now)" -v r="$T_READY" 'BEGIN { exit !(n - t >= 2 && n - r >= 2) }' || return 1
+    ! forum_running
+}
+
+# The failback scenarios: a b c cboot c2 d0 ddef never.
+sc_failback() {
+    local sc=$1 t_stop t0 t_end rel="" first_master flips note=""
+    bring_up "$sc"
+    start_ping
+    sleep 2
+    # r1 fails: keepalived stopped (graceful), failbackd with it; the box goes down.
+    t_stop=$(now)
+    stop_ka r1
+    stop_fbd
+    wait_until 10 is_state r2 MASTER || die "$sc: r2 did not take over"
+    sleep 1
+    # r1 comes back: its WAN path is not usable yet. /run is fresh: no state file, the track
+    # file says released (0), no forum lock.
+    blackhole add
+    rm -f "$WORK/fbd.state" "$WORK/carp_transition_state" "$WORK/forum.pid"
+    printf '0\n' >"$WORK/r1.track"
+    : >"$WORK/track.log"
+    forum_env
+    if uses_fbd "$sc"; then
+        start_fbd # hold_on_boot: demotes before keepalived starts
+        wait_until 5 track_held || die "$sc: failbackd did not hold r1 at boot"
+    fi
+    if [[ $sc == cboot ]]; then
+        touch "$WORK/carp_transition_state"
+        FORUM_ENV=$WORK/forum.env setsid "$HERE/forum-carp-delay.sh" service </dev/null >>"$WORK/track.log.service" 2>&1 &
+        echo $! >"$WORK/forum.pid"
+        track_pid "$(<"$WORK/forum.pid")" forum
+        wait_until 5 track_held || die "cboot: forum service did not enter maintenance"
+    fi
+    local conf
+    conf=$(r1_conf "$sc" after)
+    t0=$(now)
+    start_ka r1 "$conf"
+    sleep "$READY_AFTER"
+    if [[ $sc == never ]]; then
+        T_READY=$(now)
+        # Never lifted: wait past max_hold (armed just before t0).
+        sleep $((NEVER_MAX_HOLD - READY_AFTER + 4))
+    else
+        blackhole del
+        T_READY=$(now)
+        wait_until 60 settled || note="r1 not settled as MASTER within 60 s of readiness"
+    fi
+    t_end=$(now)
+    sleep 0.5
+    stop_ping
+    if [[ -f $WORK/forum.pid ]]; then stop_pid "$(<"$WORK/forum.pid")"; fi
+
+    R[lost_failover]=$(lost "$t_stop" "$t0")
+    R[lost_failback]=$(lost "$t0" "$t_end")
+    first_master=$(state_times r1 MASTER "$t0" | tail -n 1)
+    flips=$(state_times r1 MASTER "$t0" | wc -l)
+    R[master]=""
+    [[ -n $first_master ]] && R[master]=$(fsub "$first_master" "$T_READY")
+    R[flips]=$flips
+    case $sc in
+    c | cboot | d0 | ddef)
+        rel=$(awk -v t="$t0" '$1 >= t && $2 == 0 { r = $1 } END { print r }' "$WORK/track.log")
+        ;;
+    c2)
+        rel=$(awk -v t="$T_READY" '$1 >= t && /VRRP_Script\(chk_wan\) succeeded/ { print $1; exit }' "$WORK/r1.klog")
+        ;;
+    esac
+    R[released]=""
+    [[ -n $rel ]] && R[released]=$(fsub "$rel" "$T_READY")
+    if [[ $sc == never ]]; then
+        local metrics failed
+        metrics=$(ip netns exec "$NS_R1" curl -s -m 5 http://127.0.0.1:9818/metrics || true)
+        printf '%s\n' "$metrics" >"$WORK/never.metrics"
+        failed=$(printf '%s\n' "$metrics" | awk '$1 == "failback_failbacks_total{outcome=\"failed\"}" { print $2 }')
+        R[failed_metric]=${failed:-absent}
+        local st=0
+        "$BIN" status --config "$WORK/fbd.toml" >"$WORK/never.status" 2>&1 || st=$?
+        note="failback_failbacks_total{outcome=\"failed\"} ${failed:-absent}; status exit $st"
+    fi
+    R[note]=$note
+}
+
+# Planned reboot and failover: measured from the moment r1 starts going away.
+sc_leave() {
+    local sc=$1 t_stop t_end note="" t_drain
+    bring_up "$sc"
+    if [[ $sc == reboot-d ]]; then wait_until 20 fbd_released || die "reboot-d: failbackd did not release at bring-up"; fi
+    start_ping
+    sleep 2
+    t_stop=$(now)
+    case $sc in
+    reboot-a)
+        stop_ka r1
+        r1_links down
+        ;;
+    reboot-d)
+        local rc=0
+        "$BIN" drain --timeout 10s --config "$WORK/fbd.toml" >"$WORK/drain.out" 2>&1 || rc=$?
+        t_drain=$(fsub "$(now)" "$t_stop")
+        note="drain exit $rc after ${t_drain} s: $(tr '\n' ' ' <"$WORK/drain.out")"
+        stop_ka r1
+        stop_fbd
+        r1_links down
+        ;;
+    failover)
+        freeze_ka r1
+        r1_links down
+        ;;
+    esac
+    wait_until 10 is_state r2 MASTER || note="$note; r2 not MASTER within 10 s"
+    sleep 4
+    t_end=$(now)
+    sleep 0.5
+    stop_ping
+    R[lost_failover]=$(lost "$t_stop" "$t_end")
+    R[lost_failback]="" R[master]="" R[released]="" R[flips]=""
+    R[note]=$note
+}
+
+run_scenario() {
+    local run=$1 sc=$2 started
+    started=$SECONDS
+    R=()
+    log "run $run: scenario $sc"
+    rm -f "$WORK"/*.klog "$WORK"/*.fifo "$WORK/fbd.log" "$WORK/fbd.state" "$WORK/track.log"* "$WORK/forum.pid"
+    topo_up
+    case $sc in
+    a | b | c | cboot | c2 | d0 | ddef | never) sc_failback "$sc" ;;
+    reboot-a | reboot-d | failover) sc_leave "$sc" ;;
+    *) die "unknown scenario $sc" ;;
+    esac
+    stop_everything
+    # Keep this scenario's logs for inspection.
+    local d=$OUT/logs/run$run-$sc
+    mkdir -p "$d"
+    cp "$WORK"/*.klog "$WORK/events" "$WORK/ping.log" "$d/" 2>/dev/null || true
+    cp "$WORK"/*.conf "$WORK/fbd.toml" "$WORK/fbd.log" "$WORK/track.log" "$WORK"/never.* "$WORK/drain.out" "$WORK/events.hook" "$d/" 2>/dev/null || true
+    rm -f "$WORK/events.hook" "$WORK"/never.* "$WORK/drain.out" "$WORK/ping.log"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$sc" "${R[lost_failover]}" "${R[lost_failback]}" \
+        "${R[master]}" "${R[released]}" "${R[flips]}" "${R[note]}" >>"$RESULTS"
+    log "run $run: $sc done in $((SECONDS - started)) s: lost failover ${R[lost_failover]}, failback ${R[lost_failback]:--}, MASTER after ready ${R[master]:--} s, released after ready ${R[released]:--} s ${R[note]}"
+}
+
+# ---------------------------------------------------------------- main
+if [[ -z $BIN ]]; then
+    if [[ $BUILD == 1 ]]; then
+        log "cargo build --release"
+        (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+    fi
+    BIN=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null | awk -F'"target_directory":"' 'NF > 1 { split($2, a, "\""); print a[1] }')/release/failbackd
+fi
+[[ -x $BIN ]] || die "no failbackd binary at $BIN"
+chmod 0700 "$WORK"
+
+T_READY=0
+START=$SECONDS
+for ((run = 1; run <= RUNS; run++)); do
+    for sc in "${SCENARIOS[@]}"; do run_scenario "$run" "$sc"; done
+done
+DURATION=$((SECONDS - START))
+
+# ---------------------------------------------------------------- report and assertions
+SUMMARY=$OUT/summary.md
+{
+    echo "| scenario | lost pings (r1 leaves) | lost pings (failback) | r1 MASTER after path ready (s) | released after path ready (s) | r1 MASTER transitions | notes |"
+    echo "|---|---|---|---|---|---|---|"
+    awk -F'\t' -v order="${SCENARIOS[*]}" '
+        function median(list,   n, v, i, j, t) {
+            n = split(list, v, " "); if (n == 0) return "-"
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+            return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        function add(k, x) { if (x != "") col[k] = col[k] (col[k] == "" ? "" : " ") x }
+        NR > 1 { add($2 SUBSEP 3, $3); add($2 SUBSEP 4, $4); add($2 SUBSEP 5, $5); add($2 SUBSEP 6, $6); add($2 SUBSEP 7, $7)
+                 if ($8 != "") note[$2] = $8 }
+        END {
+            n = split(order, o, " ")
+            for (i = 1; i <= n; i++) {
+                s = o[i]; line = "| " s
+                for (c = 3; c <= 7; c++) { v = col[s SUBSEP c]; line = line " | " (v == "" ? "-" : median(v)) (index(v, " ") ? " (" v ")" : "") }
+                print line " | " note[s] " |"
+            }
+        }' "$RESULTS"
+} >"$SUMMARY"
+log "results: $RESULTS"
+cat "$SUMMARY"
+echo "runs: $RUNS, N = $READY_AFTER s, wall time ${DURATION} s"
+
+fail=0
+check() { # check DESCRIPTION CONDITION-AWK-EXPR over the rows of one scenario
+    local sc=$1 desc=$2 expr=$3 bad
+    grep -qP "^\d+\t$sc\t" "$RESULTS" || return 0
+    bad=$(awk -F'\t' -v s="$sc" '$2 == s && !('"$expr"') { print "run " $1 }' "$RESULTS" | tr '\n' ' ')
+    if [[ -n $bad ]]; then log "ASSERTION FAILED: $sc: $desc ($bad)"; fail=1; else log "ok: $sc: $desc"; fi
+}
+# shellcheck disable=SC2016 # awk expressions
+{
+check a "plain preempt loses pings (the testbed reproduces the problem)" '$4 > 0'
+check d0 "failbackd loses no ping" '$4 == 0'
+check ddef "failbackd (defaults) loses no ping" '$4 == 0'
+check d0 "released within rise*interval + stable_for + 1 s of readiness" "\$6 != \"\" && \$6 <= $((RISE * INTERVAL + 0 + 1))"
+check ddef "released within rise*interval + stable_for + 1 s of readiness" "\$6 != \"\" && \$6 <= $((RISE * INTERVAL + 10 + 1))"
+check never "path never returns: no ping lost, r1 never MASTER" '$4 == 0 && $7 == 0'
+check never "failed outcome on /metrics" 'index($8, "outcome=\"failed\"} 1;") > 0'
+}
+exit "$fail"
