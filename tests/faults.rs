@@ -71,7 +71,9 @@ async fn hung_garbage_and_blackholed_probes_stall_nothing() {
     assert!(m.probe_attempts.with_label_values(&["blackhole", "timeout"]).get() >= 1);
     assert!(m.probe_attempts.with_label_values(&["garbage", "failure"]).get() >= 1);
     let st = d.request(Request::Status {}).await.status.unwrap();
-    let err = |name: &str| st.probes.iter().find(|p| p.name == name).and_then(|p| p.last_error.clone()).unwrap_or_default();
+    let err = |name: &str| {
+        st.probes.iter().find(|p| p.name == name).and_then(|p| p.last_error.clone()).unwrap_or_default()
+    };
     assert!(err("hangs").contains("timed out"), "{}", err("hangs"));
     assert!(!err("garbage").is_empty());
     assert_eq!(d.get("/metrics").await.0, 200);
@@ -84,7 +86,8 @@ async fn hung_garbage_and_blackholed_probes_stall_nothing() {
 async fn demote_failures_are_retried_with_backoff_and_counted() {
     let sim = failbackd::carp::simulated::SimulatedBackend::default();
     sim.state.fail_next.store(2, Ordering::SeqCst);
-    let d = TestDaemon::start_in(tempfile::tempdir().unwrap(), "[backend]\ntype = \"simulated\"\n", sim).await;
+    let d =
+        TestDaemon::start_in(tempfile::tempdir().unwrap(), "[backend]\ntype = \"simulated\"\n", sim).await;
     // Retries after 1 s and 2 s: held all along, then in place (no probes: straight on to
     // stabilizing).
     d.wait_phase("stabilizing", LIMIT).await;
@@ -156,7 +159,11 @@ async fn a_hook_storm_starts_one_failback_and_loses_no_reply() {
     let mut tasks = Vec::new();
     for i in 0..1000u16 {
         let socket = d.socket.clone();
-        let req = Request::Hook { vhid: 1 + i % 20, iface: format!("em{}", i % 3), state: states[usize::from(i) % 3] };
+        let req = Request::Hook {
+            vhid: 1 + i % 20,
+            iface: format!("em{}", i % 3),
+            state: states[usize::from(i) % 3],
+        };
         tasks.push(tokio::spawn(async move {
             failbackd::control::request(&socket, &req, Duration::from_secs(20)).await
         }));

@@ -115,11 +115,12 @@ fn ready(config: &Path) -> i32 {
 }
 
 fn service_status(f: &Fakes) {
-    let st = std::process::Command::new(f.configctl())
+    let out = std::process::Command::new(f.configctl())
         .args(["interface", "update", "carp", "service_status"])
-        .status()
+        .output()
         .unwrap();
-    assert!(st.success());
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,7 +75,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_patterns() {
-        for bad in ["", "5", "0@em0", "256@em0", "x@em0", "+1@em0", "-1@em0", "1@", "1@em 0", "1@abcdefghijklmnop"] {
+        for bad in
+            ["", "5", "0@em0", "256@em0", "x@em0", "+1@em0", "-1@em0", "1@", "1@em 0", "1@abcdefghijklmnop"]
+        {
             assert!(WatchPattern::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -229,6 +229,15 @@ impl Metrics {
             self.failbacks.with_label_values(&[o.as_str()]);
         }
         self.init_probes(cfg);
+        // Exact `vhid@iface` patterns are known series: create them so increase() sees the
+        // first transition. Wildcard patterns create theirs on first use (bounded by the OS).
+        for w in &cfg.watch {
+            if let (Some(vhid), Some(iface)) = (w.vhid, w.iface.as_deref()) {
+                for state in CarpState::ALL {
+                    self.carp_transitions.with_label_values(&[&vhid.to_string(), iface, state.as_str()]);
+                }
+            }
+        }
         for op in ["demote", "promote", "state"] {
             self.backend_errors.with_label_values(&[backend, op]);
         }
@@ -314,6 +323,18 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle}");
         }
+    }
+
+    #[test]
+    fn exact_watch_patterns_have_their_transition_series_from_the_start() {
+        let cfg =
+            Config::parse("t.toml", "watch = [\"2@em1\", \"*@em2\"]\n[backend]\ntype = \"simulated\"\n")
+                .unwrap();
+        let text = String::from_utf8(Metrics::new(&cfg, "simulated").unwrap().encode().unwrap()).unwrap();
+        assert!(
+            text.contains("failback_carp_transitions_total{interface=\"em1\",state=\"INIT\",vhid=\"2\"} 0")
+        );
+        assert!(!text.contains("interface=\"em2\""));
     }
 
     #[test]
