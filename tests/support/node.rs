@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 pub struct Node {
     pub dir: tempfile::TempDir,
     pub cfg: PathBuf,
+    /// Extra environment for the daemon process.
+    pub envs: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -56,7 +58,7 @@ impl Node {
         )
         .unwrap();
         std::fs::write(d.join("backend"), "promoted\n").unwrap();
-        Node { dir, cfg, child: None }
+        Node { dir, cfg, envs: Vec::new(), child: None }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -70,6 +72,7 @@ impl Node {
         let child = Command::new(assert_cmd::cargo::cargo_bin("failbackd"))
             .args(["run", "-c"])
             .arg(&self.cfg)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
