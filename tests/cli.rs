@@ -209,3 +209,26 @@ fn a_real_daemon_driven_through_the_cli() {
     }
     assert_eq!(wait_status(&cfg, "released"), 0);
 }
+
+#[test]
+fn hook_gives_up_on_a_hung_daemon() {
+    // A "daemon" that accepts the connection and never answers.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let holder = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(Duration::from_secs(3));
+        drop(conn);
+    });
+    let started = Instant::now();
+    failbackd()
+        .args(["hook", "1@vtnet0", "MASTER", "-c", "/nonexistent/f.toml", "--socket"])
+        .arg(&socket)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("did not answer within"));
+    // Not asserted (no timing thresholds in tests), but shown: the budget is 0.9 s.
+    eprintln!("hook returned after {:?}", started.elapsed());
+    holder.join().unwrap();
+}
