@@ -50,7 +50,11 @@ fn wall_clock_steps_during_a_hold_change_nothing() {
     std::fs::write(&clock, "-1d\n").unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(n.status()["phase"], "probing", "a backward step does not extend or end anything either");
-    assert_eq!(n.status()["failback"]["armed"].as_f64().unwrap(), since_before, "reported times stay consistent");
+    assert_eq!(
+        n.status()["failback"]["armed"].as_f64().unwrap(),
+        since_before,
+        "reported times stay consistent"
+    );
     n.set_up(true);
     n.wait_phase("released");
     assert_eq!(n.calls(), vec!["demoted", "promoted"]);

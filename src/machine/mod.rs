@@ -415,7 +415,12 @@ impl Machine {
     fn arm(&mut self, now: Instant, trigger: Trigger, out: &mut Vec<Action>) {
         let id = self.last_failback_id() + 1;
         self.failback = Some(Failback { id, trigger: trigger.clone(), armed_at: now, peer_lost: false });
-        for tally in &mut self.probes {
+        // Every probe starts down at each arm; say so for those that were up, so that metrics
+        // and logs agree with the gate.
+        for (probe, tally) in self.probes.iter_mut().enumerate() {
+            if tally.up {
+                out.push(Action::Record(Record::ProbeChanged { probe, up: false }));
+            }
             *tally = ProbeTally::default();
         }
         self.stable_since = None;

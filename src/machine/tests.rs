@@ -528,3 +528,13 @@ fn reload_with_a_shorter_max_hold_applies_it() {
     let a = t.at(50.0).ev(Event::Reconfigure(Box::new(MachineConfig { max_hold: secs(40), ..cfg() })));
     assert_eq!(outcome(&a), Some(Outcome::Failed));
 }
+
+#[test]
+fn arming_reports_every_probe_that_was_up_as_down() {
+    let mut t = released();
+    assert!(t.m.probe(0).unwrap().up);
+    let a = t.ev(carp(CarpState::Backup));
+    assert!(a.contains(&Action::Record(Record::ProbeChanged { probe: 0, up: false })));
+    assert!(!a.contains(&Action::Record(Record::ProbeChanged { probe: 1, up: false })), "probe 1 was never up");
+    assert!(!t.m.probe(0).unwrap().up);
+}

@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions run through trap and wait_until "$@" (shellcheck 0.9 flags them)
+#
+# End-to-end test of the FailbackFailed page (issue 5): a real failbackd, a real Prometheus and a
+# real Alertmanager (Debian `prometheus`, `prometheus-alertmanager`), and a webhook receiver,
+# all on 127.0.0.1 with free ports:
+#
+#   tools/alertmanager_e2e_test.sh      # from anywhere in the repository; ~20 s
+#
+# - `failbackd run` with the simulated backend, hold_on_boot, one required probe that never
+#   passes (command `false`) and max_hold 5s, max_hold_policy "stay": the boot failback ends in
+#   phase failed, outcome failed.
+# - Prometheus scrapes it every 1s as job `failbackd` with a `pair` label
+#   (docs/runbook.md#scrape-configuration), evaluates alerts/failbackd.rules.yml every 1s and
+#   sends to the Alertmanager. --rules.alert.resend-delay=2s makes it re-send the firing alert
+#   every 2s, so the "no duplicate" check below really exercises Alertmanager's deduplication.
+# - Alertmanager (clustering off) routes everything, grouped by [alertname, instance],
+#   group_wait 1s, group_interval 1s, repeat_interval 1h, to a webhook at a python3 http.server
+#   in this script that appends every POST body, one JSON document a line, to a file.
+#
+# Asserts: exactly one FailbackFailed notification (status firing, one alert) arrives within a
+# bounded time, with labels alertname=FailbackFailed, severity=critical, job=failbackd, pair,
+# instance (the failbackd target), and annotations summary, description (naming the instance,
+# templates expanded) and runbook_url (a section of docs/runbook.md); then, after several more
+# group intervals and Prometheus re-sends, still exactly one (no duplicate, no resolved).
+#
+# Prints `alertmanager e2e: N passed, M failed`; exit status 1 on any failure.
+# Builds target/release/failbackd only if missing (FAILBACKD=/path overrides). Every process it
+# starts is killed on exit and its temp dir removed (KEEP_TMP=1 keeps the logs).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "${repo}"
+
+PAIR=e2e-pair
+JOB=failbackd
+GROUP_INTERVAL=1         # seconds, as in the Alertmanager route below
+QUIET_INTERVALS=8        # group intervals to wait after the first notification
+NOTIFY_TIMEOUT=60        # seconds from failbackd's start to the first notification
+prometheus_bin=${PROMETHEUS:-prometheus}
+alertmanager_bin=${ALERTMANAGER:-prometheus-alertmanager}
+failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
+
+log() { printf 'alertmanager_e2e: %s\n' "$*" >&2; }
+
+for tool in "${prometheus_bin}" "${alertmanager_bin}" python3; do
+    if ! command -v "${tool}" >/dev/null 2>&1; then
+        log "${tool} not found (apt-get install -y prometheus prometheus-alertmanager python3)"
+        exit 1
+    fi
+done
+
+if [[ ! -x ${failbackd} ]]; then
+    if [[ -n ${FAILBACKD:-} ]]; then
+        log "FAILBACKD=${FAILBACKD} is not an executable"
+        exit 1
+    fi
+    log "building failbackd (cargo build --release)"
+    cargo build --release
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/failbackd-am-e2e.XXXXXX")
+pids=()
+summary_printed=0
+cleanup() {
+    local rc=$? pid
+    if ((rc != 0 && summary_printed == 0)); then
+        echo "alertmanager e2e: ${passed:-0} passed, $((${failed:-0} + 1)) failed (setup failed: see the messages above)"
+    fi
+    for pid in "${pids[@]}"; do
+        kill "${pid}" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "${pid}" 2>/dev/null || true
+    done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then
+        log "kept ${tmp}"
+    else
+        rm -rf "${tmp}"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+check() { # check OK|FAIL WHAT [DETAIL]
+    if [[ $1 == OK ]]; then
+        passed=$((passed + 1))
+        printf '  ok    %s%s\n' "$2" "${3:+: $3}"
+    else
+        failed=$((failed + 1))
+        printf '  FAIL  %s%s\n' "$2" "${3:+: $3}"
+    fi
+}
+finish() {
+    echo "alertmanager e2e: ${passed} passed, ${failed} failed"
+    summary_printed=1
+    log "took $((SECONDS - t_begin))s"
+    ((failed == 0)) || exit 1
+    exit 0
+}
+t_begin=${SECONDS}
+
+# Free ports, all bound at once so they are distinct (the usual small race until our
+# processes bind them remains).
+read -r fb_port prom_port am_port hook_port < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+')
+if [[ -z ${hook_port:-} ]]; then
+    log "could not pick free ports"
+    exit 1
+fi
+fb_addr=127.0.0.1:${fb_port}
+prom_url=http://127.0.0.1:${prom_port}
+am_url=http://127.0.0.1:${am_port}
+notifications=${tmp}/notifications.jsonl
+: >"${notifications}"
+
+alive() {
+    local pid=$1 name=$2 logfile=$3
+    if ! kill -0 "${pid}" 2>/dev/null; then
+        log "${name} (pid ${pid}) exited early; its log:"
+        sed 's/^/    /' "${logfile}" >&2 || true
+        return 1
+    fi
+}
+
+# wait_until WHAT TRIES INTERVAL MAX_SECONDS CMD...: runs CMD until it succeeds, at most TRIES
+# times and MAX_SECONDS seconds.
+wait_until() {
+    local what=$1 tries=$2 interval=$3 max=$4 start=${SECONDS} i
+    shift 4
+    for ((i = 1; i <= tries; i++)); do
+        if "$@"; then
+            return 0
+        fi
+        if ((SECONDS - start >= max)); then
+            break
+        fi
+        sleep "${interval}"
+    done
+    log "timed out waiting for ${what} (${i} tries, $((SECONDS - start))s)"
+    return 1
+}
+
+http_ok() {
+    python3 -c '
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=1) as r:
+        sys.exit(0 if 200 <= r.status < 300 else 1)
+except Exception:
+    sys.exit(1)
+' "$1"
+}
+
+prom_true() {
+    python3 -c '
+import json, sys, urllib.parse, urllib.request
+url = sys.argv[1] + "/api/v1/query?" + urllib.parse.urlencode({"query": sys.argv[2]})
+try:
+    with urllib.request.urlopen(url, timeout=2) as r:
+        body = json.load(r)
+except Exception:
+    sys.exit(1)
+sys.exit(0 if body.get("status") == "success" and body["data"]["result"] else 1)
+' "${prom_url}" "$1"
+}
+
+# notes ALERTNAME STATUS: how many notifications with that status carry an alert ALERTNAME.
+notes() {
+    python3 - "${notifications}" "$1" "$2" <<'PY'
+import json, sys
+path, name, status = sys.argv[1:]
+n = 0
+with open(path, encoding="utf-8") as f:
+    for line in f:
+        if not line.endswith("\n"):
+            break  # being written
+        doc = json.loads(line)
+        if doc.get("status") == status and any(
+                a.get("labels", {}).get("alertname") == name for a in doc.get("alerts", [])):
+            n += 1
+print(n)
+PY
+}
+
+# ---- the webhook receiver -----------------------------------------------------------------
+cat >"${tmp}/webhook.py" <<'PY'
+"""Appends every POST body to a file, one JSON document a line; answers 200."""
+import http.server
+import json
+import sys
+import threading
+
+port, out = int(sys.argv[1]), sys.argv[2]
+lock = threading.Lock()
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = {"unparsed": body.decode("utf-8", "replace")}
+        with lock, open(out, "a", encoding="utf-8") as f:
+            f.write(json.dumps(doc, sort_keys=True) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):  # readiness
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("webhook: " + fmt % args + "\n")
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
+PY
+python3 "${tmp}/webhook.py" "${hook_port}" "${notifications}" >"${tmp}/webhook.log" 2>&1 &
+hook_pid=$!
+pids+=("${hook_pid}")
+
+# ---- Alertmanager -------------------------------------------------------------------------
+cat >"${tmp}/alertmanager.yml" <<EOF
+route:
+  receiver: webhook
+  group_by: [alertname, instance]
+  group_wait: 1s
+  group_interval: ${GROUP_INTERVAL}s
+  repeat_interval: 1h
+receivers:
+  - name: webhook
+    webhook_configs:
+      - url: http://127.0.0.1:${hook_port}/
+        send_resolved: true
+EOF
+"${alertmanager_bin}" \
+    --config.file="${tmp}/alertmanager.yml" \
+    --storage.path="${tmp}/alertmanager-data" \
+    --web.listen-address="127.0.0.1:${am_port}" \
+    --cluster.listen-address= \
+    --log.level=warn >"${tmp}/alertmanager.log" 2>&1 &
+am_pid=$!
+pids+=("${am_pid}")
+
+# ---- Prometheus ---------------------------------------------------------------------------
+cat >"${tmp}/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - ${repo}/alerts/failbackd.rules.yml
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ["127.0.0.1:${am_port}"]
+scrape_configs:
+  - job_name: ${JOB}
+    static_configs:
+      - targets: ["${fb_addr}"]
+        labels: {pair: ${PAIR}}
+EOF
+"${prometheus_bin}" \
+    --config.file="${tmp}/prometheus.yml" \
+    --storage.tsdb.path="${tmp}/prometheus-data" \
+    --web.listen-address="127.0.0.1:${prom_port}" \
+    --rules.alert.resend-delay=2s \
+    --log.level=warn >"${tmp}/prometheus.log" 2>&1 &
+prom_pid=$!
+pids+=("${prom_pid}")
+
+hook_up() { alive "${hook_pid}" webhook "${tmp}/webhook.log" || exit 1; http_ok "http://127.0.0.1:${hook_port}/"; }
+am_up() { alive "${am_pid}" alertmanager "${tmp}/alertmanager.log" || exit 1; http_ok "${am_url}/-/ready"; }
+prom_up() { alive "${prom_pid}" prometheus "${tmp}/prometheus.log" || exit 1; http_ok "${prom_url}/-/ready"; }
+wait_until "the webhook receiver" 100 0.1 10 hook_up
+wait_until "Alertmanager /-/ready" 150 0.2 30 am_up
+wait_until "Prometheus /-/ready" 150 0.2 30 prom_up
+
+# ---- failbackd: a failback that cannot pass --------------------------------------------------
+cat >"${tmp}/failbackd.toml" <<EOF
+watch = ["*@*"]
+hold_on_boot = true
+min_hold = "1s"
+stable_for = "1s"
+max_hold = "5s"
+max_hold_policy = "stay"
+control_socket = "${tmp}/failbackd.sock"
+state_file = "${tmp}/failbackd.state"
+metrics_listen = "${fb_addr}"
+hook_fallback = "nothing"
+
+[backend]
+type = "simulated"
+
+[[probe]]
+name = "never-up"
+type = "command"
+command = ["false"]
+interval = "1s"
+timeout = "1s"
+required = true
+EOF
+if ! "${failbackd}" check-config "${tmp}/failbackd.toml" >"${tmp}/check-config.log" 2>&1; then
+    sed 's/^/    /' "${tmp}/check-config.log" >&2
+    check FAIL "failbackd check-config of the test config"
+    finish
+fi
+t_fb=${SECONDS}
+"${failbackd}" run -c "${tmp}/failbackd.toml" >"${tmp}/failbackd.log" 2>&1 &
+fb_pid=$!
+pids+=("${fb_pid}")
+log "failbackd ${fb_addr}, Prometheus ${prom_url}, Alertmanager ${am_url}, webhook :${hook_port}"
+
+echo "== FailbackFailed through Prometheus and Alertmanager to the webhook"
+phase_failed() {
+    alive "${fb_pid}" failbackd "${tmp}/failbackd.log" || exit 1
+    prom_true "failback_phase{job=\"${JOB}\",phase=\"failed\"} == 1"
+}
+if wait_until "phase failed in Prometheus" 40 0.5 30 phase_failed; then
+    check OK "failbackd reached phase failed (max_hold 5s)" "$((SECONDS - t_fb))s after start, seen in Prometheus"
+else
+    check FAIL "failbackd reached phase failed (max_hold 5s)"
+    finish
+fi
+
+first_note() {
+    for pid in "${fb_pid}" "${prom_pid}" "${am_pid}" "${hook_pid}"; do
+        kill -0 "${pid}" 2>/dev/null || { log "a process (pid ${pid}) died; logs in ${tmp}"; exit 1; }
+    done
+    (($(notes FailbackFailed firing) >= 1))
+}
+if wait_until "the FailbackFailed notification" 120 0.5 "$((NOTIFY_TIMEOUT - (SECONDS - t_fb)))" first_note; then
+    check OK "a FailbackFailed firing notification arrived" "$((SECONDS - t_fb))s after failbackd started"
+else
+    check FAIL "a FailbackFailed firing notification arrived" "none within ${NOTIFY_TIMEOUT}s; received: $(wc -l <"${notifications}") notification(s)"
+    sed 's/^/    prometheus: /' "${tmp}/prometheus.log" >&2
+    sed 's/^/    alertmanager: /' "${tmp}/alertmanager.log" >&2
+    finish
+fi
+n_first=$(notes FailbackFailed firing)
+
+# Content of the notification.
+content=$(python3 - "${notifications}" "${fb_addr}" "${PAIR}" "${JOB}" docs/runbook.md <<'PY'
+import json, re, sys
+path, instance, pair, job, runbook = sys.argv[1:]
+with open(path, encoding="utf-8") as f:
+    docs = [json.loads(l) for l in f if l.endswith("\n")]
+doc = next(d for d in docs if d.get("status") == "firing" and any(
+    a.get("labels", {}).get("alertname") == "FailbackFailed" for a in d.get("alerts", [])))
+alerts = doc["alerts"]
+a = alerts[0]
+labels, ann = a.get("labels", {}), a.get("annotations", {})
+want = {"alertname": "FailbackFailed", "severity": "critical", "instance": instance, "job": job, "pair": pair}
+with open(runbook, encoding="utf-8") as f:
+    anchors = {h.strip().lower().replace(" ", "-") for h in re.findall(r"^## (.+)$", f.read(), re.M)}
+url = ann.get("runbook_url", "")
+desc = ann.get("description", "")
+out = []
+def line(ok, what, detail=""):
+    out.append("%s\t%s\t%s" % ("OK" if ok else "FAIL", what, detail))
+line(len(alerts) == 1 and a.get("status") == "firing", "the notification holds one firing alert",
+     "%d alert(s), status %s" % (len(alerts), a.get("status")))
+for k, v in want.items():
+    line(labels.get(k) == v, "label %s=%s" % (k, v), "got %r" % labels.get(k))
+for k in ("summary", "description", "runbook_url"):
+    line(bool(ann.get(k, "").strip()), "annotation %s present" % k, repr(ann.get(k, ""))[:160])
+line(instance in desc and "error expanding template" not in desc and "<no value>" not in desc,
+     "description names the instance and its templates expanded", desc[:200])
+line(url.split("#")[-1] in anchors and url.startswith("https://"),
+     "runbook_url points at a section of docs/runbook.md", url)
+print("\n".join(out))
+PY
+) || content=$'FAIL\tparsing the notification\tsee above'
+while IFS=$'\t' read -r verdict what detail; do
+    check "${verdict}" "${what}" "${detail}"
+done <<<"${content}"
+
+# No duplicate: wait several group intervals (and Prometheus re-sends), then count again.
+sleep $((QUIET_INTERVALS * GROUP_INTERVAL))
+n_firing=$(notes FailbackFailed firing)
+n_resolved=$(notes FailbackFailed resolved)
+if ((n_first == 1 && n_firing == 1)); then
+    check OK "exactly one FailbackFailed firing notification" "also after ${QUIET_INTERVALS} more group intervals"
+else
+    check FAIL "exactly one FailbackFailed firing notification" "${n_first} at first, ${n_firing} after ${QUIET_INTERVALS} group intervals"
+fi
+if ((n_resolved == 0)); then
+    check OK "no FailbackFailed resolved notification (the node stays failed)"
+else
+    check FAIL "no FailbackFailed resolved notification (the node stays failed)" "${n_resolved} arrived"
+fi
+# Alertmanager really had duplicates to drop: Prometheus re-sent the firing alert (every 2s).
+received=$(python3 -c '
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=2) as r:
+    text = r.read().decode()
+print(int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+              if l.startswith("alertmanager_alerts_received_total") and "status=\"firing\"" in l)))
+' "${am_url}") || received=0
+if ((received >= 2)); then
+    check OK "Prometheus re-sent the firing alert and Alertmanager deduplicated it" "${received} firing alerts received, 1 notified"
+else
+    check FAIL "Prometheus re-sent the firing alert and Alertmanager deduplicated it" "only ${received} firing alert(s) received"
+fi
+others=$(python3 -c '
+import json, sys
+names = set()
+with open(sys.argv[1], encoding="utf-8") as f:
+    for l in f:
+        for a in json.loads(l).get("alerts", []):
+            names.add(a.get("labels", {}).get("alertname"))
+print(" ".join(sorted(n for n in names if n != "FailbackFailed")))
+' "${notifications}")
+if [[ -n ${others} ]]; then
+    log "note: other alerts were notified too: ${others}"
+fi
+
+finish
