@@ -129,10 +129,7 @@ impl ClientArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, log_format } => {
-            logging::init(log_format);
-            runtime(true).map_or_else(|c| c, |rt| rt.block_on(crate::daemon::run::main(&config)))
-        }
+        Command::Run { config, log_format } => run(&config, log_format),
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo(args) => {
             // The demo narrates on stdout; only warnings and errors go to the log.
@@ -168,6 +165,24 @@ pub fn main() -> ExitCode {
             |rt| rt.block_on(crate::ready::run(&client.config, client.socket.as_deref(), verbose)),
         ),
     }
+}
+
+/// `failbackd run`: the config first (it says where logs and traces go), then logging and the
+/// OTLP exporter, which must exist before the runtime (its HTTP client is a blocking one), then
+/// the daemon; buffered spans are flushed after the runtime has stopped.
+fn run(config: &Path, log_format: LogFormat) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            logging::init(log_format);
+            return crate::daemon::run::invalid_config(&errors);
+        }
+    };
+    let telemetry = logging::init_with(log_format, "info", Some(&cfg.telemetry));
+    let code = runtime(true).map_or_else(|c| c, |rt| rt.block_on(crate::daemon::run::main_with(cfg, config)));
+    // The runtime is gone: spans ended at shutdown are in the batch queue; export them.
+    telemetry.shutdown();
+    code
 }
 
 fn runtime(multi: bool) -> Result<tokio::runtime::Runtime, ExitCode> {

@@ -1,25 +1,38 @@
 //! The HTTP endpoints, hyper 1: GET /metrics (Prometheus text format), /healthz, /status (JSON).
-//! Connections are bounded and given a header timeout so slow clients cannot exhaust the daemon.
+//! Connections are bounded and given a header timeout so slow clients cannot exhaust the daemon,
+//! and stalled clients cannot keep a scrape waiting either: see [`MAX_CONNECTIONS`].
 
 use crate::status::Status;
 use crate::telemetry::metrics::Metrics;
 use http_body_util::Full;
-use hyper::body::Bytes;
+use hyper::body::{Body, Bytes, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Concurrent connections served; more wait in the kernel backlog.
-const MAX_CONNECTIONS: usize = 64;
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once. The accept loop never waits for a free slot (a waiting loop would
+/// queue a scrape behind every stalled client in the backlog): when all are taken, a new
+/// connection evicts the oldest one with no request in progress (a slow-loris client that never
+/// finishes its headers, or an idle keep-alive), and is closed at once only when every slot is
+/// busy answering a request.
+pub const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection lives at most this long, whatever the client does.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Request heads larger than this are refused (431).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,14 +40,90 @@ pub struct AppState {
     pub status: watch::Receiver<Status>,
 }
 
+/// One open connection: `busy` counts its requests in progress, `evict` closes it.
+struct Slot {
+    id: u64,
+    busy: Arc<AtomicUsize>,
+    evict: CancellationToken,
+}
+
+/// The open connections, oldest first.
+#[derive(Default)]
+struct Slots {
+    next_id: u64,
+    open: VecDeque<Slot>,
+}
+
+impl Slots {
+    /// A slot for a new connection, evicting the oldest idle one when full; `None` when every
+    /// connection is busy answering.
+    fn admit(&mut self) -> Option<(u64, Arc<AtomicUsize>, CancellationToken)> {
+        if self.open.len() >= MAX_CONNECTIONS {
+            let idle = self.open.iter().position(|s| s.busy.load(Ordering::SeqCst) == 0)?;
+            if let Some(old) = self.open.remove(idle) {
+                old.evict.cancel();
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let slot = Slot { id, busy: Arc::new(AtomicUsize::new(0)), evict: CancellationToken::new() };
+        let handle = (id, slot.busy.clone(), slot.evict.clone());
+        self.open.push_back(slot);
+        Some(handle)
+    }
+
+    fn close(&mut self, id: u64) {
+        self.open.retain(|s| s.id != id);
+    }
+}
+
+/// Marks a connection busy from the moment its request head is parsed until the response body
+/// has been handed to the connection.
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn new(count: &Arc<AtomicUsize>) -> Busy {
+        count.fetch_add(1, Ordering::SeqCst);
+        Busy(count.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that keeps its connection marked busy while it is being sent.
+struct TrackedBody {
+    body: Full<Bytes>,
+    _busy: Busy,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Serves until `cancel`. The listener is bound by the caller (tests bind port 0).
 pub async fn serve(listener: TcpListener, state: AppState, cancel: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
-        let permit = tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
         let stream = tokio::select! {
             _ = cancel.cancelled() => return,
             accepted = listener.accept() => match accepted {
@@ -46,25 +135,33 @@ pub async fn serve(listener: TcpListener, state: AppState, cancel: CancellationT
                 }
             },
         };
+        let admitted = slots.lock().unwrap_or_else(PoisonError::into_inner).admit();
+        let Some((id, busy, evict)) = admitted else {
+            tracing::debug!("http: every connection is busy; closing a new one");
+            continue;
+        };
         let state = state.clone();
         let cancel = cancel.clone();
+        let slots = slots.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&state, req)) }
+                let guard = Busy::new(&busy);
+                let resp = route(&state, req).map(|body| TrackedBody { body, _busy: guard });
+                async move { Ok::<_, Infallible>(resp) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(16 * 1024)
+                .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
+                _ = evict.cancelled() => {}
                 _ = tokio::time::sleep(CONNECTION_TIMEOUT) => {}
                 _ = cancel.cancelled() => conn.as_mut().graceful_shutdown(),
             }
+            slots.lock().unwrap_or_else(PoisonError::into_inner).close(id);
         });
     }
 }
@@ -99,4 +196,35 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Fu
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_server_evicts_the_oldest_idle_connection_and_never_a_busy_one() {
+        let mut slots = Slots::default();
+        let admitted: Vec<_> = (0..MAX_CONNECTIONS).map(|_| slots.admit().unwrap()).collect();
+        // The oldest is answering a request: the next-oldest idle one goes.
+        admitted[0].1.fetch_add(1, Ordering::SeqCst);
+        let (id, _, _) = slots.admit().unwrap();
+        assert_eq!(id, MAX_CONNECTIONS as u64);
+        assert!(!admitted[0].2.is_cancelled());
+        assert!(admitted[1].2.is_cancelled());
+        assert!(!admitted[2].2.is_cancelled());
+        assert_eq!(slots.open.len(), MAX_CONNECTIONS);
+
+        // Every slot busy: the new connection is refused, nothing is evicted.
+        for slot in &slots.open {
+            slot.busy.fetch_add(1, Ordering::SeqCst);
+        }
+        assert!(slots.admit().is_none());
+        assert_eq!(slots.open.iter().filter(|s| s.evict.is_cancelled()).count(), 0);
+
+        // A closed connection frees its slot.
+        slots.close(admitted[5].0);
+        assert_eq!(slots.open.len(), MAX_CONNECTIONS - 1);
+        assert!(slots.admit().is_some());
+    }
 }

@@ -4,6 +4,7 @@
 
 mod error;
 mod raw;
+pub mod telemetry;
 mod validate;
 mod watch;
 
@@ -36,6 +37,8 @@ pub struct Config {
     pub hook_fallback: HookFallback,
     pub backend: BackendConfig,
     pub probes: Vec<ProbeConfig>,
+    /// `[tracing]` and `[syslog]` (src/config/telemetry.rs).
+    pub telemetry: telemetry::TelemetryConfig,
 }
 
 /// What `failbackd hook` does when the daemon does not answer.
@@ -194,6 +197,8 @@ impl Config {
         );
         let _ = writeln!(s, "metrics         http://{}/metrics", self.metrics_listen);
         let _ = writeln!(s, "control socket  {}", self.control_socket.display());
+        let _ = writeln!(s, "tracing         {}", self.telemetry.tracing.summary());
+        let _ = writeln!(s, "syslog          {}", self.telemetry.syslog.summary());
         let _ = writeln!(s, "probes          {}", self.probes.len());
         for p in &self.probes {
             let _ = writeln!(

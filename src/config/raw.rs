@@ -39,6 +39,8 @@ pub struct RawConfig {
     pub backend: Option<Spanned<RawBackend>>,
     #[serde(default, rename = "probe")]
     pub probes: Vec<Spanned<RawProbe>>,
+    pub tracing: Option<Spanned<super::telemetry::RawTracing>>,
+    pub syslog: Option<Spanned<super::telemetry::RawSyslog>>,
 }
 
 /// `[backend]`: one flat table; which keys apply depends on `type` (checked in validate.rs,

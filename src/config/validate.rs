@@ -144,6 +144,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         hook_fallback,
         backend,
         probes,
+        telemetry: super::telemetry::build(cx.file, cx.text, &mut cx.errors, &raw.tracing, &raw.syslog),
     }
 }
 

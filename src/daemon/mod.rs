@@ -211,6 +211,8 @@ impl Daemon {
             }
         }
         tracing::info!(phase = %self.machine.phase(), "failbackd stopping; the state file keeps the phase for the next start");
+        // Close a failback's spans so they are exported (outcome "interrupted" if undecided).
+        self.spans.interrupted();
     }
 
     fn on_probe(&mut self, tagged: probes::Tagged) {
@@ -260,12 +262,13 @@ impl Daemon {
         let now = Instant::now();
         let actions = self.machine.step(now, event);
         let mut records = Vec::new();
+        let mut restart = false;
         for action in actions {
             match action {
                 Action::Demote => self.call_backend(BackendOp::Demote),
                 Action::Promote => self.call_backend(BackendOp::Promote),
                 Action::RestartProbes => {
-                    self.probes.restart();
+                    restart = true;
                     self.last_probe.iter_mut().for_each(|p| *p = None);
                 }
                 Action::Record(r) => {
@@ -273,6 +276,11 @@ impl Daemon {
                     records.push(r);
                 }
             }
+        }
+        if restart {
+            // After the records: the new failback's phase span exists before any probe task
+            // wakes up and starts an attempt under it.
+            self.probes.restart();
         }
         self.persist();
         self.publish_status(now);

@@ -63,7 +63,7 @@ fn spawn(
     cfg: &Config,
     epoch: u64,
     tx: &mpsc::Sender<Tagged>,
-    _spans: &FailbackSpans,
+    spans: &FailbackSpans,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) -> anyhow::Result<ProbeRunner> {
@@ -74,7 +74,7 @@ fn spawn(
     }
     // The runner's own channel, forwarded with the epoch; the forwarder stops with the runner.
     let (runner_tx, mut runner_rx) = mpsc::channel::<ProbeReport>(cfg.probes.len().max(1));
-    let runner = ProbeRunner::spawn(probers, runner_tx, cancel.clone(), tracker);
+    let runner = ProbeRunner::spawn(probers, runner_tx, spans.clone(), cancel.clone(), tracker);
     let tx = tx.clone();
     let stop = cancel.clone();
     tracker.spawn(async move {

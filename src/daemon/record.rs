@@ -18,6 +18,7 @@ impl Daemon {
                     phase = to.as_str(),
                     from = from.as_str(),
                     after_s = held_for.as_secs_f64(),
+                    failback = self.machine.failback().map(|f| f.id),
                     "phase changed"
                 );
                 if *to == Phase::Failed {

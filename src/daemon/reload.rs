@@ -13,6 +13,7 @@ impl Daemon {
             ("control_socket", cfg.control_socket != self.cfg.control_socket),
             ("metrics_listen", cfg.metrics_listen != self.cfg.metrics_listen),
             ("state_file", cfg.state_file != self.cfg.state_file),
+            ("[tracing] / [syslog]", cfg.telemetry != self.cfg.telemetry),
         ] {
             if changed {
                 tracing::warn!(key = what, "changing this key needs a restart; keeping the old value");
@@ -21,6 +22,7 @@ impl Daemon {
         cfg.control_socket = self.cfg.control_socket.clone();
         cfg.metrics_listen = self.cfg.metrics_listen;
         cfg.state_file = self.cfg.state_file.clone();
+        cfg.telemetry = self.cfg.telemetry.clone();
 
         let backend = if cfg.backend != self.cfg.backend {
             match crate::carp::build(&cfg.backend) {

@@ -9,14 +9,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub async fn main(config: &Path) -> ExitCode {
-    let cfg = match Config::load(config) {
-        Ok(cfg) => cfg,
-        Err(errors) => {
-            tracing::error!("invalid config:\n{errors}");
-            eprintln!("{errors}");
-            return ExitCode::from(2);
-        }
-    };
+    match Config::load(config) {
+        Ok(cfg) => main_with(cfg, config).await,
+        Err(errors) => invalid_config(&errors),
+    }
+}
+
+/// Reports a config that cannot be loaded; exit code 2.
+pub fn invalid_config(errors: &crate::config::ConfigErrors) -> ExitCode {
+    tracing::error!("invalid config:\n{errors}");
+    eprintln!("{errors}");
+    ExitCode::from(2)
+}
+
+/// Like [`main`] with the config already loaded from `config` (re-read on SIGHUP).
+pub async fn main_with(cfg: Config, config: &Path) -> ExitCode {
     match serve(cfg, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

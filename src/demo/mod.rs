@@ -88,6 +88,7 @@ fn demo_config(dir: &Path, lab: &Lab, icmp: bool) -> Config {
         hook_fallback: HookFallback::Nothing,
         backend: BackendConfig::Simulated,
         probes,
+        telemetry: Default::default(),
     }
 }
 
@@ -132,6 +133,7 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
             .await?;
     let t0 = Instant::now();
     let say = move |msg: String| println!("[{:>5.1}s] {msg}", t0.elapsed().as_secs_f64());
+    say("boot: failbackd starts before CARP advertises and holds node A demoted (hold_on_boot)".into());
 
     tracker.spawn(narrate(handles.status.clone(), say, cancel.clone()));
     tracker.spawn(carp_model(sim, socket.clone(), say, cancel.clone()));
@@ -160,6 +162,7 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
             reply.map_or_else(|e| e, |r| r.message.or(r.error).unwrap_or_default())
         ));
         wait_phase(&handles, "released", Duration::from_secs(10)).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await; // let the narrator catch up
         let outcomes = ["released", "forced", "failed", "aborted"]
             .map(|o| format!("{o}={}", handles.metrics.failbacks.with_label_values(&[o]).get()));
         say(format!("done; failback_failbacks_total: {}", outcomes.join(" ")));
@@ -220,6 +223,7 @@ async fn narrate(
 ) {
     let mut last_phase = String::new();
     let mut ended = 0;
+    let mut failback = None;
     let mut last_up: Vec<(String, bool)> = Vec::new();
     loop {
         {
@@ -240,6 +244,13 @@ async fn narrate(
                     st.last_outcome.as_deref().unwrap_or("?")
                 ));
             }
+            let id = st.failback.as_ref().map(|f| f.id);
+            if id.is_some() && id != failback {
+                // A new failback resets every probe: each must pass `rise` times again.
+                say(format!("  probes reset: each must pass {RISE} times in a row again"));
+                last_up.iter_mut().for_each(|(_, up)| *up = false);
+            }
+            failback = id;
             let up: Vec<(String, bool)> = st.probes.iter().map(|p| (p.name.clone(), p.up)).collect();
             for (name, is_up) in &up {
                 let was = last_up.iter().find(|(n, _)| n == name).is_some_and(|(_, u)| *u);

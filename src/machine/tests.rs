@@ -535,6 +535,9 @@ fn arming_reports_every_probe_that_was_up_as_down() {
     assert!(t.m.probe(0).unwrap().up);
     let a = t.ev(carp(CarpState::Backup));
     assert!(a.contains(&Action::Record(Record::ProbeChanged { probe: 0, up: false })));
-    assert!(!a.contains(&Action::Record(Record::ProbeChanged { probe: 1, up: false })), "probe 1 was never up");
+    assert!(
+        !a.contains(&Action::Record(Record::ProbeChanged { probe: 1, up: false })),
+        "probe 1 was never up"
+    );
     assert!(!t.m.probe(0).unwrap().up);
 }

@@ -7,13 +7,14 @@
 
 use super::{ProbeOutcome, Prober};
 use crate::config::ProbeConfig;
+use crate::telemetry::spans::FailbackSpans;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::field::Empty;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 /// The result of one attempt of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,16 +36,25 @@ pub struct ProbeRunner {
 }
 
 impl ProbeRunner {
-    /// Spawns one task per probe on `tracker`, stopping on `cancel`.
+    /// Spawns one task per probe on `tracker`, stopping on `cancel`. Each attempt made while a
+    /// failback runs gets a `probe` span under the failback's current phase span (`spans`).
     pub fn spawn(
         probes: Vec<(ProbeConfig, Box<dyn Prober>)>,
         tx: mpsc::Sender<ProbeReport>,
+        spans: FailbackSpans,
         cancel: CancellationToken,
         tracker: &TaskTracker,
     ) -> ProbeRunner {
         let (generation, _) = watch::channel(0);
         for (index, (cfg, prober)) in probes.into_iter().enumerate() {
-            let task = ProbeTask { index, cfg, prober, tx: tx.clone(), generation: generation.subscribe() };
+            let task = ProbeTask {
+                index,
+                cfg,
+                prober,
+                tx: tx.clone(),
+                generation: generation.subscribe(),
+                spans: spans.clone(),
+            };
             tracker.spawn(task.run(cancel.clone()));
         }
         ProbeRunner { generation }
@@ -73,6 +83,7 @@ struct ProbeTask {
     prober: Box<dyn Prober>,
     tx: mpsc::Sender<ProbeReport>,
     generation: watch::Receiver<u64>,
+    spans: FailbackSpans,
 }
 
 impl ProbeTask {
@@ -106,19 +117,12 @@ impl ProbeTask {
         }
     }
 
-    /// One attempt, bounded by the probe timeout and timed around the whole call.
+    /// One attempt, bounded by the probe timeout and timed around the whole call. Its span is
+    /// a child of the current phase span; with no failback running there is none (an idle
+    /// daemon exports no trace per probe per interval).
     async fn attempt(&self, generation: u64) -> ProbeReport {
         let kind = &self.cfg.kind;
-        let span = tracing::info_span!(
-            "probe",
-            probe = %self.cfg.name,
-            r#type = kind.type_name(),
-            target = %kind.target(),
-            generation,
-            ok = Empty,
-            latency_ms = Empty,
-            error = Empty,
-        );
+        let span = attempt_span(&self.spans, &self.cfg);
         let started = Instant::now();
         let result =
             tokio::time::timeout(self.cfg.timeout, self.prober.probe()).instrument(span.clone()).await;
@@ -132,7 +136,7 @@ impl ProbeTask {
         };
         let ok = error.is_none();
         let latency_ms = millis(latency);
-        span.record("ok", ok).record("latency_ms", latency_ms).record("error", error.as_deref());
+        record_attempt(&span, timed_out, latency_ms, error.as_deref());
         span.in_scope(|| {
             tracing::debug!(
                 probe = %self.cfg.name,
@@ -145,6 +149,36 @@ impl ProbeTask {
         });
         ProbeReport { probe: self.index, generation, outcome: ProbeOutcome { ok, latency, error }, timed_out }
     }
+}
+
+/// The span of one attempt of `cfg`: a `probe` child of the current phase span while a failback
+/// runs, [`Span::none`] otherwise. Public for the trace overhead benchmark.
+pub fn attempt_span(spans: &FailbackSpans, cfg: &ProbeConfig) -> Span {
+    match spans.current() {
+        Some(phase) => tracing::info_span!(
+            parent: &phase,
+            "probe",
+            probe.name = %cfg.name,
+            probe.type = cfg.kind.type_name(),
+            probe.target = %cfg.kind.target(),
+            probe.ok = Empty,
+            probe.timed_out = Empty,
+            probe.latency_ms = Empty,
+            probe.error = Empty,
+            otel.status_code = Empty,
+        ),
+        None => Span::none(),
+    }
+}
+
+/// Records an attempt's result on its span.
+pub fn record_attempt(span: &Span, timed_out: bool, latency_ms: f64, error: Option<&str>) {
+    let ok = error.is_none();
+    span.record("probe.ok", ok)
+        .record("probe.timed_out", timed_out)
+        .record("probe.latency_ms", latency_ms)
+        .record("probe.error", error)
+        .record("otel.status_code", if ok { "ok" } else { "error" });
 }
 
 /// Milliseconds with sub-millisecond precision, for logs and spans.
@@ -208,7 +242,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let runner = ProbeRunner::spawn(probes, tx, cancel.clone(), &tracker);
+        let runner = ProbeRunner::spawn(probes, tx, FailbackSpans::default(), cancel.clone(), &tracker);
         tracker.close();
         Running { runner, rx, cancel, tracker }
     }
@@ -221,10 +255,10 @@ mod tests {
         tokio::time::timeout(PATIENCE, rx.recv()).await.expect("no report in time").expect("channel closed")
     }
 
-    // Real time (tokio's paused clock needs the `test-util` feature, not enabled here), so the
-    // timing assertions are lower bounds or separate cases far apart.
+    // The schedule test runs on tokio's paused clock (auto-advanced), so its times are exact;
+    // the others use real time with lower bounds only.
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn every_probe_reports_on_its_interval() {
         let (up, up_starts) = fake(Some(Duration::from_millis(350)), Ok(()));
         let (down, _) = fake(Some(Duration::ZERO), Err("boom".into()));
@@ -244,12 +278,10 @@ mod tests {
             assert!(!rep.outcome.ok && !rep.timed_out);
         }
         assert!(seen.iter().all(|rep| rep.generation == 0));
-        // Starts are 400 ms apart when measured from each start; measured from each end they
-        // would be at least 750 ms apart. 700 ms separates the two cases with wide margins.
+        // The interval runs from each attempt's start (from its end it would be 750 ms).
         let starts = up_starts.lock().unwrap().clone();
         for pair in starts.windows(2) {
-            let gap = pair[1] - pair[0];
-            assert!(gap >= Duration::from_millis(400) && gap < Duration::from_millis(700), "{gap:?}");
+            assert_eq!(pair[1] - pair[0], Duration::from_millis(400));
         }
     }
 
@@ -322,6 +354,7 @@ mod tests {
                 (cfg("slow", 60_000, 10), slow),
             ],
             tx,
+            FailbackSpans::default(),
             cancel.clone(),
             &tracker,
         );

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each test binary uses a different part of this helper
 //! A real `failbackd run` process with a command backend whose state lives in files, so a test
 //! can kill -9 it, restart it and see what the "firewall" looks like.
 
