@@ -42,6 +42,8 @@ alertmanager_bin=${ALERTMANAGER:-prometheus-alertmanager}
 failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 log() { printf 'alertmanager_e2e: %s\n' "$*" >&2; }
+# shellcheck source=tools/lib/harness.sh
+source "${repo}/tools/lib/harness.sh"
 
 for tool in "${prometheus_bin}" "${alertmanager_bin}" python3; do
     if ! command -v "${tool}" >/dev/null 2>&1; then
@@ -102,15 +104,7 @@ finish() {
 }
 t_begin=${SECONDS}
 
-# Free ports, all bound at once so they are distinct (the usual small race until our
-# processes bind them remains).
-read -r fb_port prom_port am_port hook_port < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-')
+read -r fb_port prom_port am_port hook_port < <(free_ports 4)
 if [[ -z ${hook_port:-} ]]; then
     log "could not pick free ports"
     exit 1
@@ -120,57 +114,6 @@ prom_url=http://127.0.0.1:${prom_port}
 am_url=http://127.0.0.1:${am_port}
 notifications=${tmp}/notifications.jsonl
 : >"${notifications}"
-
-alive() {
-    local pid=$1 name=$2 logfile=$3
-    if ! kill -0 "${pid}" 2>/dev/null; then
-        log "${name} (pid ${pid}) exited early; its log:"
-        sed 's/^/    /' "${logfile}" >&2 || true
-        return 1
-    fi
-}
-
-# wait_until WHAT TRIES INTERVAL MAX_SECONDS CMD...: runs CMD until it succeeds, at most TRIES
-# times and MAX_SECONDS seconds.
-wait_until() {
-    local what=$1 tries=$2 interval=$3 max=$4 start=${SECONDS} i
-    shift 4
-    for ((i = 1; i <= tries; i++)); do
-        if "$@"; then
-            return 0
-        fi
-        if ((SECONDS - start >= max)); then
-            break
-        fi
-        sleep "${interval}"
-    done
-    log "timed out waiting for ${what} (${i} tries, $((SECONDS - start))s)"
-    return 1
-}
-
-http_ok() {
-    python3 -c '
-import sys, urllib.request
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=1) as r:
-        sys.exit(0 if 200 <= r.status < 300 else 1)
-except Exception:
-    sys.exit(1)
-' "$1"
-}
-
-prom_true() {
-    python3 -c '
-import json, sys, urllib.parse, urllib.request
-url = sys.argv[1] + "/api/v1/query?" + urllib.parse.urlencode({"query": sys.argv[2]})
-try:
-    with urllib.request.urlopen(url, timeout=2) as r:
-        body = json.load(r)
-except Exception:
-    sys.exit(1)
-sys.exit(0 if body.get("status") == "success" and body["data"]["result"] else 1)
-' "${prom_url}" "$1"
-}
 
 # notes ALERTNAME STATUS: how many notifications with that status carry an alert ALERTNAME.
 notes() {
