@@ -46,8 +46,14 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
+/// After the child exits, how long its output pipes may stay open (a background grandchild
+/// holding them) before we stop reading.
+const PIPE_GRACE: Duration = Duration::from_millis(200);
+
 /// Runs `argv` with a cleared environment (PATH = [`CLEAN_PATH`] plus `PATH` entries a test
-/// prepends through `FAILBACKD_EXTRA_PATH`) and kills it after `timeout`.
+/// prepends through `FAILBACKD_EXTRA_PATH`) and kills it after `timeout`. The child leads its own
+/// process group, and the timeout kills the whole group, so a command's own children do not
+/// outlive it.
 pub async fn run(argv: &[String], timeout: Duration) -> Result<Output, String> {
     let (program, args) = argv.split_first().ok_or_else(|| "empty command".to_string())?;
     let mut cmd = Command::new(program);
@@ -57,19 +63,38 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<Output, String> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let work = async {
-        let (out, err) = tokio::join!(read_bounded(stdout), read_bounded(stderr));
-        let status = child.wait().await.map_err(|e| format!("waiting for {program}: {e}"))?;
-        Ok::<_, String>(Output { code: status.code(), stdout: out, stderr: err })
+    let group = child.id().and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw);
+    let stdout = tokio::spawn(read_bounded(child.stdout.take()));
+    let stderr = tokio::spawn(read_bounded(child.stderr.take()));
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => status.map_err(|e| format!("waiting for {program}: {e}"))?,
+        Err(_) => {
+            if let Some(group) = group {
+                // The group may be gone already; nothing to do then.
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            stdout.abort();
+            stderr.abort();
+            return Err(format!("{program} timed out after {}", humantime::format_duration(timeout)));
+        }
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result,
-        // Dropping `work` drops `child`, and kill_on_drop sends SIGKILL.
-        Err(_) => Err(format!("{program} timed out after {}", humantime::format_duration(timeout))),
+    let out = collect(stdout).await;
+    let err = collect(stderr).await;
+    Ok(Output { code: status.code(), stdout: out, stderr: err })
+}
+
+/// The output a reader task gathered, waiting at most [`PIPE_GRACE`] for the pipe to close.
+async fn collect(reader: tokio::task::JoinHandle<String>) -> String {
+    let abort = reader.abort_handle();
+    match tokio::time::timeout(PIPE_GRACE, reader).await {
+        Ok(Ok(text)) => text,
+        _ => {
+            abort.abort();
+            String::new()
+        }
     }
 }
 
@@ -128,6 +153,24 @@ mod tests {
     async fn kills_on_timeout() {
         let err = run(&argv(&["sleep", "30"]), Duration::from_millis(100)).await.unwrap_err();
         assert!(err.contains("timed out"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_commands_own_children_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("late");
+        // The grandchild would create the marker after 1 s if it survived the kill.
+        let script = format!("(sleep 1; touch {}) & sleep 30", marker.display());
+        let err = run(&argv(&["sh", "-c", &script]), Duration::from_millis(200)).await.unwrap_err();
+        assert!(err.contains("timed out"), "{err}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!marker.exists(), "the grandchild outlived the timeout");
+    }
+
+    #[tokio::test]
+    async fn a_background_grandchild_holding_the_pipe_does_not_turn_success_into_a_timeout() {
+        let out = run(&argv(&["sh", "-c", "echo done; sleep 2 &"]), Duration::from_secs(5)).await.unwrap();
+        assert!(out.success());
     }
 
     #[tokio::test]

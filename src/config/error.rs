@@ -7,7 +7,8 @@ use std::ops::Range;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub file: String,
-    /// 1-based; 0 when the error has no position (the file could not be read).
+    /// 1-based; 0 when the error has no position (the file could not be read, or something is
+    /// missing from the file as a whole, like the `[backend]` table).
     pub line: usize,
     pub column: usize,
     pub message: String,

@@ -97,6 +97,16 @@ pub fn provider(settings: &Settings) -> anyhow::Result<SdkTracerProvider> {
         .build())
 }
 
+/// The URL for logs: credentials in its user-info part (`http://user:token@host/`) are masked.
+fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// Wraps the exporter to report export failures as rate-limited warnings (the SDK's own
 /// per-batch error events are filtered out of the logs by `logging.rs`).
 #[derive(Debug)]
@@ -116,7 +126,7 @@ struct WarnState {
 
 impl<E> Watched<E> {
     fn new(inner: E, url: String) -> Self {
-        Watched { inner, url, state: Mutex::new(WarnState::default()) }
+        Watched { inner, url: redact_userinfo(&url), state: Mutex::new(WarnState::default()) }
     }
 
     fn note(&self, result: &OTelSdkResult) {
@@ -171,6 +181,20 @@ impl<E: SpanExporter> SpanExporter for Watched<E> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn credentials_in_the_endpoint_never_reach_the_logs() {
+        assert_eq!(
+            super::redact_userinfo("http://user:t0ken@127.0.0.1:4318/v1/traces"),
+            "http://***@127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(
+            super::redact_userinfo("http://127.0.0.1:4318/v1/traces"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(super::redact_userinfo("http://h/p@x"), "http://h/p@x");
+    }
+
     use super::*;
     use std::collections::HashMap;
 
