@@ -3,7 +3,9 @@
 # reproduced against a keepalived track_file instead of `configctl interface carp_set_status
 # maintenance`, with the same logic and the same faults, times scaled down:
 #   sleep 120 -> DELAY, one-shot gateway ping (-c 3), one-shot "ipsec status | grep INSTALLED"
-#   (no tunnels here: skipped), stabilization sleep 30 -> STABLE, a final sleep 10 -> 2.
+#   (no tunnels here: skipped), stabilization sleep 30 -> STABLE, and the final sleep 10 kept
+#   as it is: it must outlast the takeover, or the lock is gone when MASTER fires the hook again
+#   and the script demotes the node again, forever (seen with 2 s and keepalived's ~3 s takeover).
 # Maintenance is a toggle (the script calls the same command to enter and to leave it).
 #
 #   forum-carp-delay.sh hook <vrid@iface> <state>   the rc.syshook.d/carp/10-carp_delay hook
@@ -40,7 +42,7 @@ service)
     fi
     sleep "$STABLE"
     maintenance
-    sleep 2
+    sleep 10
     rm -f "$LOCK"
     ;;
 *)
