@@ -45,41 +45,18 @@ log() { printf 'alertmanager_e2e: %s\n' "$*" >&2; }
 # shellcheck source=tools/lib/harness.sh
 source "${repo}/tools/lib/harness.sh"
 
-for tool in "${prometheus_bin}" "${alertmanager_bin}" python3; do
-    if ! command -v "${tool}" >/dev/null 2>&1; then
-        log "${tool} not found (apt-get install -y prometheus prometheus-alertmanager python3)"
-        exit 1
-    fi
-done
-
-if [[ ! -x ${failbackd} ]]; then
-    if [[ -n ${FAILBACKD:-} ]]; then
-        log "FAILBACKD=${FAILBACKD} is not an executable"
-        exit 1
-    fi
-    log "building failbackd (cargo build --release)"
-    cargo build --release
-fi
+require_tools "apt-get install -y prometheus prometheus-alertmanager python3" "${prometheus_bin}" "${alertmanager_bin}" python3
+ensure_failbackd
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/failbackd-am-e2e.XXXXXX")
 pids=()
 summary_printed=0
 cleanup() {
-    local rc=$? pid
+    local rc=$?
     if ((rc != 0 && summary_printed == 0)); then
         echo "alertmanager e2e: ${passed:-0} passed, $((${failed:-0} + 1)) failed (setup failed: see the messages above)"
     fi
-    for pid in "${pids[@]}"; do
-        kill "${pid}" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "${pid}" 2>/dev/null || true
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then
-        log "kept ${tmp}"
-    else
-        rm -rf "${tmp}"
-    fi
+    stop_started
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

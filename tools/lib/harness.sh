@@ -2,6 +2,50 @@
 # waits and small HTTP/PromQL checks. Sourced, not run; the caller defines log() and, for
 # prom_true, prom_url.
 # shellcheck shell=bash
+# The caller defines failbackd, pids, tmp and prom_url:
+# shellcheck disable=SC2154
+
+# require_tools HINT TOOL...: fails with the install hint when a tool is missing.
+require_tools() {
+    local hint=$1 tool
+    shift
+    for tool in "$@"; do
+        if ! command -v "${tool}" >/dev/null 2>&1; then
+            log "${tool} not found (${hint})"
+            exit 1
+        fi
+    done
+}
+
+# ensure_failbackd: builds the release binary when ${failbackd} is missing (an explicit
+# FAILBACKD that is not executable is an error).
+ensure_failbackd() {
+    if [[ ! -x ${failbackd} ]]; then
+        if [[ -n ${FAILBACKD:-} ]]; then
+            log "FAILBACKD=${FAILBACKD} is not an executable"
+            exit 1
+        fi
+        log "building failbackd (cargo build --release)"
+        cargo build --release
+    fi
+}
+
+# stop_started: kills and reaps every PID in the caller's pids array, then removes ${tmp}
+# (kept with KEEP_TMP=1). For the caller's EXIT trap.
+stop_started() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill "${pid}" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "${pid}" 2>/dev/null || true
+    done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then
+        log "kept ${tmp}"
+    else
+        rm -rf "${tmp}"
+    fi
+}
 
 # free_ports N: prints N distinct free TCP ports on 127.0.0.1, all bound at once so they differ
 # (the usual small race until our processes bind them remains).
