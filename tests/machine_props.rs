@@ -23,6 +23,8 @@ enum Input {
     /// The backend answers the call in flight (if any) with ok or failure.
     Answer(bool),
     Advance(u64),
+    /// SIGHUP: reload with probe `b` dropped or restored.
+    Reload(bool),
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -35,6 +37,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => (1u64..40).prop_map(Input::Drain),
         5 => prop_oneof![4 => Just(true), 1 => Just(false)].prop_map(Input::Answer),
         4 => (0u64..30_000).prop_map(Input::Advance),
+        1 => any::<bool>().prop_map(Input::Reload),
     ]
 }
 
@@ -154,6 +157,13 @@ fn run(
                 }
                 None => Event::Tick,
             },
+            Input::Reload(without_b) => {
+                let mut cfg = config(policy, hold_on_boot);
+                if without_b {
+                    cfg.probes.retain(|p| p.name != "b");
+                }
+                Event::Reconfigure(Box::new(cfg))
+            }
             Input::Advance(ms) => {
                 now += Duration::from_millis(ms);
                 Event::Tick
