@@ -34,6 +34,27 @@ async fn exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> Vec<u8> 
     buf
 }
 
+/// Opens `n` connections that send a partial request head and then stall.
+async fn stall(addr: SocketAddr, n: usize, head: &[u8]) -> Vec<TcpStream> {
+    let mut stalled = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(head).await.unwrap();
+        stalled.push(s);
+    }
+    stalled
+}
+
+/// GET /metrics, answered in less than the header timeout (so not by a timed-out slot).
+async fn scrape(addr: SocketAddr) -> Vec<u8> {
+    exchange(
+        addr,
+        b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        HEADER_TIMEOUT - Duration::from_secs(1),
+    )
+    .await
+}
+
 fn status_of(response: &[u8]) -> u16 {
     response.get(9..12).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
@@ -48,21 +69,12 @@ fn status_of(response: &[u8]) -> u16 {
 async fn slow_loris_connections_do_not_block_metrics() {
     const { assert!(SLOW_LORIS > 3 * MAX_CONNECTIONS) };
     let d = TestDaemon::start(CONFIG).await;
-    let mut stalled = Vec::with_capacity(SLOW_LORIS);
-    for _ in 0..SLOW_LORIS {
-        let mut s = TcpStream::connect(d.http).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await.unwrap();
-        stalled.push(s);
-    }
+    let mut stalled =
+        stall(d.http, SLOW_LORIS, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").await;
 
-    let scrape = exchange(
-        d.http,
-        b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-        HEADER_TIMEOUT - Duration::from_secs(1),
-    )
-    .await;
-    assert_eq!(status_of(&scrape), 200, "{}", String::from_utf8_lossy(&scrape));
-    assert!(String::from_utf8_lossy(&scrape).contains("failback_build_info"));
+    let response = scrape(d.http).await;
+    assert_eq!(status_of(&response), 200, "{}", String::from_utf8_lossy(&response));
+    assert!(String::from_utf8_lossy(&response).contains("failback_build_info"));
 
     // Every stalled connection is closed by the server, within the header timeout plus slack.
     let closed = async {
@@ -83,18 +95,9 @@ async fn metrics_answer_between_waves_of_stalled_connections() {
     let d = TestDaemon::start(CONFIG).await;
     let mut held = Vec::new();
     for wave in 0..3 {
-        for _ in 0..150 {
-            let mut s = TcpStream::connect(d.http).await.unwrap();
-            s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
-            held.push(s);
-        }
-        let scrape = exchange(
-            d.http,
-            b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-            HEADER_TIMEOUT - Duration::from_secs(1),
-        )
-        .await;
-        assert_eq!(status_of(&scrape), 200, "wave {wave}: {}", String::from_utf8_lossy(&scrape));
+        held.extend(stall(d.http, 150, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n").await);
+        let response = scrape(d.http).await;
+        assert_eq!(status_of(&response), 200, "wave {wave}: {}", String::from_utf8_lossy(&response));
     }
     drop(held);
     d.stop().await;

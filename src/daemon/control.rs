@@ -53,9 +53,8 @@ impl Daemon {
                 let timeout = Duration::from_millis(timeout_ms).min(MAX_DRAIN);
                 tracing::info!(timeout_s = timeout.as_secs_f64(), "drain requested");
                 self.drain_waiters.push(reply);
-                let records = self.step(Event::Drain { timeout });
-                // Answered by the DrainFinished record, now or later.
-                let _ = records;
+                // Answered when the DrainFinished record comes, in this step or a later one.
+                self.step(Event::Drain { timeout });
                 return;
             }
         };

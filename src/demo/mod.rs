@@ -175,7 +175,11 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
     };
     let result = match args.duration {
         Some(limit) => tokio::select! {
-            r = story => { let r = r; if r.is_ok() { tokio::time::sleep(limit.saturating_sub(t0.elapsed())).await; } r }
+            r = story => {
+                // The story is told: keep serving /metrics until the requested duration.
+                if r.is_ok() { tokio::time::sleep(limit.saturating_sub(t0.elapsed())).await; }
+                r
+            }
             _ = tokio::time::sleep(limit) => Ok(()),
             _ = ctrl_c => Ok(()),
         },
