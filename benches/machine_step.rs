@@ -18,7 +18,13 @@ fn config(probes: usize) -> MachineConfig {
         max_hold_policy: MaxHoldPolicy::Stay,
         stable_for: Duration::from_secs(10),
         probes: (0..probes)
-            .map(|i| ProbeSpec { name: format!("p{i}"), rise: 3, fall: 2, required: true })
+            .map(|i| ProbeSpec {
+                name: format!("p{i}"),
+                identity: String::new(),
+                rise: 3,
+                fall: 2,
+                required: true,
+            })
             .collect(),
         backoff: Backoff::default(),
     }
@@ -27,7 +33,8 @@ fn config(probes: usize) -> MachineConfig {
 /// A machine that booted, demoted, and is probing (no probe up yet).
 fn probing(probes: usize, t0: Instant) -> Machine {
     let mut m = Machine::new(config(probes), t0);
-    let _ = m.step(t0, Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+    let _ =
+        m.step(t0, Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
     let _ = m.step(t0, Event::Backend { op: BackendOp::Demote, ok: true });
     m
 }
@@ -84,7 +91,10 @@ fn bench_step(c: &mut Criterion) {
         b.iter_batched(
             || Machine::new(config(10), t0),
             |mut m| {
-                let _ = m.step(t0, Event::Boot(Boot { backend_demoted: Some(false), previous: None }));
+                let _ = m.step(
+                    t0,
+                    Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }),
+                );
                 let _ = m.step(t0, Event::Backend { op: BackendOp::Demote, ok: true });
                 for r in 0..3u64 {
                     for p in 0..10 {

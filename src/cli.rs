@@ -243,7 +243,7 @@ async fn status(client: ClientArgs, json: bool) -> ExitCode {
             if json {
                 println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
             } else {
-                print!("{}", st.render(crate::daemon::Clock::new().unix(std::time::Instant::now())));
+                print!("{}", st.render(crate::telemetry::moments::unix_at(crate::telemetry::moments::now())));
             }
             ExitCode::from(u8::try_from(st.exit_code()).unwrap_or(1))
         }
@@ -258,20 +258,34 @@ async fn status(client: ClientArgs, json: bool) -> ExitCode {
     }
 }
 
-/// The CARP hook: tell the daemon, within [`HOOK_BUDGET`]. If it cannot be reached, fail safe
-/// (`hook_fallback = "demote"`): demote through the backend directly, so the node never
-/// preempts unchecked; the daemon finds the hold in place when it starts and resumes it.
+/// The CARP hook: tell the daemon, within [`HOOK_BUDGET`]. Only if the daemon is really gone
+/// (no socket, connection refused) and the VHID is watched, fail safe (`hook_fallback =
+/// "demote"`): demote through the backend directly, so the node never preempts unchecked; the
+/// daemon finds the hold in place when it starts and resumes it. A daemon that is alive but slow
+/// (queue full, no answer in time) has the event, or the next CARP poll corrects it: a second
+/// writer racing the daemon's own calls would do more harm than good.
 async fn hook(client: ClientArgs, req: Request) -> ExitCode {
     let started = tokio::time::Instant::now();
     let cfg = client.config();
     let socket = client.socket(cfg.as_ref());
-    let err = match control::request(&socket, &req, HOOK_BUDGET / 2).await {
+    let err = match control::request_detailed(&socket, &req, HOOK_BUDGET / 2).await {
         Ok(reply) if reply.ok => return ExitCode::SUCCESS,
-        Ok(reply) => reply.error.unwrap_or_default(),
+        Ok(reply) => {
+            eprintln!("failbackd hook: {}", reply.error.unwrap_or_default());
+            return ExitCode::from(1);
+        }
         Err(e) => e,
     };
     eprintln!("failbackd hook: {err}");
-    let Some(cfg) = cfg.filter(|c| c.hook_fallback == HookFallback::Demote) else {
+    if !err.unreachable {
+        eprintln!("failbackd hook: the daemon is alive but did not answer in time; no fail-safe demote");
+        return ExitCode::from(1);
+    }
+    let watched = match (&cfg, &req) {
+        (Some(c), Request::Hook { vhid, iface, .. }) => c.watches(*vhid, iface),
+        _ => false,
+    };
+    let Some(cfg) = cfg.filter(|c| c.hook_fallback == HookFallback::Demote && watched) else {
         return ExitCode::from(1);
     };
     let left = HOOK_BUDGET.saturating_sub(started.elapsed());

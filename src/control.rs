@@ -20,6 +20,8 @@ pub const MAX_LINE: usize = 4096;
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the daemon may take to answer one request.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A drain waits at most this long, whatever the client asked (also bounds the server-side wait).
+pub const MAX_DRAIN: Duration = Duration::from_secs(300);
 
 /// A request to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +106,7 @@ pub async fn serve(
     queue: mpsc::Sender<Envelope>,
     dropped: prometheus::IntCounter,
     cancel: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
 ) {
     loop {
         let stream = tokio::select! {
@@ -119,7 +122,8 @@ pub async fn serve(
         };
         let queue = queue.clone();
         let dropped = dropped.clone();
-        tokio::spawn(async move {
+        // Tracked, so a shutdown lets a request in progress get its answer.
+        tracker.spawn(async move {
             if let Err(e) = serve_one(stream, queue, dropped).await {
                 tracing::debug!(error = %e, "control connection ended with an error");
             }
@@ -159,7 +163,7 @@ async fn serve_one(
 
 async fn dispatch(req: Request, queue: &mpsc::Sender<Envelope>, dropped: &prometheus::IntCounter) -> Reply {
     let drain_timeout = match &req {
-        Request::Drain { timeout_ms } => Duration::from_millis(*timeout_ms),
+        Request::Drain { timeout_ms } => Duration::from_millis(*timeout_ms).min(MAX_DRAIN),
         _ => Duration::ZERO,
     };
     let (tx, rx) = oneshot::channel();
@@ -174,26 +178,56 @@ async fn dispatch(req: Request, queue: &mpsc::Sender<Envelope>, dropped: &promet
     }
 }
 
+/// Why a request got no reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    /// Nobody listens: no socket file, or the connection was refused. Only then is the daemon
+    /// known to be gone; a timeout may be a daemon that is alive but slow (or stopped), which has
+    /// the request queued and will act on it.
+    pub unreachable: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Client side: sends one request and waits for the reply, all within `timeout`.
 pub async fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Reply, String> {
+    request_detailed(path, req, timeout).await.map_err(|e| e.message)
+}
+
+/// Like [`request`], telling an absent daemon from a slow one.
+pub async fn request_detailed(path: &Path, req: &Request, timeout: Duration) -> Result<Reply, RequestError> {
+    let other = |message: String| RequestError { unreachable: false, message };
     let work = async {
-        let mut stream = UnixStream::connect(path).await.map_err(|e| {
-            format!("cannot reach failbackd at {}: {e} (is `failbackd run` running?)", path.display())
+        let mut stream = UnixStream::connect(path).await.map_err(|e| RequestError {
+            unreachable: matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ),
+            message: format!(
+                "cannot reach failbackd at {}: {e} (is `failbackd run` running?)",
+                path.display()
+            ),
         })?;
-        let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+        let mut line = serde_json::to_vec(req).map_err(|e| other(e.to_string()))?;
         line.push(b'\n');
-        stream.write_all(&line).await.map_err(|e| format!("sending to failbackd: {e}"))?;
+        stream.write_all(&line).await.map_err(|e| other(format!("sending to failbackd: {e}")))?;
         let mut reader = BufReader::new(stream.take(1 << 20));
         let mut reply = String::new();
-        reader.read_line(&mut reply).await.map_err(|e| format!("reading failbackd's reply: {e}"))?;
-        serde_json::from_str::<Reply>(reply.trim_end()).map_err(|e| format!("bad reply from failbackd: {e}"))
+        reader.read_line(&mut reply).await.map_err(|e| other(format!("reading failbackd's reply: {e}")))?;
+        serde_json::from_str::<Reply>(reply.trim_end())
+            .map_err(|e| other(format!("bad reply from failbackd: {e}")))
     };
     tokio::time::timeout(timeout, work).await.map_err(|_| {
-        format!(
+        other(format!(
             "failbackd at {} did not answer within {}",
             path.display(),
             humantime::format_duration(timeout)
-        )
+        ))
     })?
 }
 

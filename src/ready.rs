@@ -130,9 +130,14 @@ mod tests {
         assert!(matches!(verdict(&held, None).await, Verdict::Hold(w) if w.contains("boot")));
         let open = config(dir.path(), false);
         assert!(matches!(verdict(&open, None).await, Verdict::Ready(_)));
-        crate::statefile::write(&dir.path().join("state"), Phase::Probing).unwrap();
+        crate::statefile::write(&dir.path().join("state"), &crate::statefile::Persisted::new(Phase::Probing))
+            .unwrap();
         assert!(matches!(verdict(&open, None).await, Verdict::Hold(w) if w.contains("probing")));
-        crate::statefile::write(&dir.path().join("state"), Phase::Released).unwrap();
+        crate::statefile::write(
+            &dir.path().join("state"),
+            &crate::statefile::Persisted::new(Phase::Released),
+        )
+        .unwrap();
         assert!(matches!(verdict(&held, None).await, Verdict::Ready(_)));
         std::fs::write(dir.path().join("state"), "{").unwrap();
         assert!(matches!(verdict(&open, None).await, Verdict::Hold(w) if w.contains("corrupt")));

@@ -34,10 +34,45 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Request heads larger than this are refused (431).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// How long an in-flight request may take to finish once the daemon stops.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Metrics,
     pub status: watch::Receiver<Status>,
+    pub heartbeat: Heartbeat,
+}
+
+/// The daemon loop's pulse: it beats at every iteration, and the loop wakes at least every
+/// `reconcile_interval`, so /healthz can tell a live loop from a dead or wedged one instead of
+/// answering "ok" from the HTTP task alone.
+#[derive(Clone)]
+pub struct Heartbeat {
+    last: Arc<Mutex<std::time::Instant>>,
+    /// Silence longer than this is unhealthy.
+    limit: Duration,
+}
+
+impl Heartbeat {
+    pub fn new(reconcile_interval: Duration) -> Heartbeat {
+        Heartbeat {
+            last: Arc::new(Mutex::new(crate::telemetry::moments::now())),
+            // Three missed ticks, plus room for one slow step.
+            limit: reconcile_interval.saturating_mul(3).saturating_add(Duration::from_secs(5)),
+        }
+    }
+
+    pub fn beat(&self) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = crate::telemetry::moments::now();
+    }
+
+    /// How long since the last beat, when that is longer than the limit.
+    pub fn stalled(&self) -> Option<Duration> {
+        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let silent = crate::telemetry::moments::now().saturating_duration_since(last);
+        (silent > self.limit).then_some(silent)
+    }
 }
 
 /// One open connection: `busy` counts its requests in progress, `evict` closes it.
@@ -121,7 +156,12 @@ impl Body for TrackedBody {
 }
 
 /// Serves until `cancel`. The listener is bound by the caller (tests bind port 0).
-pub async fn serve(listener: TcpListener, state: AppState, cancel: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    cancel: CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+) {
     let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
         let stream = tokio::select! {
@@ -143,7 +183,8 @@ pub async fn serve(listener: TcpListener, state: AppState, cancel: CancellationT
         let state = state.clone();
         let cancel = cancel.clone();
         let slots = slots.clone();
-        tokio::spawn(async move {
+        // Tracked: a shutdown waits (SHUTDOWN_GRACE at most) for scrapes in progress.
+        tracker.spawn(async move {
             let service = service_fn(move |req| {
                 let guard = Busy::new(&busy);
                 let resp = route(&state, req).map(|body| TrackedBody { body, _busy: guard });
@@ -155,11 +196,17 @@ pub async fn serve(listener: TcpListener, state: AppState, cancel: CancellationT
                 .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = evict.cancelled() => {}
-                _ = tokio::time::sleep(CONNECTION_TIMEOUT) => {}
-                _ = cancel.cancelled() => conn.as_mut().graceful_shutdown(),
+            let stopping = tokio::select! {
+                _ = conn.as_mut() => false,
+                _ = evict.cancelled() => false,
+                _ = tokio::time::sleep(CONNECTION_TIMEOUT) => false,
+                _ = cancel.cancelled() => true,
+            };
+            if stopping {
+                // Finish the response in progress, then close: graceful_shutdown only asks,
+                // the connection must still be driven to the end.
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await;
             }
             slots.lock().unwrap_or_else(PoisonError::into_inner).close(id);
         });
@@ -175,7 +222,13 @@ fn route<B>(state: &AppState, req: Request<B>) -> Response<Full<Bytes>> {
             Ok(body) => respond(StatusCode::OK, prometheus::TEXT_FORMAT, body),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("encoding metrics: {e}\n")),
         },
-        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/healthz" => match state.heartbeat.stalled() {
+            None => text(StatusCode::OK, "ok\n"),
+            Some(silent) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("the daemon loop has not run for {}s\n", silent.as_secs()),
+            ),
+        },
         "/status" => match serde_json::to_vec_pretty(&*state.status.borrow()) {
             Ok(body) => respond(StatusCode::OK, "application/json", body),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("encoding status: {e}\n")),

@@ -1,11 +1,20 @@
-//! The state file: the phase persisted after every change, so a restarted daemon can tell a
-//! daemon restart (file present) from a boot (file absent: /var/run is cleared at boot on
-//! FreeBSD by rc.d/cleanvar, and /run is a tmpfs on Linux), and pick up a hold in progress.
-//! Written atomically (write to a temporary file, then rename).
+//! The state file: the phase and the failback in progress, persisted after every change, so a
+//! restarted daemon can tell a daemon restart (file present) from a boot (file absent: /var/run
+//! is cleared at boot on FreeBSD by rc.d/cleanvar, and /run is a tmpfs on Linux), and resume the
+//! *same* failback: same id, same arm time, so `max_hold` still ends on time after any number of
+//! restarts (a crash loop ends in `failed`, it does not hold the node for ever).
+//!
+//! The arm time is recorded twice: on the system's monotonic clock (CLOCK_MONOTONIC, which runs
+//! on across daemon restarts and is what every timer uses, so a wall-clock step between two runs
+//! changes nothing) and as wall-clock time for people. The monotonic reading is only meaningful
+//! until the next boot, which is exactly as long as the file lives.
+//! Written atomically (a temporary file in the same directory, then rename).
 
 use crate::machine::Phase;
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Persisted {
@@ -13,12 +22,56 @@ pub struct Persisted {
     /// Whether the node should be demoted in this phase (for `failbackd ready` without a daemon).
     pub demoted: bool,
     pub pid: u32,
+    /// The failback in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<PersistedFailback>,
+    /// The id of the last failback started, so ids keep counting up across restarts.
+    #[serde(default)]
+    pub last_failback: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersistedFailback {
+    pub id: u64,
+    /// CLOCK_MONOTONIC at the arm, in milliseconds ([`monotonic_now`]).
+    pub armed_mono_ms: u64,
+    /// Unix time of the arm, for people.
+    pub armed_unix: f64,
+    pub trigger: String,
+    #[serde(default)]
+    pub peer_lost: bool,
 }
 
 impl Persisted {
+    /// A record of `phase` with no failback in progress, written by this process.
+    pub fn new(phase: Phase) -> Persisted {
+        Persisted {
+            phase: phase.as_str().to_string(),
+            demoted: phase.wants_demoted().unwrap_or(false),
+            pid: std::process::id(),
+            failback: None,
+            last_failback: 0,
+        }
+    }
+
     pub fn phase(&self) -> Option<Phase> {
         Phase::parse(&self.phase)
     }
+}
+
+impl PersistedFailback {
+    /// How long ago it armed, by the monotonic clock.
+    pub fn age(&self) -> Duration {
+        monotonic_now().saturating_sub(Duration::from_millis(self.armed_mono_ms))
+    }
+}
+
+/// The system's monotonic clock (CLOCK_MONOTONIC on Linux and FreeBSD): shared by every process
+/// until the next boot, never stepped. `std::time::Instant` reads the same clock but cannot be
+/// written to a file.
+pub fn monotonic_now() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), u32::try_from(t.tv_nsec).unwrap_or(0))
 }
 
 /// Reads the state file; a missing file is `Ok(None)`, an unreadable or corrupt one an error.
@@ -33,32 +86,71 @@ pub fn read(path: &Path) -> Result<Option<Persisted>, String> {
 }
 
 /// Writes the state file atomically.
-pub fn write(path: &Path, phase: Phase) -> Result<(), String> {
-    let state = Persisted {
-        phase: phase.as_str().to_string(),
-        demoted: phase.wants_demoted().unwrap_or(false),
-        pid: std::process::id(),
-    };
-    let text = serde_json::to_string(&state).map_err(|e| e.to_string())?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+pub fn write(path: &Path, state: &Persisted) -> Result<(), String> {
+    let text = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+    write_atomic(path, &text)
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file in the same directory, fsync,
+/// rename, so a reader (or a crash) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    tmp.persist(path).map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn state(phase: Phase) -> Persisted {
+        Persisted {
+            phase: phase.as_str().into(),
+            demoted: phase.wants_demoted().unwrap_or(false),
+            pid: 1,
+            failback: Some(PersistedFailback {
+                id: 7,
+                armed_mono_ms: 1,
+                armed_unix: 2.0,
+                trigger: "boot".into(),
+                peer_lost: true,
+            }),
+            last_failback: 7,
+        }
+    }
+
     #[test]
     fn round_trips_and_reports_missing_and_corrupt_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
         assert_eq!(read(&path), Ok(None));
-        write(&path, Phase::Probing).unwrap();
+        write(&path, &state(Phase::Probing)).unwrap();
         let p = read(&path).unwrap().unwrap();
+        assert_eq!(p, state(Phase::Probing));
         assert_eq!(p.phase(), Some(Phase::Probing));
-        assert!(p.demoted);
         std::fs::write(&path, "{").unwrap();
         assert!(read(&path).unwrap_err().contains("corrupt state file"));
+        // Only the state file is left: no temporary files.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_file_from_the_previous_version_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::fs::write(&path, r#"{"phase":"probing","demoted":true,"pid":9}"#).unwrap();
+        let p = read(&path).unwrap().unwrap();
+        assert_eq!((p.failback, p.last_failback), (None, 0));
+    }
+
+    #[test]
+    fn the_monotonic_clock_moves_forward() {
+        let a = monotonic_now();
+        let b = monotonic_now();
+        assert!(b >= a && a > Duration::ZERO);
     }
 }

@@ -10,8 +10,15 @@ pub struct Status {
     /// Unix time the phase began.
     pub since: f64,
     pub backend: String,
-    /// Whether the backend's hold is in place, as last confirmed (`null`: unknown).
+    /// Whether failbackd's hold is in place, as last measured or confirmed by a backend call
+    /// (`null`: unknown).
     pub demoted: Option<bool>,
+    /// Whether the phase wants the hold (`null`: the phase leaves the backend alone).
+    #[serde(default)]
+    pub wanted_demoted: Option<bool>,
+    /// The last successful measurement of the backend (`null`: none yet).
+    #[serde(default)]
+    pub measured: Option<MeasuredStatus>,
     pub failback: Option<FailbackStatus>,
     pub last_outcome: Option<String>,
     /// How many failbacks have ended since the daemon started.
@@ -28,6 +35,12 @@ pub struct FailbackStatus {
     pub armed: f64,
     /// Unix time `max_hold` ends.
     pub hold_deadline: f64,
+    /// Seconds since it armed (monotonic, across restarts).
+    #[serde(default)]
+    pub elapsed_s: f64,
+    /// Seconds until `max_hold` ends.
+    #[serde(default)]
+    pub remaining_s: f64,
     pub peer_lost: bool,
     /// Required probes that are not up.
     pub blockers: Vec<String>,
@@ -48,6 +61,23 @@ pub struct ProbeStatus {
     pub last_error: Option<String>,
 }
 
+/// What the backend measured, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredStatus {
+    /// failbackd's lever (`null`: the backend cannot tell).
+    pub held: Option<bool>,
+    /// The lever is held by someone else (an operator's maintenance mode).
+    pub foreign: bool,
+    /// Demoted by anything at all.
+    pub demoted: Option<bool>,
+    /// The raw value (net.inet.carp.demotion, the track file).
+    pub demotion: Option<i64>,
+    /// Other demotion sources.
+    pub others: Vec<String>,
+    /// Unix time of the measurement.
+    pub at: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CarpStatus {
     pub vhid: u16,
@@ -65,24 +95,48 @@ impl Status {
         }
     }
 
+    /// The hold line: measured and wanted side by side when they differ, and how old the
+    /// measurement is.
+    fn render_hold(&self, now: f64, word: &dyn Fn(Option<bool>) -> &'static str) -> String {
+        let age =
+            |t: f64| humantime::format_duration(std::time::Duration::from_secs((now - t).max(0.0) as u64));
+        let mut line = match &self.measured {
+            Some(m) => {
+                let mut l = format!("hold      {} (measured {} ago", word(m.held), age(m.at));
+                if let Some(d) = m.demotion {
+                    l.push_str(&format!(", demotion {d}"));
+                }
+                l.push(')');
+                if m.foreign {
+                    l.push_str(", not failbackd's: left alone");
+                }
+                l
+            }
+            None => format!("hold      {} (not measured yet)", word(self.demoted)),
+        };
+        let measured = self.measured.as_ref().and_then(|m| m.held).or(self.demoted);
+        if let Some(wanted) = self.wanted_demoted.filter(|w| Some(*w) != measured) {
+            line.push_str(&format!("; wanted {}", word(Some(wanted))));
+        }
+        if let Some(m) = self.measured.as_ref().filter(|m| !m.others.is_empty()) {
+            line.push_str(&format!("\n          other demotion: {}", m.others.join("; ")));
+        }
+        line
+    }
+
     /// A compact table for people; `now` is the current Unix time.
     pub fn render(&self, now: f64) -> String {
         use std::fmt::Write;
         let ago =
             |t: f64| humantime::format_duration(std::time::Duration::from_secs((now - t).max(0.0) as u64));
         let mut s = String::new();
-        let demoted = match self.demoted {
-            Some(true) => "demoted",
-            Some(false) => "not demoted",
+        let word = |d: Option<bool>| match d {
+            Some(true) => "held",
+            Some(false) => "not held",
             None => "unknown",
         };
-        let _ = writeln!(
-            s,
-            "phase     {} (for {}), backend {} ({demoted})",
-            self.phase,
-            ago(self.since),
-            self.backend
-        );
+        let _ = writeln!(s, "phase     {} (for {}), backend {}", self.phase, ago(self.since), self.backend);
+        let _ = writeln!(s, "{}", self.render_hold(now, &word));
         if let Some(fb) = &self.failback {
             let left = humantime::format_duration(std::time::Duration::from_secs(
                 (fb.hold_deadline - now).max(0.0) as u64,
@@ -159,6 +213,8 @@ mod tests {
                 trigger: "boot".into(),
                 armed: 100.0,
                 hold_deadline: 1000.0,
+                elapsed_s: 30.0,
+                remaining_s: 870.0,
                 peer_lost: false,
                 blockers: vec!["wan".into()],
             }),

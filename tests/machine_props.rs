@@ -7,7 +7,13 @@
 //! 3. every arm ends in exactly one outcome (and a held failback always ends by max_hold);
 //! 4. demote/promote are never issued twice in a row (unless the first one failed), and never
 //!    while another call is in flight;
-//! 5. the reported phase matches the last phase change, and phase/failback agree.
+//! 5. the reported phase matches the last phase change, and phase/failback agree;
+//! 6. a stale or duplicate input (a backend result nobody waits for, a reading that a call or a
+//!    hook overtook) changes neither the confirmed backend state nor the CARP states;
+//! 7. every drain is answered: finished, timed out or superseded, never left waiting.
+//!
+//! The simulated backend has a real state; "someone" may change it behind the machine's back
+//! (drift) and readings report it, current or stale.
 
 use failbackd::machine::*;
 use proptest::prelude::*;
@@ -25,12 +31,24 @@ enum Input {
     Advance(u64),
     /// SIGHUP: reload with probe `b` dropped or restored.
     Reload(bool),
+    /// A reading of the real backend state, current.
+    Observe,
+    /// Someone sets the real backend state behind the machine's back, then a reading comes.
+    Tamper(bool),
+    /// A reading taken before the last call or hook (stale), claiming `held`.
+    StaleObserve(bool),
+    /// The last backend result delivered a second time.
+    Duplicate,
+    /// A reload replaced the backend.
+    Replace,
+    /// The OS poll reports a CARP state, current or stale.
+    Poll(u16, CarpState, bool),
 }
 
 fn input() -> impl Strategy<Value = Input> {
     let state = prop_oneof![Just(CarpState::Master), Just(CarpState::Backup), Just(CarpState::Init)];
     prop_oneof![
-        2 => (1u16..3, state).prop_map(|(v, s)| Input::Carp(v, s)),
+        2 => (1u16..3, state.clone()).prop_map(|(v, s)| Input::Carp(v, s)),
         6 => (0usize..3, any::<bool>()).prop_map(|(p, ok)| Input::Probe(p, ok)),
         1 => Just(Input::Hold),
         1 => any::<bool>().prop_map(Input::Release),
@@ -38,6 +56,12 @@ fn input() -> impl Strategy<Value = Input> {
         5 => prop_oneof![4 => Just(true), 1 => Just(false)].prop_map(Input::Answer),
         4 => (0u64..30_000).prop_map(Input::Advance),
         1 => any::<bool>().prop_map(Input::Reload),
+        2 => Just(Input::Observe),
+        1 => any::<bool>().prop_map(Input::Tamper),
+        1 => any::<bool>().prop_map(Input::StaleObserve),
+        1 => Just(Input::Duplicate),
+        1 => Just(Input::Replace),
+        2 => (1u16..3, state, any::<bool>()).prop_map(|(v, s, stale)| Input::Poll(v, s, stale)),
     ]
 }
 
@@ -49,9 +73,9 @@ fn config(policy: MaxHoldPolicy, hold_on_boot: bool) -> MachineConfig {
         max_hold_policy: policy,
         stable_for: Duration::from_secs(3),
         probes: vec![
-            ProbeSpec { name: "a".into(), rise: 2, fall: 2, required: true },
-            ProbeSpec { name: "b".into(), rise: 3, fall: 1, required: true },
-            ProbeSpec { name: "c".into(), rise: 1, fall: 1, required: false },
+            ProbeSpec { name: "a".into(), identity: String::new(), rise: 2, fall: 2, required: true },
+            ProbeSpec { name: "b".into(), identity: String::new(), rise: 3, fall: 1, required: true },
+            ProbeSpec { name: "c".into(), identity: String::new(), rise: 1, fall: 1, required: false },
         ],
         backoff: Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(4) },
     }
@@ -68,11 +92,21 @@ struct Checker {
     phase: Option<Phase>,
     arms: u64,
     outcomes: u64,
+    /// A drain was asked for and not answered yet.
+    drain_pending: bool,
 }
 
 impl Checker {
     fn observe(&mut self, m: &Machine, event: &Event, actions: &[Action]) -> Result<(), TestCaseError> {
         let mut forced = matches!(event, Event::ManualRelease { force: true });
+        if matches!(event, Event::Drain { .. }) {
+            self.drain_pending = true;
+        }
+        if matches!(event, Event::BackendReplaced) {
+            // The old backend's call is forgotten; the new one starts with a clean slate.
+            self.in_flight = None;
+            self.last_call = None;
+        }
         for a in actions {
             match a {
                 Action::Demote | Action::Promote => {
@@ -113,6 +147,13 @@ impl Checker {
                     }
                     self.phase = Some(*to);
                 }
+                Action::Record(Record::BackendDrift { .. }) => {
+                    // Re-applying after someone undid it is not a repeat of the same call.
+                    self.last_call = None;
+                }
+                Action::Record(Record::DrainFinished { .. } | Record::DrainSuperseded) => {
+                    self.drain_pending = false;
+                }
                 _ => {}
             }
         }
@@ -140,10 +181,15 @@ fn run(
     let mut now = t0;
     let mut m = Machine::new(config(policy, hold_on_boot), t0);
     let mut c = Checker::default();
+    // The simulated backend's real state, and the last result delivered (for duplicates).
+    let mut real = boot.backend_demoted;
+    let mut last_result: Option<(BackendOp, bool)> = None;
+    let mut old_seqs = (0u64, 0u64);
     let boot_event = Event::Boot(boot);
     let a = m.step(now, boot_event.clone());
     c.observe(&m, &boot_event, &a)?;
     for input in inputs {
+        let duplicate = matches!(input, Input::Duplicate);
         let event = match input {
             Input::Carp(vhid, state) => Event::Carp { vhid, iface: "em0".into(), state },
             Input::Probe(probe, ok) => Event::Probe { probe, ok },
@@ -153,10 +199,46 @@ fn run(
             Input::Answer(ok) => match c.in_flight {
                 Some(op) => {
                     c.answered(op, ok);
+                    if ok {
+                        real = Some(op == BackendOp::Demote);
+                    }
+                    last_result = Some((op, ok));
                     Event::Backend { op, ok }
                 }
                 None => Event::Tick,
             },
+            Input::Observe | Input::Tamper(_) => {
+                if let Input::Tamper(v) = input {
+                    real = Some(v);
+                }
+                Event::Observed(Observed {
+                    backend_seq: m.backend_seq(),
+                    carp_seq: m.carp_seq(),
+                    held: real,
+                    foreign: false,
+                    carp: None,
+                })
+            }
+            Input::StaleObserve(held) => stale(&m, old_seqs, Some(held), None),
+            Input::Poll(vhid, state, is_stale) => {
+                let carp = Some(vec![CarpReading { vhid, iface: "em0".into(), state }]);
+                if is_stale {
+                    stale(&m, old_seqs, None, carp)
+                } else {
+                    Event::Observed(Observed {
+                        backend_seq: m.backend_seq(),
+                        carp_seq: m.carp_seq(),
+                        held: None,
+                        foreign: false,
+                        carp,
+                    })
+                }
+            }
+            Input::Duplicate => match last_result {
+                Some((op, ok)) if c.in_flight != Some(op) => Event::Backend { op, ok },
+                _ => Event::Tick,
+            },
+            Input::Replace => Event::BackendReplaced,
             Input::Reload(without_b) => {
                 let mut cfg = config(policy, hold_on_boot);
                 if without_b {
@@ -169,8 +251,21 @@ fn run(
                 Event::Tick
             }
         };
+        let before = (m.backend_demoted(), m.carp_states().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>());
+        let is_stale = matches!(event, Event::Observed(ref o) if o.backend_seq != m.backend_seq() && o.carp_seq != m.carp_seq())
+            || (duplicate && matches!(event, Event::Backend { .. }));
+        old_seqs = (m.backend_seq(), m.carp_seq());
         let a = m.step(now, event.clone());
         c.observe(&m, &event, &a)?;
+        if is_stale {
+            // Invariant 6 (deadlines and retries may still act in the same step, so only the
+            // facts are compared, and only when no call was made by this step).
+            if !a.iter().any(|a| matches!(a, Action::Demote | Action::Promote)) {
+                let after =
+                    (m.backend_demoted(), m.carp_states().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>());
+                prop_assert_eq!(before, after, "a stale input changed a fact: {:?}", event);
+            }
+        }
         if let Some(d) = m.next_deadline() {
             prop_assert!(d >= t0, "deadline before start");
         }
@@ -193,13 +288,35 @@ fn run(
     }
     prop_assert!(c.open_failback.is_none(), "failback never ended (phase {})", m.phase());
     prop_assert_eq!(c.arms, c.outcomes, "every arm ends in exactly one outcome");
+    // Invariant 7: once the drain's timeout has passed (the flush above advanced by minutes),
+    // every drain has had its answer.
+    for _ in 0..3 {
+        if let Some(op) = c.in_flight {
+            c.answered(op, true);
+            let ev = Event::Backend { op, ok: true };
+            let a = m.step(now, ev.clone());
+            c.observe(&m, &ev, &a)?;
+        }
+        now += Duration::from_secs(61);
+        let a = m.step(now, Event::Tick);
+        c.observe(&m, &Event::Tick, &a)?;
+    }
+    prop_assert!(!c.drain_pending, "a drain was never answered (phase {})", m.phase());
     Ok(())
+}
+
+/// A reading that started before the step that came before this one: stale on both counters
+/// unless nothing happened in between.
+fn stale(m: &Machine, old: (u64, u64), held: Option<bool>, carp: Option<Vec<CarpReading>>) -> Event {
+    let backend_seq = if old.0 == m.backend_seq() { m.backend_seq().wrapping_sub(1) } else { old.0 };
+    let carp_seq = if old.1 == m.carp_seq() { m.carp_seq().wrapping_sub(1) } else { old.1 };
+    Event::Observed(Observed { backend_seq, carp_seq, held, foreign: false, carp })
 }
 
 fn boot() -> impl Strategy<Value = Boot> {
     let phase = proptest::sample::select(PHASES.to_vec());
     (proptest::option::of(any::<bool>()), proptest::option::of(phase))
-        .prop_map(|(backend_demoted, previous)| Boot { backend_demoted, previous })
+        .prop_map(|(backend_demoted, previous)| Boot { backend_demoted, previous, ..Default::default() })
 }
 
 proptest! {

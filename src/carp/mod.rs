@@ -19,6 +19,31 @@ pub struct BackendError(pub String);
 
 pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendError>> + Send + 'a>>;
 
+/// One CARP/VRRP instance as the OS reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarpSeen {
+    pub vhid: u16,
+    pub iface: String,
+    pub state: crate::machine::CarpState,
+}
+
+/// What a backend measured just now. Unknown values are None, never guessed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observation {
+    /// failbackd's own lever as measured: Some(true) in place, Some(false) not, None unknown.
+    pub held: Option<bool>,
+    /// The lever is in place but failbackd did not put it there and must never undo it.
+    pub foreign: bool,
+    /// Whether anything at all demotes the node.
+    pub demoted: Option<bool>,
+    /// The raw value: net.inet.carp.demotion (freebsd, opnsense), the track-file value.
+    pub demotion: Option<i64>,
+    /// Other demotion sources seen, for status and logs.
+    pub others: Vec<String>,
+    /// Every CARP/VRRP instance the OS reports; None when this backend cannot read it.
+    pub carp: Option<Vec<CarpSeen>>,
+}
+
 /// Demotes and promotes the node. Every method must be idempotent: `demote` on a demoted node
 /// changes nothing (the state machine never toggles, and neither may a backend). Calls are
 /// wrapped in a timeout by the caller.
@@ -31,6 +56,13 @@ pub trait Backend: Send + Sync {
     fn promote(&self) -> BackendFuture<'_, ()>;
     /// Whether failbackd's hold is in place now; `Ok(None)` when the backend cannot tell.
     fn demoted(&self) -> BackendFuture<'_, Option<bool>>;
+    /// Measures the platform now.
+    fn observe(&self) -> BackendFuture<'_, Observation> {
+        Box::pin(async move {
+            let held = self.demoted().await?;
+            Ok(Observation { held, demoted: held, ..Observation::default() })
+        })
+    }
 }
 
 /// Builds the configured backend.

@@ -21,6 +21,9 @@ use std::time::Duration;
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9818";
 pub const DEFAULT_CONTROL_SOCKET: &str = "/var/run/failbackd.sock";
 pub const DEFAULT_STATE_FILE: &str = "/var/run/failbackd.state";
+/// How often the backend is measured by default: a hold changed behind failbackd's back is
+/// noticed within 5 s, for one configctl/sysctl exec (a few ms) each time.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +34,8 @@ pub struct Config {
     pub max_hold: Duration,
     pub max_hold_policy: MaxHoldPolicy,
     pub stable_for: Duration,
+    /// How often the backend's hold and the CARP states are measured.
+    pub reconcile_interval: Duration,
     pub control_socket: PathBuf,
     pub state_file: PathBuf,
     pub metrics_listen: SocketAddr,
@@ -128,6 +133,12 @@ impl ProbeKind {
         }
     }
 
+    /// Everything that makes two probes the same check: a reload keeps a probe's tally only when
+    /// this is unchanged (the `Debug` form covers every field, the target and argv included).
+    pub fn identity(&self) -> String {
+        format!("{self:?}")
+    }
+
     /// What the probe checks, for status and traces.
     pub fn target(&self) -> String {
         match self {
@@ -167,7 +178,13 @@ impl Config {
             probes: self
                 .probes
                 .iter()
-                .map(|p| ProbeSpec { name: p.name.clone(), rise: p.rise, fall: p.fall, required: p.required })
+                .map(|p| ProbeSpec {
+                    name: p.name.clone(),
+                    identity: format!("{} {}", p.kind.type_name(), p.kind.identity()),
+                    rise: p.rise,
+                    fall: p.fall,
+                    required: p.required,
+                })
                 .collect(),
             backoff: Backoff::default(),
         }

@@ -30,6 +30,8 @@ pub struct RawConfig {
     pub max_hold: Option<Spanned<Dur>>,
     pub max_hold_policy: Option<crate::machine::MaxHoldPolicy>,
     pub stable_for: Option<Spanned<Dur>>,
+    /// How often the backend (hold and CARP states) is measured.
+    pub reconcile_interval: Option<Spanned<Dur>>,
     pub control_socket: Option<String>,
     pub state_file: Option<String>,
     pub metrics_listen: Option<Spanned<String>>,

@@ -93,6 +93,8 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         cx.err(span, "`stable_for` must be shorter than `max_hold`", None);
     }
 
+    let reconcile_interval = reconcile(cx, &raw.reconcile_interval);
+
     let metrics_listen = match &raw.metrics_listen {
         None => SocketAddr::from(([127, 0, 0, 1], 9818)),
         Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
@@ -136,6 +138,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         max_hold,
         max_hold_policy: raw.max_hold_policy.unwrap_or_default(),
         stable_for,
+        reconcile_interval,
         control_socket: raw
             .control_socket
             .map_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET), PathBuf::from),
@@ -146,6 +149,22 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         probes,
         telemetry: super::telemetry::build(cx.file, cx.text, &mut cx.errors, &raw.tracing, &raw.syslog),
     }
+}
+
+/// `reconcile_interval`: how often the backend is measured. Below 100 ms the measurement
+/// (a configctl or sysctl exec on OPNsense) would cost more than it tells; above 10 minutes a
+/// hold changed behind failbackd's back would go unnoticed for too long.
+fn reconcile(cx: &mut Ctx<'_>, raw: &Option<toml::Spanned<super::raw::Dur>>) -> Duration {
+    let value = dur(raw, super::DEFAULT_RECONCILE_INTERVAL);
+    if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&value) {
+        cx.err(
+            raw.as_ref().map(|s| s.span()),
+            "`reconcile_interval` must be between 100ms and 10m",
+            Some("the default is 5s"),
+        );
+        return super::DEFAULT_RECONCILE_INTERVAL;
+    }
+    value
 }
 
 /// Reports keys set in a table where they do not apply.

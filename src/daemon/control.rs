@@ -1,25 +1,27 @@
 //! Control requests (hook, status, hold, release, drain) applied by the daemon loop.
 
 use super::Daemon;
+use crate::control::MAX_DRAIN;
 use crate::control::{Reply, Request};
 use crate::machine::{Event, Record};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// A drain waits at most this long, whatever the client asked.
-const MAX_DRAIN: Duration = Duration::from_secs(300);
-
 impl Daemon {
     pub(super) fn on_control(&mut self, req: Request, reply: oneshot::Sender<Reply>) {
         let answer = match req {
             Request::Hook { vhid, iface, state } => {
-                if self.cfg.watches(vhid, &iface) {
-                    self.metrics.record_carp(vhid, &iface, state);
-                    tracing::info!(vhid, iface = iface.as_str(), state = state.as_str(), "CARP transition");
+                // The socket is a trust boundary of its own: the same checks as the CLI's.
+                if let Err(e) = crate::control::parse_hook_args(&format!("{vhid}@{iface}"), state.as_str()) {
+                    let _ = reply.send(Reply::error(format!("bad hook request: {e}")));
+                    return;
+                }
+                if self.admits_carp(vhid, &iface) {
+                    tracing::debug!(vhid, iface = iface.as_str(), state = state.as_str(), "CARP hook");
                     self.step(Event::Carp { vhid, iface, state });
                     Reply::ok(format!("phase {}", self.machine.phase()))
                 } else {
-                    // Not watched: counted, but never a new label set (bounded cardinality).
+                    // Not watched (or past the series cap): counted, never a new label set.
                     self.metrics.carp_events_ignored.inc();
                     tracing::debug!(
                         vhid,

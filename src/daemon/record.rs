@@ -2,7 +2,8 @@
 
 use super::Daemon;
 use crate::machine::{Phase, Record};
-use crate::status::{CarpStatus, FailbackStatus, ProbeStatus, Status};
+use crate::status::{CarpStatus, FailbackStatus, MeasuredStatus, ProbeStatus, Status};
+use crate::telemetry::moments::{now, unix_at};
 use std::time::Instant;
 
 impl Daemon {
@@ -35,6 +36,7 @@ impl Daemon {
             Record::FailbackEnded { failback, outcome, duration, peer_lost } => {
                 m.failbacks.with_label_values(&[outcome.as_str()]).inc();
                 m.failback_duration.observe(duration.as_secs_f64());
+                m.last_failback_duration.set(duration.as_secs_f64());
                 self.spans.ended(*outcome, *duration);
                 tracing::info!(
                     failback,
@@ -94,40 +96,120 @@ impl Daemon {
                         "drain timed out: a watched VHID is still MASTER (or none reported)",
                     )
                 };
-                for waiter in self.drain_waiters.drain(..) {
-                    let _ = waiter.send(reply.clone());
+                self.answer_drain(reply);
+            }
+            Record::DrainSuperseded => {
+                tracing::info!("drain superseded by a hold or release");
+                self.answer_drain(crate::control::Reply::error(
+                    "drain superseded: a hold or release took over before the peer had the traffic",
+                ));
+            }
+            Record::CarpChanged { vhid, iface, state, transition } => {
+                m.record_carp(*vhid, iface, *state, *transition);
+                if *transition {
+                    tracing::info!(vhid, iface = iface.as_str(), state = state.as_str(), "CARP transition");
+                } else {
+                    tracing::info!(
+                        vhid,
+                        iface = iface.as_str(),
+                        state = state.as_str(),
+                        "CARP state measured"
+                    );
                 }
             }
+            Record::BackendDrift { direction, wanted } => {
+                m.drift.with_label_values(&[direction.as_str()]).inc();
+                tracing::warn!(
+                    backend = self.backend.name(),
+                    direction = direction.as_str(),
+                    wanted = ?wanted,
+                    "failbackd's hold was changed behind its back; re-applying what the phase wants"
+                );
+            }
+            Record::ForeignHold { held } => {
+                if *held {
+                    tracing::warn!(
+                        backend = self.backend.name(),
+                        "the node is held by a demotion that is not failbackd's; failbackd leaves it alone"
+                    );
+                } else {
+                    tracing::info!(
+                        backend = self.backend.name(),
+                        "the hold that was not failbackd's is gone"
+                    );
+                }
+            }
+        }
+    }
+
+    fn answer_drain(&mut self, reply: crate::control::Reply) {
+        for waiter in self.drain_waiters.drain(..) {
+            let _ = waiter.send(reply.clone());
         }
     }
 
     fn track_maintenance(&mut self, now: Instant, to: Phase) {
         let held = to.wants_demoted() == Some(true);
         match (held, self.maintenance_since) {
-            (true, None) => self.maintenance_since = Some(now),
+            // A resumed failback has been held since it armed, not since this process started.
+            (true, None) => {
+                self.maintenance_since = Some(self.machine.failback().map_or(now, |f| f.armed_at.min(now)))
+            }
             (false, Some(_)) => self.maintenance_since = None,
             _ => {}
         }
-        self.metrics.held.set(i64::from(held));
-        self.metrics.maintenance_since.set(self.maintenance_since.map_or(0.0, |t| self.clock.unix(t)));
     }
 
-    pub(super) fn publish_status(&mut self, _now: Instant) {
-        let deadline = self.machine.hold_deadline().map_or(0.0, |d| self.clock.unix(d));
-        self.metrics.hold_deadline.set(deadline);
+    /// Brings the state gauges, the scrape-time instants and /status up to date after a step.
+    pub(super) fn publish(&mut self, _now: Instant) {
+        let m = &self.machine;
+        let phase = m.phase();
+        let foreign = m.foreign_hold();
+        self.metrics.held.set(i64::from(m.backend_demoted() == Some(true) && !foreign));
+        self.metrics.hold_wanted.set(i64::from(phase.wants_demoted() == Some(true)));
+        self.metrics.foreign_hold.set(i64::from(foreign));
+        for (i, p) in self.cfg.probes.iter().enumerate() {
+            let up = m.probe(i).is_some_and(|t| t.up);
+            let blocked = p.required && !up && phase.is_holding();
+            self.metrics.release_blocked.with_label_values(&[p.name.as_str()]).set(i64::from(blocked));
+        }
+        let held_since = self.maintenance_since;
+        let armed_at = m.failback().filter(|_| phase.is_holding()).map(|f| f.armed_at);
+        let hold_deadline = m.hold_deadline().filter(|_| phase.is_holding());
+        let max_hold = m.config().max_hold;
+        self.metrics.moments.set(|i| {
+            i.held_since = held_since;
+            i.armed_at = armed_at;
+            i.hold_deadline = hold_deadline;
+            i.max_hold = max_hold;
+        });
         let status = self.status();
         self.status_tx.send_replace(status);
     }
 
     pub(super) fn status(&self) -> Status {
         let m = &self.machine;
-        let failback = m.failback().map(|f| FailbackStatus {
-            id: f.id,
-            trigger: f.trigger.to_string(),
-            armed: self.clock.unix(f.armed_at),
-            hold_deadline: self.clock.unix(f.armed_at + m.config().max_hold),
-            peer_lost: f.peer_lost,
-            blockers: m.release_blockers().iter().map(|s| s.to_string()).collect(),
+        let now = now();
+        let failback = m.failback().map(|f| {
+            let deadline = m.hold_deadline();
+            FailbackStatus {
+                id: f.id,
+                trigger: f.trigger.to_string(),
+                armed: unix_at(f.armed_at),
+                hold_deadline: deadline.map_or(0.0, unix_at),
+                elapsed_s: now.saturating_duration_since(f.armed_at).as_secs_f64(),
+                remaining_s: deadline.map_or(0.0, |d| d.saturating_duration_since(now).as_secs_f64()),
+                peer_lost: f.peer_lost,
+                blockers: m.release_blockers().iter().map(|s| s.to_string()).collect(),
+            }
+        });
+        let measured = self.observer.last.as_ref().map(|(at, o)| MeasuredStatus {
+            held: o.held,
+            foreign: o.foreign,
+            demoted: o.demoted,
+            demotion: o.demotion,
+            others: o.others.clone(),
+            at: unix_at(*at),
         });
         let probes = self
             .cfg
@@ -153,9 +235,11 @@ impl Daemon {
             .collect();
         Status {
             phase: m.phase().as_str().to_string(),
-            since: self.clock.unix(m.phase_since()),
+            since: unix_at(m.phase_since()),
             backend: self.backend.name().to_string(),
             demoted: m.backend_demoted(),
+            wanted_demoted: m.phase().wants_demoted(),
+            measured,
             failback,
             last_outcome: m.last_outcome().map(|o| o.as_str().to_string()),
             failbacks_ended: m.ended_failbacks(),

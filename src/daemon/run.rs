@@ -50,12 +50,26 @@ async fn serve(cfg: Config, path: &Path) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let handles = start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await?;
     tracker.close();
-    wait_for_stop(path, &handles.reload).await?;
+    let died = tokio::select! {
+        stop = wait_for_stop(path, &handles.reload) => { stop?; false }
+        _ = handles.loop_ended.cancelled() => true,
+    };
     cancel.cancel();
-    tracker.wait().await;
+    // Bounded: every task stops on `cancel`; a scrape in progress gets SHUTDOWN_GRACE.
+    if tokio::time::timeout(STOP_TIMEOUT, tracker.wait()).await.is_err() {
+        tracing::warn!(timeout_s = STOP_TIMEOUT.as_secs(), "tasks still running at shutdown; exiting anyway");
+    }
     let _ = std::fs::remove_file(&socket_path);
+    if died {
+        // The supervisor (rc.d daemon(8) -r, systemd Restart=) starts a new one, which resumes
+        // the failback from the state file; serving metrics of a dead loop would lie.
+        anyhow::bail!("the daemon loop ended unexpectedly (a panic? see the log above); exiting");
+    }
     Ok(())
 }
+
+/// How long a stop may take: a backend call in progress (30 s at most) is allowed to finish.
+const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(35);
 
 /// Waits for SIGTERM or SIGINT; on SIGHUP re-reads the config and hands it to the daemon. An
 /// invalid config is logged and the running one kept.

@@ -82,6 +82,7 @@ fn demo_config(dir: &Path, lab: &Lab, icmp: bool) -> Config {
         max_hold: MAX_HOLD,
         max_hold_policy: MaxHoldPolicy::Stay,
         stable_for: STABLE_FOR,
+        reconcile_interval: Duration::from_secs(1),
         control_socket: dir.join("control.sock"),
         state_file: dir.join("state.json"),
         metrics_listen: lab.metrics_addr,

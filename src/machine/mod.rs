@@ -10,6 +10,9 @@
 //! and no call is in flight. That is what keeps it from repeating the forum script's toggle bug
 //! (design.md, point 1): no two demotes or promotes in a row, whatever the event order.
 
+mod observe;
+#[cfg(test)]
+mod observe_tests;
 mod probes;
 #[cfg(test)]
 mod tests;
@@ -34,6 +37,8 @@ pub struct Machine {
     drain: Option<Drain>,
     /// Last seen CARP state per watched `(vhid, iface)`; bounded by what the driver lets through.
     carp: std::collections::BTreeMap<(u16, String), CarpState>,
+    /// Counts hook events, so a CARP poll that a hook overtook is recognised as stale.
+    carp_seq: u64,
     last_outcome: Option<Outcome>,
     /// Id of the last failback that ended, so ids keep counting up.
     ended_failbacks: u64,
@@ -56,6 +61,14 @@ struct BackendView {
     in_flight: Option<BackendOp>,
     failures: u32,
     retry_at: Option<Instant>,
+    /// Counts calls issued and results applied, so a measurement that a call overtook is stale.
+    seq: u64,
+    /// Drifts in a row without a measurement that agreed: the re-apply backs off after the first.
+    drifts: u32,
+    /// A new backend's state is unknown: no call until it has been measured.
+    awaiting_observation: bool,
+    /// The last measurement found a hold that is not failbackd's.
+    foreign: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +91,7 @@ impl Machine {
             stable_since: None,
             drain: None,
             carp: Default::default(),
+            carp_seq: 0,
             last_outcome: None,
             ended_failbacks: 0,
         }
@@ -113,9 +127,26 @@ impl Machine {
     pub fn carp_states(&self) -> impl Iterator<Item = (&(u16, String), &CarpState)> {
         self.carp.iter()
     }
-    /// When the node will be released or failed at the latest (while a failback runs).
+    /// When the node will be released or failed at the latest (while a failback runs);
+    /// `None` also when the deadline lies beyond what `Instant` can represent.
     pub fn hold_deadline(&self) -> Option<Instant> {
-        self.failback.as_ref().map(|f| f.armed_at + self.cfg.max_hold)
+        self.failback.as_ref().and_then(|f| f.armed_at.checked_add(self.cfg.max_hold))
+    }
+    /// The counter a measurement must carry to be current (see [`Observed`]).
+    pub fn backend_seq(&self) -> u64 {
+        self.backend.seq
+    }
+    /// The counter a CARP poll must carry to be current (see [`Observed`]).
+    pub fn carp_seq(&self) -> u64 {
+        self.carp_seq
+    }
+    /// Whether the last measurement found a hold that is not failbackd's.
+    pub fn foreign_hold(&self) -> bool {
+        self.backend.foreign
+    }
+    /// The backend call in flight, if any.
+    pub fn backend_in_flight(&self) -> Option<BackendOp> {
+        self.backend.in_flight
     }
 
     /// Names of the required probes that are not up: what blocks a release right now.
@@ -143,7 +174,7 @@ impl Machine {
         }
         if let Some(fb) = &self.failback {
             if self.phase.is_holding() {
-                deadlines.push(fb.armed_at + self.cfg.max_hold);
+                deadlines.extend(self.hold_deadline());
             }
             if self.phase == Phase::Stabilizing {
                 deadlines.extend(self.release_at(fb));
@@ -156,8 +187,8 @@ impl Machine {
     }
 
     fn release_at(&self, fb: &Failback) -> Option<Instant> {
-        let stable = self.stable_since? + self.cfg.stable_for;
-        Some(stable.max(fb.armed_at + self.cfg.min_hold))
+        let stable = self.stable_since?.checked_add(self.cfg.stable_for)?;
+        Some(stable.max(fb.armed_at.checked_add(self.cfg.min_hold)?))
     }
 
     /// Applies one event at `now` and returns the actions to carry out, in order.
@@ -174,6 +205,8 @@ impl Machine {
             Event::Backend { op, ok } => self.on_backend(now, op, ok, &mut out),
             Event::Tick => {}
             Event::Reconfigure(cfg) => self.reconfigure(now, *cfg, &mut out),
+            Event::Observed(obs) => self.on_observed(now, obs, &mut out),
+            Event::BackendReplaced => self.on_backend_replaced(),
         }
         // A phase change can make the next one due at once (stable_for = 0, backend already in
         // place); a few rounds settle it. Each round changes the phase or stops.
@@ -194,7 +227,8 @@ impl Machine {
             .probes
             .iter()
             .map(|new| {
-                let old = self.cfg.probes.iter().position(|p| p.name == new.name);
+                let old =
+                    self.cfg.probes.iter().position(|p| p.name == new.name && p.identity == new.identity);
                 old.and_then(|i| self.probes.get(i).copied()).unwrap_or_default()
             })
             .collect();
@@ -206,6 +240,7 @@ impl Machine {
 
     fn on_boot(&mut self, now: Instant, boot: Boot, out: &mut Vec<Action>) {
         self.backend.demoted = boot.backend_demoted;
+        self.ended_failbacks = boot.last_failback;
         let resume = match boot.previous {
             Some(Phase::Failed) if boot.backend_demoted != Some(false) => {
                 // The failback already ended as failed; stay loud and demoted.
@@ -223,7 +258,14 @@ impl Machine {
             // `hold_on_boot = false`): resume, so the node is never left demoted silently.
             _ => boot.backend_demoted == Some(true),
         };
-        if resume {
+        if let Some(r) = boot.resumed.filter(|_| boot.previous.is_some_and(Phase::is_holding)) {
+            // The same failback as before the restart: its id, arm time and max_hold deadline.
+            self.ended_failbacks = r.id.saturating_sub(1);
+            self.arm_at(now, r.armed_at, Trigger::Resume, out);
+            if let Some(fb) = self.failback.as_mut() {
+                fb.peer_lost = r.peer_lost;
+            }
+        } else if resume {
             self.arm(now, Trigger::Resume, out);
         } else if boot.previous.is_none() && self.cfg.hold_on_boot {
             self.arm(now, Trigger::Boot, out);
@@ -233,13 +275,35 @@ impl Machine {
     }
 
     fn on_carp(&mut self, now: Instant, vhid: u16, iface: String, state: CarpState, out: &mut Vec<Action>) {
-        self.carp.insert((vhid, iface.clone()), state);
+        // A poll that started before this hook must not undo it.
+        self.carp_seq = self.carp_seq.wrapping_add(1);
+        self.carp_changed(now, vhid, iface, state, true, out);
+    }
+
+    /// A CARP state from a hook (`hooked`) or the OS poll. Only a change does anything: a repeat
+    /// of the same state is not a transition (CARP hooks and polls repeat themselves).
+    fn carp_changed(
+        &mut self,
+        now: Instant,
+        vhid: u16,
+        iface: String,
+        state: CarpState,
+        hooked: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let previous = self.carp.insert((vhid, iface.clone()), state);
+        if previous == Some(state) {
+            return;
+        }
+        let transition = hooked || previous.is_some();
+        out.push(Action::Record(Record::CarpChanged { vhid, iface: iface.clone(), state, transition }));
         if state == CarpState::Master && self.phase.is_holding() {
             self.mark_peer_lost(out);
             return;
         }
         let arms = match self.phase {
-            Phase::Idle => true,
+            // A state learned by the first poll after a restart is not an event.
+            Phase::Idle => transition,
             // Once released we are MASTER by design; only losing it arms a new failback.
             Phase::Released => state != CarpState::Master,
             _ => false,
@@ -293,7 +357,7 @@ impl Machine {
         if self.phase.is_holding() {
             return; // already held: a second failback is never started
         }
-        self.drain = None;
+        self.supersede_drain(out);
         self.arm(now, Trigger::Manual, out);
     }
 
@@ -310,7 +374,7 @@ impl Machine {
         if self.phase.is_holding() {
             self.finish(now, Outcome::Forced, out);
         } else {
-            self.drain = None;
+            self.supersede_drain(out);
             self.set_phase(now, Phase::Releasing, out);
         }
     }
@@ -319,11 +383,20 @@ impl Machine {
         if self.failback.is_some() {
             self.end_failback(now, Outcome::Aborted, out);
         }
-        self.drain = Some(Drain { until: now + timeout, reported: false });
+        // A drain timeout is clamped by the driver; a far one never overflows here.
+        let until = now.checked_add(timeout).unwrap_or(now);
+        self.drain = Some(Drain { until, reported: false });
         if self.phase != Phase::Draining {
             self.set_phase(now, Phase::Draining, out);
         }
         self.check_drain(now, out);
+    }
+
+    /// A hold or release ends a drain in progress; whoever waits for it gets an answer.
+    fn supersede_drain(&mut self, out: &mut Vec<Action>) {
+        if self.drain.take().is_some_and(|d| !d.reported) {
+            out.push(Action::Record(Record::DrainSuperseded));
+        }
     }
 
     /// A drain is complete when the node is demoted and no watched VHID is MASTER any more.
@@ -346,6 +419,7 @@ impl Machine {
             return; // a result for a call we did not make (or a duplicate): ignore it
         }
         self.backend.in_flight = None;
+        self.backend.seq = self.backend.seq.wrapping_add(1);
         if ok {
             self.backend.demoted = Some(op == BackendOp::Demote);
             self.backend.failures = 0;
@@ -353,7 +427,7 @@ impl Machine {
         } else {
             self.backend.failures = self.backend.failures.saturating_add(1);
             let backoff = self.cfg.backoff.delay(self.backend.failures);
-            self.backend.retry_at = Some(now + backoff);
+            self.backend.retry_at = now.checked_add(backoff);
             out.push(Action::Record(Record::BackendFailed { op, attempt: self.backend.failures }));
         }
     }
@@ -376,7 +450,7 @@ impl Machine {
 
     fn on_deadlines(&mut self, now: Instant, out: &mut Vec<Action>) {
         if let Some(fb) = self.failback.clone() {
-            if self.phase.is_holding() && now >= fb.armed_at + self.cfg.max_hold {
+            if self.phase.is_holding() && self.hold_deadline().is_some_and(|at| now >= at) {
                 match self.cfg.max_hold_policy {
                     MaxHoldPolicy::Stay => {
                         self.end_failback(now, Outcome::Failed, out);
@@ -398,7 +472,7 @@ impl Machine {
     fn reconcile_backend(&mut self, now: Instant, out: &mut Vec<Action>) {
         let Some(want_demoted) = self.phase.wants_demoted() else { return };
         let b = &mut self.backend;
-        if b.in_flight.is_some() || b.demoted == Some(want_demoted) {
+        if b.in_flight.is_some() || b.awaiting_observation || b.demoted == Some(want_demoted) {
             return;
         }
         if b.retry_at.is_some_and(|at| now < at) {
@@ -407,6 +481,7 @@ impl Machine {
         let op = if want_demoted { BackendOp::Demote } else { BackendOp::Promote };
         b.in_flight = Some(op);
         b.retry_at = None;
+        b.seq = b.seq.wrapping_add(1);
         out.push(match op {
             BackendOp::Demote => Action::Demote,
             BackendOp::Promote => Action::Promote,
@@ -414,8 +489,13 @@ impl Machine {
     }
 
     fn arm(&mut self, now: Instant, trigger: Trigger, out: &mut Vec<Action>) {
+        self.arm_at(now, now, trigger, out);
+    }
+
+    /// Arms a failback that began at `armed_at` (earlier than `now` when resumed after a restart).
+    fn arm_at(&mut self, now: Instant, armed_at: Instant, trigger: Trigger, out: &mut Vec<Action>) {
         let id = self.last_failback_id() + 1;
-        self.failback = Some(Failback { id, trigger: trigger.clone(), armed_at: now, peer_lost: false });
+        self.failback = Some(Failback { id, trigger: trigger.clone(), armed_at, peer_lost: false });
         // Every probe starts down at each arm; say so for those that were up, so that metrics
         // and logs agree with the gate.
         for (probe, tally) in self.probes.iter_mut().enumerate() {

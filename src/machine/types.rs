@@ -1,7 +1,7 @@
 //! The vocabulary of the state machine: phases, events, actions, records and its config.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where the node is in a failback. `Idle`, `Released` and `Failed` are at rest; the others
 /// are part of a failback (or a drain) in progress.
@@ -194,6 +194,65 @@ pub struct Boot {
     /// The phase persisted by the previous run, `None` on a fresh boot (the state file lives in
     /// /var/run, which the OS clears at boot).
     pub previous: Option<Phase>,
+    /// The failback the previous run had in progress, to resume as the same failback: same id,
+    /// same arm time, hence the same `max_hold` deadline (a crash loop ends in `Failed` on time).
+    pub resumed: Option<Resumed>,
+    /// The id of the last failback the previous run started, so ids keep counting up.
+    pub last_failback: u64,
+}
+
+/// A failback on record from the previous run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resumed {
+    pub id: u64,
+    /// When it armed, on this run's monotonic clock (the driver converts the recorded time).
+    pub armed_at: Instant,
+    pub peer_lost: bool,
+}
+
+/// One CARP/VRRP instance as measured from the OS (not from a hook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarpReading {
+    pub vhid: u16,
+    pub iface: String,
+    pub state: CarpState,
+}
+
+/// A measurement of the backend, taken by the driver. `backend_seq` and `carp_seq` are the
+/// machine's counters read when the measurement *started* ([`crate::machine::Machine::backend_seq`],
+/// [`crate::machine::Machine::carp_seq`]): a measurement that a backend call or a hook overtook
+/// is stale and ignored, so an old reading can never undo a newer fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub backend_seq: u64,
+    pub carp_seq: u64,
+    /// failbackd's lever as measured (`None`: the backend cannot tell).
+    pub held: Option<bool>,
+    /// The lever is in place but not by failbackd's doing (an operator's maintenance mode):
+    /// relied upon while holding, never undone, never counted as drift.
+    pub foreign: bool,
+    /// The watched CARP instances the OS reports (`None`: the backend cannot read them).
+    pub carp: Option<Vec<CarpReading>>,
+}
+
+/// Which way the hold changed behind failbackd's back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Drift {
+    /// failbackd's hold appeared while the machine had it removed.
+    Added,
+    /// failbackd's hold disappeared while the machine had it in place.
+    Removed,
+}
+
+impl Drift {
+    pub const ALL: [Drift; 2] = [Drift::Added, Drift::Removed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drift::Added => "added",
+            Drift::Removed => "removed",
+        }
+    }
 }
 
 /// An input to the state machine.
@@ -215,6 +274,11 @@ pub enum Event {
     Backend { op: BackendOp, ok: bool },
     /// The deadline from [`crate::machine::Machine::next_deadline`] passed.
     Tick,
+    /// A periodic (or post-call) measurement of the backend and the CARP states.
+    Observed(Observed),
+    /// The backend was replaced (reload): its state is unknown until the next [`Event::Observed`],
+    /// and no call is made before that; results of the old backend's calls are ignored.
+    BackendReplaced,
     /// A reloaded configuration (SIGHUP). The phase and any hold in progress are kept; probe
     /// counters carry over by probe name, new probes start down.
     Reconfigure(Box<MachineConfig>),
@@ -271,6 +335,26 @@ pub enum Record {
     DrainFinished {
         handed_over: bool,
     },
+    /// A drain ended unfinished because a `hold` or `release` took over.
+    DrainSuperseded,
+    /// A watched VHID changed state. `transition` is false for the first reading of a VHID by
+    /// the OS poll (after a restart): a state learned, not a change seen.
+    CarpChanged {
+        vhid: u16,
+        iface: String,
+        state: CarpState,
+        transition: bool,
+    },
+    /// The measured hold differs from the one the machine had confirmed: someone changed it
+    /// behind failbackd's back. `wanted` is what the phase wants (re-applied with backoff).
+    BackendDrift {
+        direction: Drift,
+        wanted: Option<bool>,
+    },
+    /// A hold that is not failbackd's appeared (`held`) or went away; left alone either way.
+    ForeignHold {
+        held: bool,
+    },
 }
 
 /// When `max_hold` passes.
@@ -297,6 +381,9 @@ impl MaxHoldPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeSpec {
     pub name: String,
+    /// What the probe checks (type and target): a reload carries a probe's tally over only when
+    /// its name *and* identity are unchanged, so a probe re-pointed at a new target starts down.
+    pub identity: String,
     pub rise: u32,
     pub fall: u32,
     pub required: bool,

@@ -7,7 +7,11 @@
 //! pairs (the driver checks before recording), and nothing from a control request becomes a label.
 
 use crate::config::Config;
-use crate::machine::{BackendOp, CarpState, Outcome, Phase, PHASES};
+use crate::machine::{BackendOp, CarpState, Drift, Outcome, Phase, PHASES};
+
+/// The backend operations that have error and duration series.
+pub const BACKEND_OPERATIONS: [&str; 3] = ["demote", "promote", "observe"];
+const PROBE_RESULTS: [&str; 3] = ["success", "failure", "timeout"];
 use prometheus::{
     exponential_buckets, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -41,8 +45,15 @@ pub struct Metrics {
     pub probe_required: IntGaugeVec,
     pub probe_attempts: IntCounterVec,
     pub held: IntGauge,
-    pub maintenance_since: Gauge,
-    pub hold_deadline: Gauge,
+    pub hold_wanted: IntGauge,
+    pub foreign_hold: IntGauge,
+    pub backend_demoted: IntGaugeVec,
+    pub carp_demotion: IntGaugeVec,
+    pub backend_duration: HistogramVec,
+    pub drift: IntCounterVec,
+    pub release_blocked: IntGaugeVec,
+    pub last_failback_duration: Gauge,
+    pub moments: super::moments::Moments,
     pub backend_errors: IntCounterVec,
     pub control_requests_dropped: IntCounter,
     pub build_info: IntGaugeVec,
@@ -174,23 +185,82 @@ impl Metrics {
                 r,
                 IntGauge::with_opts(o(
                     "failback_held_in_maintenance",
-                    "1 while failbackd holds the node demoted."
+                    "1 when failbackd's own hold is in place, as last measured or confirmed by the backend."
                 ))
             ),
-            maintenance_since: reg!(
+            hold_wanted: reg!(
+                r,
+                IntGauge::with_opts(o(
+                    "failback_hold_wanted",
+                    "1 when the phase wants the node held (holding, probing, stabilizing, failed, draining)."
+                ))
+            ),
+            foreign_hold: reg!(
+                r,
+                IntGauge::with_opts(o(
+                    "failback_backend_foreign_hold",
+                    "1 when a demotion that is not failbackd's holds the node (operator maintenance, another check)."
+                ))
+            ),
+            backend_demoted: reg!(
+                r,
+                IntGaugeVec::new(
+                    o(
+                        "failback_backend_demoted",
+                        "1 when the node is measured demoted by anything; absent when the backend cannot tell."
+                    ),
+                    &[]
+                )
+            ),
+            carp_demotion: reg!(
+                r,
+                IntGaugeVec::new(
+                    o(
+                        "failback_carp_demotion",
+                        "The measured demotion value (net.inet.carp.demotion, track file); absent when unknown."
+                    ),
+                    &[]
+                )
+            ),
+            backend_duration: reg!(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "failback_backend_duration_seconds",
+                        "Duration of backend operations (demote, promote, observe)."
+                    )
+                    .buckets(probe_buckets()),
+                    &["operation"]
+                )
+            ),
+            drift: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_backend_drift_total",
+                        "Times failbackd's hold was found changed behind its back (added, removed)."
+                    ),
+                    &["direction"]
+                )
+            ),
+            release_blocked: reg!(
+                r,
+                IntGaugeVec::new(
+                    o(
+                        "failback_release_blocked",
+                        "1 for a required probe that is down while a failback is in progress: it blocks the release."
+                    ),
+                    &["probe"]
+                )
+            ),
+            last_failback_duration: reg!(
                 r,
                 Gauge::with_opts(o(
-                    "failback_maintenance_since_timestamp_seconds",
-                    "Unix time the current hold began; 0 when not held."
+                    "failback_last_failback_duration_seconds",
+                    "Arm to outcome of the last failback that ended; 0 before any."
                 ))
             ),
-            hold_deadline: reg!(
-                r,
-                Gauge::with_opts(o(
-                    "failback_hold_deadline_timestamp_seconds",
-                    "Unix time max_hold ends for the failback in progress; 0 when none is."
-                ))
-            ),
+            moments: reg!(r, super::moments::Moments::new(cfg.max_hold)),
             backend_errors: reg!(
                 r,
                 IntCounterVec::new(
@@ -238,13 +308,22 @@ impl Metrics {
                 }
             }
         }
-        for op in ["demote", "promote", "state"] {
-            self.backend_errors.with_label_values(&[backend, op]);
+        self.init_backend(backend);
+        for d in Drift::ALL {
+            self.drift.with_label_values(&[d.as_str()]);
         }
         self.build_info.with_label_values(&[env!("CARGO_PKG_VERSION"), revision()]).set(1);
     }
 
-    /// Creates the series of every configured probe (at start and after a reload).
+    /// Creates the error and duration series of a backend (at start and when a reload changes it).
+    pub fn init_backend(&self, backend: &str) {
+        for op in BACKEND_OPERATIONS {
+            self.backend_errors.with_label_values(&[backend, op]);
+            self.backend_duration.with_label_values(&[op]);
+        }
+    }
+
+    /// Creates the series of every configured probe (at start).
     pub fn init_probes(&self, cfg: &Config) {
         for p in &cfg.probes {
             let name = p.name.as_str();
@@ -252,8 +331,49 @@ impl Metrics {
             self.probe_success.with_label_values(&[name]).set(0);
             self.probe_up.with_label_values(&[name]).set(0);
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
-            for result in ["success", "failure", "timeout"] {
+            self.release_blocked.with_label_values(&[name]).set(0);
+            for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);
+            }
+        }
+    }
+
+    /// After a reload: the series of probes that are gone (or changed type) are removed, so a
+    /// dropped probe no longer counts as "required and down"; new probes get theirs.
+    pub fn reload_probes(&self, old: &Config, new: &Config) {
+        for p in &old.probes {
+            let name = p.name.as_str();
+            let kept = new.probes.iter().find(|n| n.name == p.name);
+            if kept.is_none_or(|n| n.kind.type_name() != p.kind.type_name()) {
+                let _ = self.probe_duration.remove_label_values(&[name, p.kind.type_name()]);
+            }
+            if kept.is_some() {
+                continue;
+            }
+            let _ = self.probe_success.remove_label_values(&[name]);
+            let _ = self.probe_up.remove_label_values(&[name]);
+            let _ = self.probe_required.remove_label_values(&[name]);
+            let _ = self.release_blocked.remove_label_values(&[name]);
+            for result in PROBE_RESULTS {
+                let _ = self.probe_attempts.remove_label_values(&[name, result]);
+            }
+        }
+        for p in &new.probes {
+            let name = p.name.as_str();
+            self.probe_duration.with_label_values(&[name, p.kind.type_name()]);
+            self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
+            for result in PROBE_RESULTS {
+                self.probe_attempts.with_label_values(&[name, result]);
+            }
+        }
+    }
+
+    /// Sets an optional measured gauge, or removes it when unknown.
+    pub fn set_measured(gauge: &IntGaugeVec, value: Option<i64>) {
+        match value {
+            Some(v) => gauge.with_label_values(&[] as &[&str]).set(v),
+            None => {
+                let _ = gauge.remove_label_values(&[] as &[&str]);
             }
         }
     }
@@ -265,9 +385,14 @@ impl Metrics {
         }
     }
 
-    pub fn record_carp(&self, vhid: u16, iface: &str, state: CarpState) {
+    /// A watched VHID's state changed; `transition` counts it (a state first learned from the
+    /// OS poll after a restart is shown, not counted).
+    pub fn record_carp(&self, vhid: u16, iface: &str, state: CarpState, transition: bool) {
         let vhid = vhid.to_string();
-        self.carp_transitions.with_label_values(&[&vhid, iface, state.as_str()]).inc();
+        let counter = self.carp_transitions.with_label_values(&[&vhid, iface, state.as_str()]);
+        if transition {
+            counter.inc();
+        }
         for s in CarpState::ALL {
             self.carp_state.with_label_values(&[&vhid, iface, s.as_str()]).set(i64::from(s == state));
         }
@@ -349,8 +474,8 @@ mod tests {
     #[test]
     fn carp_state_keeps_one_state_per_vhid() {
         let m = Metrics::new(&cfg(), "simulated").unwrap();
-        m.record_carp(3, "em0", CarpState::Backup);
-        m.record_carp(3, "em0", CarpState::Master);
+        m.record_carp(3, "em0", CarpState::Backup, true);
+        m.record_carp(3, "em0", CarpState::Master, true);
         assert_eq!(m.carp_state.with_label_values(&["3", "em0", "MASTER"]).get(), 1);
         assert_eq!(m.carp_state.with_label_values(&["3", "em0", "BACKUP"]).get(), 0);
         assert_eq!(m.carp_transitions.with_label_values(&["3", "em0", "BACKUP"]).get(), 1);

@@ -3,6 +3,7 @@
 
 pub mod logging;
 pub mod metrics;
+pub mod moments;
 pub mod otel;
 pub mod spans;
 pub mod syslog;

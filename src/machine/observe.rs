@@ -1,0 +1,78 @@
+//! Measurements: what the backend and the OS report, compared with what the machine believes.
+//!
+//! failbackd reports what it measured. The driver reads the backend every `reconcile_interval`
+//! (and after every call and reload) and hands the reading over as [`Event::Observed`]. A reading
+//! that differs from the confirmed state is drift — someone changed the hold behind failbackd's
+//! back (an operator leaving OPNsense maintenance resets the demotion; `sysctl` by hand; a
+//! tunable re-applied at boot): it is recorded and the wanted state re-applied, backing off when
+//! it keeps happening. A hold that is not failbackd's is reported and never undone. CARP states
+//! from the OS correct the hooks: a lost hook is a transition found by the next poll.
+
+use super::*;
+
+impl Machine {
+    pub(super) fn on_observed(&mut self, now: Instant, obs: Observed, out: &mut Vec<Action>) {
+        if obs.carp_seq == self.carp_seq {
+            for r in obs.carp.into_iter().flatten() {
+                self.carp_changed(now, r.vhid, r.iface, r.state, false, out);
+            }
+        }
+        if obs.backend_seq != self.backend.seq || self.backend.in_flight.is_some() {
+            return; // a call overtook this reading: its result is the newer fact
+        }
+        self.backend.awaiting_observation = false;
+        let Some(held) = obs.held else { return };
+        let foreign = held && obs.foreign;
+        if foreign != self.backend.foreign {
+            self.backend.foreign = foreign;
+            out.push(Action::Record(Record::ForeignHold { held: foreign }));
+        }
+        let wanted = self.phase.wants_demoted();
+        let Some(known) = self.backend.demoted else {
+            // The first reading of a state nobody knew (a backend that could not tell at start,
+            // or a new one after a reload): a fact learned, not a change.
+            self.backend.demoted = Some(held);
+            self.adopt_found_hold(now, held, foreign, out);
+            return;
+        };
+        if known == held {
+            if wanted == Some(held) {
+                self.backend.drifts = 0;
+            }
+            return;
+        }
+        if foreign {
+            // Someone else's hold: relied upon while holding, left alone after the release.
+            if wanted == Some(true) {
+                self.backend.demoted = Some(true);
+            }
+            return;
+        }
+        let direction = if held { Drift::Added } else { Drift::Removed };
+        self.backend.demoted = Some(held);
+        self.backend.drifts = self.backend.drifts.saturating_add(1);
+        out.push(Action::Record(Record::BackendDrift { direction, wanted }));
+        if self.backend.drifts > 1 && wanted.is_some_and(|w| w != held) {
+            // Something keeps undoing us: re-apply with the usual backoff, not in a tight loop.
+            let delay = self.cfg.backoff.delay(self.backend.drifts - 1);
+            self.backend.retry_at = now.checked_add(delay);
+        }
+        self.adopt_found_hold(now, held, foreign, out);
+    }
+
+    /// failbackd's hold in place with no failback on record (idle): pick it up, so the node is
+    /// never left demoted silently (the same rule as at boot).
+    fn adopt_found_hold(&mut self, now: Instant, held: bool, foreign: bool, out: &mut Vec<Action>) {
+        if held && !foreign && self.phase == Phase::Idle {
+            self.arm(now, Trigger::Resume, out);
+        }
+    }
+
+    pub(super) fn on_backend_replaced(&mut self) {
+        self.backend = BackendView {
+            awaiting_observation: true,
+            seq: self.backend.seq.wrapping_add(1),
+            ..BackendView::default()
+        };
+    }
+}

@@ -1,0 +1,321 @@
+//! Unit tests for measurements (drift, foreign holds, CARP polls, stale readings), restarts that
+//! resume the same failback, and drains superseded by a hold or release.
+
+use super::tests::*;
+use super::*;
+
+/// A current reading of the backend (the counters as the machine has them now).
+fn reading(t: &T, held: Option<bool>) -> Event {
+    Event::Observed(Observed {
+        backend_seq: t.m.backend_seq(),
+        carp_seq: t.m.carp_seq(),
+        held,
+        foreign: false,
+        carp: None,
+    })
+}
+
+fn foreign(t: &T) -> Event {
+    Event::Observed(Observed { foreign: true, ..observed(t, Some(true)) })
+}
+
+fn observed(t: &T, held: Option<bool>) -> Observed {
+    match reading(t, held) {
+        Event::Observed(o) => o,
+        _ => unreachable!(),
+    }
+}
+
+fn polled(t: &T, state: CarpState) -> Event {
+    Event::Observed(Observed {
+        carp: Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state }]),
+        ..observed(t, None)
+    })
+}
+
+fn drifts(actions: &[Action]) -> Vec<Drift> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Record(Record::BackendDrift { direction, .. }) => Some(*direction),
+            _ => None,
+        })
+        .collect()
+}
+
+// --- drift ---
+
+#[test]
+fn a_hold_removed_behind_our_back_is_drift_and_is_put_back() {
+    for phase_setup in [0.0, 1.0] {
+        let mut t = T::booted(cfg());
+        if phase_setup > 0.0 {
+            t.at(1.0).probe(0, true);
+            t.at(2.0).probe(0, true);
+            assert_eq!(t.m.phase(), Phase::Stabilizing);
+        }
+        t.at(3.0);
+        let a = t.ev(reading(&t, Some(false)));
+        assert_eq!(drifts(&a), vec![Drift::Removed]);
+        assert!(a.contains(&Action::Demote), "the wanted hold is re-applied at once");
+        assert_eq!(t.m.backend_demoted(), Some(false));
+    }
+}
+
+#[test]
+fn a_hold_added_behind_our_back_after_the_release_is_drift_and_is_removed() {
+    let mut t = released();
+    let a = t.ev(reading(&t, Some(true)));
+    assert_eq!(drifts(&a), vec![Drift::Added]);
+    assert!(a.contains(&Action::Promote));
+    assert_eq!(t.m.phase(), Phase::Released, "drift re-applies the phase, it arms nothing");
+}
+
+#[test]
+fn a_reading_that_agrees_is_not_drift() {
+    let mut t = T::booted(cfg());
+    assert!(t.ev(reading(&t, Some(true))).is_empty());
+    assert!(t.ev(reading(&t, None)).is_empty(), "unknown is not a change");
+}
+
+#[test]
+fn drift_that_keeps_coming_back_is_re_applied_with_backoff() {
+    let mut t = T::booted(cfg());
+    t.at(1.0);
+    let a = t.ev(reading(&t, Some(false)));
+    assert!(a.contains(&Action::Demote));
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    // Undone again: the second re-apply waits (backoff 1 s for the second drift in a row).
+    t.at(2.0);
+    let a = t.ev(reading(&t, Some(false)));
+    assert_eq!(drifts(&a), vec![Drift::Removed]);
+    assert!(!a.contains(&Action::Demote));
+    assert!(t.at(3.0).tick().contains(&Action::Demote));
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    // A reading that agrees resets the count: the next drift is re-applied at once.
+    t.at(4.0);
+    assert!(t.ev(reading(&t, Some(true))).is_empty());
+    t.at(5.0);
+    assert!(t.ev(reading(&t, Some(false))).contains(&Action::Demote));
+}
+
+#[test]
+fn a_reading_overtaken_by_a_call_is_stale_and_ignored() {
+    let mut t = T::booted(cfg());
+    let stale = reading(&t, Some(false));
+    // A drift re-apply is in flight: a reading taken before it is ignored, and so is one that
+    // arrives while the call runs.
+    assert!(t.ev(reading(&t, Some(false))).contains(&Action::Demote));
+    assert!(t.ev(stale.clone()).is_empty());
+    assert!(t.ev(reading(&t, Some(false))).is_empty(), "a call in flight makes any reading stale");
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    assert!(t.ev(stale).is_empty(), "taken before the call finished");
+    assert_eq!(t.m.backend_demoted(), Some(true));
+}
+
+#[test]
+fn the_first_reading_of_an_unknown_state_is_learned_not_drift() {
+    let mut t = T::new(MachineConfig { hold_on_boot: false, ..cfg() });
+    t.ev(Event::Boot(Boot { backend_demoted: None, previous: Some(Phase::Released), ..Default::default() }));
+    let a = t.ev(reading(&t, Some(false)));
+    assert!(drifts(&a).is_empty());
+    assert!(a.is_empty());
+}
+
+#[test]
+fn our_hold_found_while_idle_is_picked_up_as_a_failback() {
+    let mut t = T::new(MachineConfig { hold_on_boot: false, ..cfg() });
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
+    assert_eq!(t.m.phase(), Phase::Idle);
+    let a = t.ev(reading(&t, Some(true)));
+    assert_eq!(started(&a), Some(Trigger::Resume));
+    assert!(!a.contains(&Action::Demote), "already in place");
+    assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+// --- foreign holds ---
+
+#[test]
+fn a_foreign_hold_after_the_release_is_reported_once_and_never_undone() {
+    let mut t = released();
+    let a = t.ev(foreign(&t));
+    assert_eq!(a, vec![Action::Record(Record::ForeignHold { held: true })]);
+    assert!(t.ev(foreign(&t)).is_empty(), "reported once");
+    assert_eq!(t.m.backend_demoted(), Some(false));
+    let a = t.ev(reading(&t, Some(false)));
+    assert_eq!(a, vec![Action::Record(Record::ForeignHold { held: false })]);
+}
+
+#[test]
+fn a_foreign_hold_is_relied_upon_while_holding() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
+    assert_eq!(t.m.backend_in_flight(), Some(BackendOp::Demote));
+    // The demote answers "ok" (the operator's maintenance holds the node); readings agree.
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    let a = t.ev(foreign(&t));
+    assert!(drifts(&a).is_empty());
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+// --- a new backend ---
+
+#[test]
+fn a_replaced_backend_is_measured_before_any_call() {
+    let mut t = T::booted(cfg());
+    assert!(t.ev(Event::BackendReplaced).is_empty());
+    assert_eq!(t.m.backend_demoted(), None);
+    assert!(t.at(50.0).tick().is_empty(), "no call on an unknown new backend");
+    // The old backend's result is ignored.
+    assert!(t.ev(Event::Backend { op: BackendOp::Demote, ok: true }).is_empty());
+    let a = t.ev(reading(&t, Some(false)));
+    assert!(drifts(&a).is_empty(), "learned, not drift");
+    assert!(a.contains(&Action::Demote));
+}
+
+#[test]
+fn a_new_backend_that_cannot_be_read_is_called_after_the_failed_reading() {
+    let mut t = T::booted(cfg());
+    t.ev(Event::BackendReplaced);
+    assert!(t.ev(reading(&t, None)).contains(&Action::Demote));
+}
+
+// --- CARP polls ---
+
+#[test]
+fn the_first_poll_after_a_restart_learns_states_and_arms_nothing() {
+    let mut t = T::new(MachineConfig { hold_on_boot: false, ..cfg() });
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
+    let a = t.ev(polled(&t, CarpState::Master));
+    assert_eq!(
+        a,
+        vec![Action::Record(Record::CarpChanged {
+            vhid: 1,
+            iface: "em0".into(),
+            state: CarpState::Master,
+            transition: false
+        })]
+    );
+    assert_eq!(t.m.phase(), Phase::Idle);
+}
+
+#[test]
+fn a_transition_found_by_the_poll_acts_like_a_hook() {
+    let mut t = released();
+    t.ev(polled(&t, CarpState::Master));
+    let a = t.ev(polled(&t, CarpState::Backup));
+    assert!(a.contains(&Action::Record(Record::CarpChanged {
+        vhid: 1,
+        iface: "em0".into(),
+        state: CarpState::Backup,
+        transition: true
+    })));
+    assert!(matches!(started(&a), Some(Trigger::Carp { .. })), "a lost hook, found by the poll");
+}
+
+#[test]
+fn a_repeated_state_is_not_a_transition() {
+    let mut t = released();
+    t.ev(carp(CarpState::Master));
+    assert!(t.ev(carp(CarpState::Master)).is_empty());
+    assert!(t.ev(polled(&t, CarpState::Master)).is_empty());
+}
+
+#[test]
+fn a_poll_overtaken_by_a_hook_is_stale() {
+    let mut t = released();
+    t.ev(carp(CarpState::Master));
+    let stale = polled(&t, CarpState::Backup);
+    t.ev(carp(CarpState::Master)); // a hook after the poll started (same state: still counts)
+    assert!(t.ev(stale).is_empty(), "an old BACKUP must not arm a failback on a live master");
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+#[test]
+fn master_seen_by_the_poll_while_held_is_peer_lost() {
+    let mut t = T::booted(cfg());
+    let a = t.ev(polled(&t, CarpState::Master));
+    assert!(a.contains(&Action::Record(Record::PeerLost { failback: 1 })));
+}
+
+// --- restarts resume the same failback ---
+
+fn resumed_boot(t: &T, armed_ago: u64, previous: Phase) -> Event {
+    Event::Boot(Boot {
+        backend_demoted: Some(true),
+        previous: Some(previous),
+        resumed: Some(Resumed { id: 4, armed_at: t.now - secs(armed_ago), peer_lost: true }),
+        last_failback: 4,
+    })
+}
+
+#[test]
+fn a_restart_resumes_the_same_failback_with_its_deadline() {
+    let mut t = T::new(cfg());
+    t.at(1000.0);
+    let a = t.ev(resumed_boot(&t, 30, Phase::Probing));
+    assert!(a.iter().any(|a| matches!(a, Action::Record(Record::FailbackStarted { failback: 4, .. }))));
+    let fb = t.m.failback().unwrap().clone();
+    assert_eq!((fb.id, fb.peer_lost), (4, true));
+    assert_eq!(t.m.hold_deadline(), Some(t.now - secs(30) + secs(100)));
+    // max_hold (100 s) ends 70 s after the restart, not 100 s.
+    assert!(outcome(&t.at(1069.0).tick()).is_none());
+    assert_eq!(outcome(&t.at(1070.0).tick()), Some(Outcome::Failed));
+}
+
+#[test]
+fn a_crash_loop_past_the_deadline_ends_in_failed_at_once() {
+    let mut t = T::new(cfg());
+    t.at(1000.0);
+    let a = t.ev(resumed_boot(&t, 150, Phase::Stabilizing));
+    assert_eq!(outcome(&a), Some(Outcome::Failed));
+    assert_eq!(t.m.phase(), Phase::Failed);
+}
+
+#[test]
+fn ids_keep_counting_across_restarts() {
+    let mut t = T::new(MachineConfig { hold_on_boot: false, ..cfg() });
+    t.ev(Event::Boot(Boot {
+        backend_demoted: Some(false),
+        previous: Some(Phase::Released),
+        resumed: None,
+        last_failback: 9,
+    }));
+    t.ev(Event::ManualHold);
+    assert_eq!(t.m.failback().map(|f| f.id), Some(10));
+}
+
+#[test]
+fn a_huge_max_hold_never_overflows() {
+    let mut t = T::booted(MachineConfig { max_hold: Duration::MAX, ..cfg() });
+    assert_eq!(t.m.hold_deadline(), None);
+    assert!(outcome(&t.at(1e9).tick()).is_none());
+    let _ = t.ev(Event::Drain { timeout: Duration::MAX });
+}
+
+// --- drains ---
+
+#[test]
+fn a_hold_or_release_that_supersedes_a_drain_answers_it() {
+    for event in [Event::ManualHold, Event::ManualRelease { force: true }] {
+        let mut t = released();
+        t.ev(Event::Drain { timeout: secs(60) });
+        let a = t.ev(event);
+        assert!(a.contains(&Action::Record(Record::DrainSuperseded)));
+    }
+}
+
+// --- reloads ---
+
+#[test]
+fn a_probe_re_pointed_by_a_reload_starts_down() {
+    let mut t = T::booted(cfg());
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let mut new = cfg();
+    new.probes[0].identity = "icmp 198.51.100.2".into();
+    let a = t.at(3.0).ev(Event::Reconfigure(Box::new(new)));
+    assert!(!t.m.probe(0).unwrap().up);
+    assert_eq!(phases(&a), vec![Phase::Probing]);
+}
