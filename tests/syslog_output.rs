@@ -277,13 +277,10 @@ impl Rsyslogd {
         let mut r = Rsyslogd { child, dir };
         // Ready when it wrote its pid file and bound both sockets (bounded wait).
         for _ in 0..500 {
-            let pid = std::fs::read_to_string(r.path("rsyslogd.pid")).ok();
-            if pid.is_some() && r.path("local.sock").exists() && r.path("rfc5424.sock").exists() {
-                assert_eq!(
-                    pid.unwrap().trim(),
-                    r.child.id().to_string(),
-                    "-n: no fork, the pid is the child's"
-                );
+            let pid = std::fs::read_to_string(r.path("rsyslogd.pid")).ok().filter(|p| !p.trim().is_empty());
+            let bound = r.path("local.sock").exists() && r.path("rfc5424.sock").exists();
+            if let (Some(pid), true) = (pid, bound) {
+                assert_eq!(pid.trim(), r.child.id().to_string(), "-n: no fork, the pid is the child's");
                 return r;
             }
             if let Some(status) = r.child.try_wait().unwrap() {

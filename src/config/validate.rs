@@ -25,6 +25,9 @@ const MAX_HOLD_BOUND: Duration = Duration::from_secs(7 * 86_400);
 /// Probe `interval` (and so `timeout`, which is at most the interval): probes gate a failback
 /// that lasts minutes; a probe run less often than hourly could not gate anything.
 const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(3600);
+// Lower bounds: `max_hold`, probe `interval`/`timeout` and backend `timeout` must be above 0s
+// (checked where they are read); `min_hold = "0s"` and `stable_for = "0s"` are meaningful (no
+// minimum hold; release as soon as the probes pass) and stay allowed.
 /// Backend `timeout`: configctl and sysctl answer in seconds; ten minutes tolerates a very
 /// loaded box while a hung backend still cannot stall failbacks for long.
 const MAX_BACKEND_TIMEOUT: Duration = Duration::from_secs(600);
