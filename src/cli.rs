@@ -132,9 +132,17 @@ pub fn main() -> ExitCode {
         Command::Run { config, log_format } => run(&config, log_format),
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo(args) => {
-            // The demo narrates on stdout; only warnings and errors go to the log.
-            logging::init_with_default(LogFormat::Text, "warn");
-            runtime(true).map_or_else(|c| c, |rt| rt.block_on(crate::demo::run(args)))
+            // The demo narrates on stdout; only warnings and errors go to the log. Traces follow
+            // the same OTEL_* environment as `run` (the demo has no config file, so the
+            // environment alone turns export on).
+            let telemetry = logging::init_with(LogFormat::Text, "warn", Some(&Default::default()));
+            if let Some(url) = &telemetry.traces_url {
+                println!("failbackd demo: exporting traces to {url} (from the OTEL_* environment)");
+            }
+            let code = runtime(true).map_or_else(|c| c, |rt| rt.block_on(crate::demo::run(args)));
+            // After the runtime is gone (the exporter's HTTP client is a blocking one).
+            telemetry.shutdown();
+            code
         }
         Command::Hook { target, state, client } => {
             let (vhid, iface, state) = match control::parse_hook_args(&target, &state) {

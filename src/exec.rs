@@ -52,8 +52,10 @@ const PIPE_GRACE: Duration = Duration::from_millis(200);
 
 /// Runs `argv` with a cleared environment (PATH = [`CLEAN_PATH`] plus `PATH` entries a test
 /// prepends through `FAILBACKD_EXTRA_PATH`) and kills it after `timeout`. The child leads its own
-/// process group, and the timeout kills the whole group, so a command's own children do not
-/// outlive it.
+/// process group, and every way of not waiting for it to finish kills the whole group: this
+/// function's own timeout, and dropping the returned future (the probe runner's timeout fires
+/// first, since it bounds the same attempt; a cancelled backend call; shutdown). So a command's
+/// own children (`sh -c 'sleep 60 & wait'`) never outlive it.
 pub async fn run(argv: &[String], timeout: Duration) -> Result<Output, String> {
     let (program, args) = argv.split_first().ok_or_else(|| "empty command".to_string())?;
     let mut cmd = Command::new(program);
@@ -66,24 +68,56 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<Output, String> {
         .process_group(0)
         .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
-    let group = child.id().and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw);
     let stdout = tokio::spawn(read_bounded(child.stdout.take()));
     let stderr = tokio::spawn(read_bounded(child.stderr.take()));
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => status.map_err(|e| format!("waiting for {program}: {e}"))?,
-        Err(_) => {
-            if let Some(group) = group {
-                // The group may be gone already; nothing to do then.
-                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-            }
-            stdout.abort();
-            stderr.abort();
-            return Err(format!("{program} timed out after {}", humantime::format_duration(timeout)));
+    let mut running = Running::new(child, [stdout.abort_handle(), stderr.abort_handle()]);
+    let status = match tokio::time::timeout(timeout, running.child.wait()).await {
+        Ok(status) => {
+            // Reaped: from here on the group id may be reused, so the guard must not fire.
+            running.finished();
+            status.map_err(|e| format!("waiting for {program}: {e}"))?
         }
+        // Dropping `running` kills the group (the leader is not reaped yet, so its pid, which
+        // is the group id, cannot have been reused).
+        Err(_) => return Err(format!("{program} timed out after {}", humantime::format_duration(timeout))),
     };
     let out = collect(stdout).await;
     let err = collect(stderr).await;
     Ok(Output { code: status.code(), stdout: out, stderr: err })
+}
+
+/// A child that has not been waited for: dropping it SIGKILLs its whole process group (it was
+/// spawned with `process_group(0)`, so its pid is the group id) and stops the output readers.
+/// tokio's `kill_on_drop` alone kills only the leader, and its orphan reaper then reaps it.
+struct Running {
+    child: tokio::process::Child,
+    group: Option<rustix::process::Pid>,
+    readers: [tokio::task::AbortHandle; 2],
+}
+
+impl Running {
+    fn new(child: tokio::process::Child, readers: [tokio::task::AbortHandle; 2]) -> Running {
+        let group = child.id().and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw);
+        Running { child, group, readers }
+    }
+
+    /// The leader exited and was reaped: nothing left to kill (a background grandchild that
+    /// keeps running after a successful exit is the command's business).
+    fn finished(&mut self) {
+        self.group = None;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(group) = self.group.take() {
+            // ESRCH (the group is gone already) is fine: nothing to kill.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            for reader in &self.readers {
+                reader.abort();
+            }
+        }
+    }
 }
 
 /// The output a reader task gathered, waiting at most [`PIPE_GRACE`] for the pipe to close.
@@ -143,10 +177,19 @@ mod tests {
 
     #[tokio::test]
     async fn environment_is_clean() {
-        std::env::set_var("FAILBACKD_TEST_SECRET", "s3cret");
+        // cargo sets CARGO_PKG_NAME (and HOME is set in any login) for the test binary; neither
+        // may reach the child. No set_var: this binary runs tests on several threads.
+        let parent: Vec<String> = ["CARGO_PKG_NAME", "CARGO_MANIFEST_DIR", "HOME"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+            .collect();
+        assert!(!parent.is_empty(), "cargo test sets CARGO_PKG_NAME");
         let out = run(&argv(&["env"]), Duration::from_secs(5)).await.unwrap();
-        assert!(!out.stdout.contains("s3cret"), "{}", out.stdout);
-        assert!(out.stdout.contains("PATH="));
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        for var in &parent {
+            assert!(!lines.contains(&var.as_str()), "{var} leaked: {}", out.stdout);
+        }
+        assert_eq!(lines, vec![format!("PATH={}", child_path())], "{}", out.stdout);
     }
 
     #[tokio::test]
@@ -155,16 +198,43 @@ mod tests {
         assert!(err.contains("timed out"), "{err}");
     }
 
+    /// `sh -c 'sleep 60 & echo $! > pidfile; wait'`: a leader whose background child would
+    /// outlive it unless the whole group is killed.
+    fn grandchild_script(pidfile: &std::path::Path) -> Vec<String> {
+        argv(&["sh", "-c", &format!("sleep 60 & echo $! > {}; wait", pidfile.display())])
+    }
+
     #[tokio::test]
     async fn a_timeout_kills_the_commands_own_children_too() {
         let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("late");
-        // The grandchild would create the marker after 1 s if it survived the kill.
-        let script = format!("(sleep 1; touch {}) & sleep 30", marker.display());
-        let err = run(&argv(&["sh", "-c", &script]), Duration::from_millis(200)).await.unwrap_err();
+        let pidfile = dir.path().join("pid");
+        let run = tokio::spawn({
+            let argv = grandchild_script(&pidfile);
+            async move { run(&argv, Duration::from_secs(2)).await }
+        });
+        let pid = proc_watch::read_pid(&pidfile).await;
+        assert!(proc_watch::alive(pid), "the grandchild {pid} should be running");
+        let err = run.await.unwrap().unwrap_err();
         assert!(err.contains("timed out"), "{err}");
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(!marker.exists(), "the grandchild outlived the timeout");
+        proc_watch::assert_gone(pid).await;
+    }
+
+    #[tokio::test]
+    async fn dropping_the_future_kills_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let argv = grandchild_script(&pidfile);
+        // An outer timeout shorter than exec's own, as the probe runner's is (it starts first).
+        let mut exec =
+            Box::pin(tokio::time::timeout(Duration::from_secs(2), run(&argv, Duration::from_secs(600))));
+        let pid = tokio::select! {
+            pid = proc_watch::read_pid(&pidfile) => pid,
+            r = &mut exec => panic!("exec finished before the grandchild started: {r:?}"),
+        };
+        assert!(proc_watch::alive(pid), "the grandchild {pid} should be running");
+        // Awaiting by value drops the timed-out exec future, and with it the child.
+        assert!(exec.await.is_err(), "the outer timeout should have fired");
+        proc_watch::assert_gone(pid).await;
     }
 
     #[tokio::test]
@@ -184,5 +254,50 @@ mod tests {
     async fn missing_program_is_an_error() {
         let err = run(&argv(&["/nonexistent/failbackd-x"]), Duration::from_secs(1)).await.unwrap_err();
         assert!(err.contains("cannot run"), "{err}");
+    }
+}
+
+/// Test helpers that watch processes through /proc (Linux).
+#[cfg(test)]
+pub(crate) mod proc_watch {
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// Polls are bounded by count; each is short, so a broken kill fails in seconds.
+    const POLLS: usize = 500;
+    const POLL: Duration = Duration::from_millis(10);
+
+    /// Whether `pid` runs: it exists and is not a zombie (a killed process whose parent died is
+    /// reparented; until its new parent reaps it, it shows as `Z`).
+    pub(crate) fn alive(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name in parentheses, which may contain spaces.
+            Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+            Err(_) => false,
+        }
+    }
+
+    /// Waits (bounded) for a pid file written by a test command and returns the pid.
+    pub(crate) async fn read_pid(path: &Path) -> i32 {
+        for _ in 0..POLLS {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                if let Ok(pid) = text.trim().parse() {
+                    return pid;
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        panic!("{} never held a pid", path.display());
+    }
+
+    /// Fails unless `pid` is gone within the poll bound.
+    pub(crate) async fn assert_gone(pid: i32) {
+        for _ in 0..POLLS {
+            if !alive(pid) {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        panic!("process {pid} outlived the kill");
     }
 }

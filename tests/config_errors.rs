@@ -287,3 +287,69 @@ fn display_is_file_line_column_with_hint() {
         "bad.toml:1:17: error: unknown hook_fallback \"panic\"\n  hint: \"demote\" or \"nothing\""
     );
 }
+
+// Duration bounds: every duration has an upper bound check-config names (an unbounded one
+// overflowed `Instant + Duration` and panicked the daemon).
+
+#[test]
+fn a_max_hold_that_would_overflow_an_instant_is_rejected_by_check_config() {
+    let errs = errors(&format!("max_hold = \"584000000000y\"\n{BACKEND}"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        errs[0].to_string().lines().next(),
+        Some("bad.toml:1:12: error: `max_hold` must be at most 7days")
+    );
+}
+
+#[test]
+fn max_hold_over_7_days() {
+    assert_error(&format!("max_hold = \"8d\"\n{BACKEND}"), 1, 12, "`max_hold` must be at most 7days");
+}
+
+#[test]
+fn max_hold_of_exactly_7_days_is_accepted() {
+    let c = Config::parse("ok.toml", &format!("max_hold = \"7d\"\n{BACKEND}")).unwrap();
+    assert_eq!(c.max_hold.as_secs(), 7 * 86_400);
+}
+
+#[test]
+fn min_hold_over_7_days() {
+    assert_error(&format!("min_hold = \"100000h\"\n{BACKEND}"), 1, 12, "`min_hold` must be at most 7days");
+}
+
+#[test]
+fn stable_for_over_7_days() {
+    assert_error(&format!("stable_for = \"2w\"\n{BACKEND}"), 1, 14, "`stable_for` must be at most 7days");
+}
+
+#[test]
+fn probe_interval_over_an_hour() {
+    assert_error(
+        &format!("{BACKEND}[[probe]]\nname = \"a\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\ninterval = \"61m\"\n"),
+        7,
+        12,
+        "probe `interval` must be at most 1h",
+    );
+}
+
+#[test]
+fn probe_timeout_is_bounded_through_the_interval() {
+    assert_error(
+        &format!(
+            "{BACKEND}[[probe]]\nname = \"a\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\ntimeout = \"2h\"\n"
+        ),
+        7,
+        11,
+        "probe `timeout` must be between 0s and the interval (1s)",
+    );
+}
+
+#[test]
+fn backend_timeout_over_10_minutes() {
+    assert_error(
+        "[backend]\ntype = \"simulated\"\ntimeout = \"11m\"\n",
+        3,
+        11,
+        "backend `timeout` must be at most 10m",
+    );
+}

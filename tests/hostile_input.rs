@@ -363,11 +363,10 @@ fn status_as_nobody(socket: &std::path::Path, dir: &std::path::Path) -> std::pro
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_socket_refuses_a_non_root_client() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if euid() != 0 {
-        eprintln!("SKIPPED: control_socket_refuses_a_non_root_client needs root to switch to nobody");
+    if !support::require_root("control_socket_refuses_a_non_root_client (switches to nobody)") {
         return;
     }
-    if support::tool("setpriv").is_none() {
+    if support::require_tool("control_socket_refuses_a_non_root_client", "setpriv").is_none() {
         return;
     }
     let d = TestDaemon::start("hold_on_boot = false\n[backend]\ntype = \"simulated\"\n").await;
@@ -389,10 +388,4 @@ async fn control_socket_refuses_a_non_root_client() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\"phase\""), "{stdout} / {}", String::from_utf8_lossy(&out.stderr));
     d.stop().await;
-}
-
-/// The effective uid, from `id -u` (libc::geteuid would need an unsafe block).
-fn euid() -> u32 {
-    let out = std::process::Command::new("id").arg("-u").output().expect("running id -u");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("id -u prints a number")
 }

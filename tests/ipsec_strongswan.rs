@@ -10,6 +10,9 @@
 //! and name in a Drop guard.
 #![cfg(target_os = "linux")]
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use failbackd::probe::ipsec::IpsecProber;
 use failbackd::probe::Prober;
 use std::path::{Path, PathBuf};
@@ -227,7 +230,7 @@ async fn wait_for<F: Fn(&Result<(), String>) -> bool>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_requires_every_child_sa_of_a_real_strongswan_tunnel() {
     if let Some(why) = missing_prerequisite() {
-        eprintln!("SKIPPED ipsec_strongswan: {why}");
+        skip::skip_or_fail("ipsec_strongswan", &why);
         return;
     }
     let pid = std::process::id();

@@ -237,3 +237,66 @@ fn a_failback_is_exported_as_one_trace_with_phases_and_probe_attempts() {
 
     telemetry.shutdown();
 }
+
+/// `failbackd demo` honours the OTel environment as `run` does: pointed at a collector with
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` alone (the demo has no config file), it exports its failback's
+/// spans. The demo is the real binary, stopped by its own `--duration`.
+#[test]
+fn the_demo_exports_traces_to_the_otel_environment_endpoint() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let collector = listener.local_addr().unwrap();
+    let store: Store = Arc::default();
+    rt.spawn(receiver(listener, store.clone()));
+
+    let mut demo = std::process::Command::new(assert_cmd::cargo::cargo_bin("failbackd"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--duration", "6s"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
+        .env("OTEL_SERVICE_NAME", "failbackd-demo-test")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("OTEL_SDK_DISABLED")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: the demo stops after 6 s; a hung one is killed and fails the test.
+    let mut status = None;
+    for _ in 0..1200 {
+        if let Some(s) = demo.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if status.is_none() {
+        let _ = demo.kill();
+    }
+    let out = demo.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(status.is_some_and(|s| s.success()), "demo: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains(&format!("exporting traces to http://{collector}/v1/traces")),
+        "the demo should say where traces go: {stdout}"
+    );
+
+    // The demo flushed its spans at exit and the collector answered: they are all here.
+    let received = store.lock().unwrap().clone();
+    assert!(!received.is_empty(), "no export reached the collector");
+    let mut spans = Vec::new();
+    for r in &received {
+        let (path, _, req) = r.as_ref().unwrap_or_else(|e| panic!("undecodable export: {e}"));
+        assert_eq!(path, "/v1/traces");
+        for rs in &req.resource_spans {
+            let res = rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+            assert_eq!(resource_attr(res, "service.name").as_deref(), Some("failbackd-demo-test"));
+            spans.extend(rs.scope_spans.iter().flat_map(|ss| ss.spans.iter().cloned()));
+        }
+    }
+    // The boot failback's first phase (min_hold 0) ends at once.
+    assert!(
+        spans.iter().any(|s| s.name == "phase" && str_attr(s, "phase.name") == "holding"),
+        "spans: {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+}

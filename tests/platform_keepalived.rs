@@ -8,6 +8,9 @@
 //! PID and name in a Drop guard.
 #![cfg(target_os = "linux")]
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use failbackd::carp::keepalived::KeepalivedBackend;
 use failbackd::carp::Backend;
 use std::path::Path;
@@ -85,7 +88,7 @@ fn wait_log(log: &Path, needle: &str) {
 #[tokio::test]
 async fn a_real_keepalived_follows_the_track_file() {
     if let Some(why) = missing_prerequisite() {
-        eprintln!("SKIPPED platform_keepalived: {why}");
+        skip::skip_or_fail("platform_keepalived", &why);
         return;
     }
     let pid = std::process::id();

@@ -25,7 +25,10 @@ fn promtool_check(promtool: &std::path::Path, body: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_scrape_passes_promtool_check_metrics() {
-    let Some(promtool) = support::tool("promtool") else { return };
+    let Some(promtool) = support::require_tool("live_scrape_passes_promtool_check_metrics", "promtool")
+    else {
+        return;
+    };
     let mut port = LatePort::new();
     let d = TestDaemon::start(&format!(
         "watch = [\"1@em0\"]\nmin_hold = \"0s\"\nstable_for = \"0s\"\n[backend]\ntype = \"simulated\"\n\

@@ -1,7 +1,9 @@
 //! The syslog layer against a Unix datagram socket the test binds (standing in for syslogd's
-//! /var/run/log): RFC 3164 and RFC 5424 framing, PRI = facility * 8 + severity, local-time
-//! timestamps, `key=value` fields; a syslogd restart; and, through the global subscriber the way
-//! `failbackd run` installs it, the daemon's own lines for a failback.
+//! /var/run/log): RFC 3164 (local form, no hostname) and RFC 5424 framing, PRI = facility * 8 +
+//! severity, local-time timestamps, `key=value` fields; a syslogd restart; through the global
+//! subscriber the way `failbackd run` installs it, the daemon's own lines for a failback; and a
+//! real rsyslogd (Debian package rsyslog) that must file both formats under the right program,
+//! PID, facility and severity.
 
 mod support;
 
@@ -41,9 +43,9 @@ fn hostname() -> String {
     syslog::Formatter3164::default().hostname.filter(|h| !h.is_empty()).unwrap_or_else(|| "localhost".into())
 }
 
-/// Splits `<PRI>Mmm dd hh:mm:ss host tag[pid]: msg` and checks the timestamp is local time
-/// between `before` and `after`. Returns (pri, host, tag[pid], msg).
-fn parse_3164(line: &str, before: DateTime<Local>, after: DateTime<Local>) -> (u8, String, String, String) {
+/// Splits `<PRI>Mmm dd hh:mm:ss tag[pid]: msg` (the local form: no hostname) and checks the
+/// timestamp is local time between `before` and `after`. Returns (pri, tag[pid], msg).
+fn parse_3164(line: &str, before: DateTime<Local>, after: DateTime<Local>) -> (u8, String, String) {
     let rest = line.strip_prefix('<').unwrap_or_else(|| panic!("no PRI: {line}"));
     let (pri, rest) = rest.split_once('>').unwrap();
     let ts = &rest[..15];
@@ -57,11 +59,10 @@ fn parse_3164(line: &str, before: DateTime<Local>, after: DateTime<Local>) -> (u
         .unwrap_or_else(|e| panic!("{ts:?}: {e}"));
     let lo = before.naive_local().with_nanosecond(0).unwrap();
     assert!(lo <= parsed && parsed <= after.naive_local(), "{parsed} not local time in [{lo}, {after}]");
-    let mut parts = rest[16..].splitn(3, ' ');
-    let host = parts.next().unwrap().to_string();
+    let mut parts = rest[16..].splitn(2, ' ');
     let tag = parts.next().unwrap().to_string();
     let msg = parts.next().unwrap_or_default().to_string();
-    (pri.parse().unwrap(), host, tag, msg)
+    (pri.parse().unwrap(), tag, msg)
 }
 
 #[test]
@@ -80,7 +81,6 @@ fn rfc3164_lines_with_priority_tag_pid_and_fields() {
     });
     let after = Local::now();
     let tag = format!("failbackd-test[{}]:", std::process::id());
-    let host = hostname();
     // local3 = 19: 19 * 8 + severity.
     let expected = [
         (156, r#"probe down probe=gw type=tcp error="connection refused""#),
@@ -90,11 +90,7 @@ fn rfc3164_lines_with_priority_tag_pid_and_fields() {
     ];
     for (pri, msg) in expected {
         let line = recv(&sock);
-        assert_eq!(
-            parse_3164(&line, before, after),
-            (pri, host.clone(), tag.clone(), msg.to_string()),
-            "{line}"
-        );
+        assert_eq!(parse_3164(&line, before, after), (pri, tag.clone(), msg.to_string()), "{line}");
     }
 }
 
@@ -230,4 +226,155 @@ fn the_daemon_logs_phase_changes_probe_state_and_backend_calls_to_syslog() {
     assert!(lines.iter().any(|l| l.starts_with("<30>")), "info lines are <30>");
     // Probe attempts are not logged one by one at info: only state changes.
     assert!(!has("probe attempt"));
+}
+
+const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
+
+/// A real rsyslogd in the foreground (`-n`), with its own config, pid file and sockets in a temp
+/// dir; killed by its pid when dropped.
+struct Rsyslogd {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Rsyslogd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Rsyslogd {
+    /// Two inputs: `local.sock` as imuxsock reads the system socket by default (its special
+    /// parser for the syslog(3) local form), and `rfc5424.sock` configured for RFC 5424 with
+    /// `useSpecialParser="off"` (the regular parser chain). Every message goes to `out.log`,
+    /// one line of `program|procid|facility|severity|msg`.
+    fn start() -> Rsyslogd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let conf = format!(
+            "global(workDirectory=\"{d}\")\n\
+             module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
+             template(name=\"fields\" type=\"string\" \
+               string=\"%programname%|%procid%|%syslogfacility-text%|%syslogseverity-text%|%msg%\\n\")\n\
+             input(type=\"imuxsock\" Socket=\"{d}/local.sock\")\n\
+             input(type=\"imuxsock\" Socket=\"{d}/rfc5424.sock\" useSpecialParser=\"off\")\n\
+             action(type=\"omfile\" file=\"{d}/out.log\" template=\"fields\")\n"
+        );
+        std::fs::write(dir.path().join("rsyslog.conf"), conf).unwrap();
+        let log = std::fs::File::create(dir.path().join("rsyslogd.stderr")).unwrap();
+        let child = std::process::Command::new(RSYSLOGD)
+            .arg("-n")
+            .arg("-f")
+            .arg(dir.path().join("rsyslog.conf"))
+            .arg("-i")
+            .arg(dir.path().join("rsyslogd.pid"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut r = Rsyslogd { child, dir };
+        // Ready when it wrote its pid file and bound both sockets (bounded wait).
+        for _ in 0..500 {
+            let pid = std::fs::read_to_string(r.path("rsyslogd.pid")).ok().filter(|p| !p.trim().is_empty());
+            let bound = r.path("local.sock").exists() && r.path("rfc5424.sock").exists();
+            if let (Some(pid), true) = (pid, bound) {
+                assert_eq!(pid.trim(), r.child.id().to_string(), "-n: no fork, the pid is the child's");
+                return r;
+            }
+            if let Some(status) = r.child.try_wait().unwrap() {
+                panic!(
+                    "rsyslogd exited ({status}): {}",
+                    std::fs::read_to_string(r.path("rsyslogd.stderr")).unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("rsyslogd did not start: {}", std::fs::read_to_string(r.path("rsyslogd.stderr")).unwrap());
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Waits (bounded) for `n` records in out.log: (program, procid, facility, severity, msg).
+    fn records(&self, n: usize) -> Vec<(String, String, String, String, String)> {
+        let mut text = String::new();
+        for _ in 0..500 {
+            text = std::fs::read_to_string(self.path("out.log")).unwrap_or_default();
+            if text.lines().count() >= n {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let records: Vec<_> = text
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.splitn(5, '|').collect();
+                assert_eq!(f.len(), 5, "{l}");
+                // rsyslog keeps the space after the tag's colon in the 3164 msg property.
+                (f[0].into(), f[1].into(), f[2].into(), f[3].into(), f[4].trim_start().into())
+            })
+            .collect();
+        assert_eq!(records.len(), n, "rsyslogd wrote:\n{text}");
+        records
+    }
+}
+
+/// Sends `lines` (level, message) through failbackd's syslog layer configured with `extra`.
+fn send_through_the_layer(socket: &Path, extra: &str, lines: &[(tracing::Level, &str)]) {
+    let layer = SyslogLayer::new(&syslog_config(socket, extra));
+    assert!(layer.connected(), "cannot connect to {}", socket.display());
+    let flush = layer.flusher();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for (level, msg) in lines {
+            match *level {
+                tracing::Level::ERROR => tracing::error!(probe = "gw", "{msg}"),
+                tracing::Level::WARN => tracing::warn!(probe = "gw", "{msg}"),
+                _ => tracing::info!(probe = "gw", "{msg}"),
+            }
+        }
+    });
+    assert!(flush.flush(Duration::from_secs(5)), "the syslog writer did not flush");
+}
+
+#[test]
+fn a_real_rsyslogd_files_both_formats_under_program_pid_facility_and_severity() {
+    if !Path::new(RSYSLOGD).exists() {
+        support::skip_or_fail(
+            "a_real_rsyslogd_files_both_formats_under_program_pid_facility_and_severity",
+            "rsyslogd (Debian package rsyslog) is not installed",
+        );
+        return;
+    }
+    let rsyslogd = Rsyslogd::start();
+    use tracing::Level;
+    send_through_the_layer(
+        &rsyslogd.path("local.sock"),
+        "facility = \"local3\"\ntag = \"failbackd-test\"\n",
+        &[(Level::WARN, "rfc3164 probe down"), (Level::ERROR, "rfc3164 backend call failed")],
+    );
+    send_through_the_layer(
+        &rsyslogd.path("rfc5424.sock"),
+        "facility = \"local5\"\ntag = \"failbackd-test\"\nformat = \"rfc5424\"\n",
+        &[(Level::INFO, "rfc5424 phase changed"), (Level::WARN, "rfc5424 probe down")],
+    );
+    let mut records = rsyslogd.records(4);
+    // The two inputs run on their own threads: order by message.
+    records.sort_by(|a, b| a.4.cmp(&b.4));
+    let pid = std::process::id().to_string();
+    let expected = [
+        ("local3", "err", "rfc3164 backend call failed probe=gw"),
+        ("local3", "warning", "rfc3164 probe down probe=gw"),
+        ("local5", "info", "rfc5424 phase changed probe=gw"),
+        ("local5", "warning", "rfc5424 probe down probe=gw"),
+    ];
+    for (got, (facility, severity, msg)) in records.iter().zip(expected) {
+        assert_eq!(
+            got,
+            &("failbackd-test".into(), pid.clone(), facility.into(), severity.into(), msg.into()),
+            "{records:#?}"
+        );
+    }
 }

@@ -120,7 +120,8 @@ impl SyslogConfig {
 /// The syslog line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyslogFormat {
-    /// `<PRI>Mmm dd hh:mm:ss host tag[pid]: msg` (BSD syslog, what FreeBSD syslogd expects).
+    /// `<PRI>Mmm dd hh:mm:ss tag[pid]: msg`: the local syslog(3) form (no hostname), which
+    /// FreeBSD syslogd, syslog-ng, rsyslog's imuxsock and journald all attribute right.
     #[default]
     Rfc3164,
     /// `<PRI>1 timestamp host tag pid - - msg`.

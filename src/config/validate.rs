@@ -17,6 +17,21 @@ const DEFAULT_FALL: u32 = 2;
 const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_PROBE_NAME: usize = 64;
 
+// Upper bounds on durations. Each is far above any useful value and far below what overflows
+// `Instant + Duration` (which panics: `max_hold = "584000000000y"` used to end the daemon).
+/// `min_hold`, `stable_for`, `max_hold`: a failback hold lasts seconds to minutes; a week
+/// covers any maintenance window someone might hold a node through.
+const MAX_HOLD_BOUND: Duration = Duration::from_secs(7 * 86_400);
+/// Probe `interval` (and so `timeout`, which is at most the interval): probes gate a failback
+/// that lasts minutes; a probe run less often than hourly could not gate anything.
+const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(3600);
+// Lower bounds: `max_hold`, probe `interval`/`timeout` and backend `timeout` must be above 0s
+// (checked where they are read); `min_hold = "0s"` and `stable_for = "0s"` are meaningful (no
+// minimum hold; release as soon as the probes pass) and stay allowed.
+/// Backend `timeout`: configctl and sysctl answer in seconds; ten minutes tolerates a very
+/// loaded box while a hung backend still cannot stall failbacks for long.
+const MAX_BACKEND_TIMEOUT: Duration = Duration::from_secs(600);
+
 struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
@@ -60,6 +75,21 @@ fn dur(d: &Option<Spanned<Dur>>, default: Duration) -> Duration {
     d.as_ref().map_or(default, |d| d.get_ref().0)
 }
 
+/// Reports `key` set above `max` (at the value); false when it is.
+fn within(cx: &mut Ctx<'_>, key: &str, d: &Option<Spanned<Dur>>, max: Duration) -> bool {
+    match d {
+        Some(v) if v.get_ref().0 > max => {
+            cx.err(
+                Some(v.span()),
+                format!("{key} must be at most {}", humantime::format_duration(max)),
+                Some("durations are bounded so that no timer can overflow"),
+            );
+            false
+        }
+        _ => true,
+    }
+}
+
 fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
     let watch = match &raw.watch {
         None => vec![WatchPattern { vhid: None, iface: None }],
@@ -83,7 +113,13 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
     let max_hold = dur(&raw.max_hold, DEFAULT_MAX_HOLD);
     let stable_for = dur(&raw.stable_for, DEFAULT_STABLE_FOR);
     let max_span = raw.max_hold.as_ref().map(|s| s.span());
-    if max_hold.is_zero() {
+    let bounded =
+        [("`min_hold`", &raw.min_hold), ("`max_hold`", &raw.max_hold), ("`stable_for`", &raw.stable_for)]
+            .into_iter()
+            .fold(true, |ok, (key, d)| within(cx, key, d, MAX_HOLD_BOUND) && ok);
+    if !bounded {
+        // The relations below would only repeat the problem.
+    } else if max_hold.is_zero() {
         cx.err(max_span.clone(), "`max_hold` must be longer than 0s", Some("the default is 15m"));
     } else if min_hold >= max_hold {
         let span = raw.min_hold.as_ref().map(|s| s.span()).or(max_span.clone());
@@ -243,6 +279,7 @@ fn backend(cx: &mut Ctx<'_>, b: &Spanned<RawBackend>) -> BackendConfig {
     if timeout.is_zero() {
         cx.err(b.timeout.as_ref().map(|t| t.span()), "backend `timeout` must be longer than 0s", None);
     }
+    within(cx, "backend `timeout`", &b.timeout, MAX_BACKEND_TIMEOUT);
     match b.kind.get_ref().as_str() {
         "simulated" => {
             backend_only(cx, b, "the simulated backend", &["timeout"]);
@@ -355,10 +392,13 @@ fn probe(cx: &mut Ctx<'_>, p: &Spanned<RawProbe>, names: &mut HashSet<String>) -
 
     let interval = dur(&p.interval, DEFAULT_PROBE_INTERVAL);
     let timeout = dur(&p.timeout, interval);
+    let interval_ok = within(cx, "probe `interval`", &p.interval, MAX_PROBE_INTERVAL);
     if interval.is_zero() {
         cx.err(p.interval.as_ref().map(|s| s.span()), "probe `interval` must be longer than 0s", None);
     }
-    if timeout.is_zero() || timeout > interval {
+    // The timeout is bounded through the interval; past a rejected interval it would only
+    // repeat the problem.
+    if interval_ok && (timeout.is_zero() || timeout > interval) {
         cx.err(
             p.timeout.as_ref().map(|s| s.span()).or(Some(table.clone())),
             format!(

@@ -6,6 +6,9 @@
 use super::{ProbeFuture, Prober};
 use std::time::Duration;
 
+/// How much later than the probe timeout exec's own timeout fires (see [`CommandProber::new`]).
+pub const EXEC_BACKSTOP: Duration = Duration::from_secs(1);
+
 /// Runs one command per attempt.
 #[derive(Debug, Clone)]
 pub struct CommandProber {
@@ -14,10 +17,13 @@ pub struct CommandProber {
 }
 
 impl CommandProber {
-    /// `timeout` is the probe timeout: exec kills the child then. The runner enforces the same
-    /// timeout on the whole attempt; dropping the future also kills the child (kill_on_drop).
+    /// `timeout` is the probe timeout. The runner enforces it on the whole attempt and drops
+    /// the future, which kills the command's whole process group (exec's drop guard). exec's
+    /// own timeout is only a backstop [`EXEC_BACKSTOP`] later: were both equal, either timer
+    /// could fire first in the same tick, and an exec timeout is reported as a plain failure,
+    /// not as a timeout (`timed_out`, the timeout metric).
     pub fn new(argv: Vec<String>, timeout: Duration) -> CommandProber {
-        CommandProber { argv, timeout }
+        CommandProber { argv, timeout: timeout.saturating_add(EXEC_BACKSTOP) }
     }
 }
 

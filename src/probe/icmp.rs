@@ -141,43 +141,9 @@ fn next_identifier() -> PingIdentifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::Ipv6Addr;
 
-    /// Pings `ip` when ICMP sockets are allowed here; otherwise checks the constructor says why.
-    async fn ping_or_explain(ip: IpAddr) {
-        let kind = kind_of(ip);
-        match IcmpProber::new(ip) {
-            Ok(prober) => {
-                assert!(check_socket(kind).is_ok());
-                // Twice: the second attempt uses the next sequence number on the same client.
-                assert_eq!(prober.probe().await, Ok(()));
-                assert_eq!(prober.probe().await, Ok(()));
-            }
-            Err(err) => {
-                assert!(check_socket(kind).is_err(), "constructor failed although a socket opens: {err}");
-                assert!(err.contains("root") && err.contains("ping_group_range"), "{err}");
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn pings_ipv4_loopback() {
-        ping_or_explain(IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
-    }
-
-    #[tokio::test]
-    async fn pings_ipv6_loopback() {
-        ping_or_explain(IpAddr::V6(Ipv6Addr::LOCALHOST)).await;
-    }
-
-    #[tokio::test]
-    async fn dropped_attempt_does_not_break_the_next_one() {
-        let Ok(prober) = IcmpProber::new(IpAddr::V4(Ipv4Addr::LOCALHOST)) else { return };
-        // A zero timeout polls the attempt once (the request is registered and sent) and then
-        // drops it, as the runner does on timeout.
-        let _ = tokio::time::timeout(Duration::ZERO, prober.probe()).await;
-        assert_eq!(prober.probe().await, Ok(()));
-    }
+    // Pinging loopback for real is in tests/icmp_probe.rs: as root it must get a reply.
 
     #[test]
     fn only_an_echo_reply_is_up() {

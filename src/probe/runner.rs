@@ -103,7 +103,7 @@ impl ProbeTask {
                 return; // The daemon dropped the receiver: nobody listens any more.
             }
             // Interval measured from the attempt's start; a late attempt is followed at once.
-            let next = started + self.cfg.interval;
+            let next = deadline(started, self.cfg.interval);
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
                 changed = self.generation.changed(), if restartable => {
@@ -179,6 +179,14 @@ pub fn record_attempt(span: &Span, timed_out: bool, latency_ms: f64, error: Opti
         .record("probe.latency_ms", latency_ms)
         .record("probe.error", error)
         .record("otel.status_code", if ok { "ok" } else { "error" });
+}
+
+/// `start + after` without the panic `Instant + Duration` has on overflow. check-config bounds
+/// intervals (at most 1h), so the fallback (30 years, tokio's own "far future") is only a
+/// guard for a config that did not go through validation.
+fn deadline(start: Instant, after: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    start.checked_add(after).or_else(|| start.checked_add(FAR)).unwrap_or(start)
 }
 
 /// Milliseconds with sub-millisecond precision, for logs and spans.
@@ -390,5 +398,32 @@ mod tests {
         assert!(t0.elapsed() >= Duration::from_millis(200));
         cancel.cancel();
         tokio::time::timeout(PATIENCE, tracker.wait()).await.expect("task did not stop");
+    }
+
+    #[test]
+    fn a_huge_interval_does_not_overflow_the_deadline() {
+        let now = Instant::now();
+        assert!(deadline(now, Duration::MAX) > now + Duration::from_secs(86_400 * 365));
+        assert_eq!(deadline(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_command_probe_leaves_no_grandchild() {
+        // The production path: the real command prober through the runner, whose own timeout
+        // (the same as exec's, started first) is the one that fires.
+        use crate::exec::proc_watch;
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+        let mut cfg = cfg("cmd", 3_600_000, 2000);
+        cfg.kind = ProbeKind::Command { argv: vec!["sh".into(), "-c".into(), script] };
+        let prober = crate::probe::build(&cfg).unwrap();
+        let mut r = start(vec![(cfg, prober)]);
+        let pid = proc_watch::read_pid(&pidfile).await;
+        assert!(proc_watch::alive(pid), "the grandchild {pid} should be running");
+        let rep = next(&mut r.rx).await;
+        assert!(rep.timed_out && !rep.outcome.ok, "{rep:?}");
+        assert_eq!(rep.outcome.error.as_deref(), Some("timed out after 2s"));
+        proc_watch::assert_gone(pid).await;
     }
 }

@@ -7,7 +7,12 @@
 //! [`EXPORT_TIMEOUT`]. The HTTP client is built without TLS: point it at a local collector.
 //! A collector that cannot be reached costs a warning at most every [`WARN_EVERY`].
 //!
-//! Precedence (the OTel specification's: environment over code): the endpoint is
+//! Precedence, this project's choice: the environment over the config file. The
+//! opentelemetry-otlp crate does the opposite for its own settings (a value given to its
+//! builder, as `with_endpoint` here, wins over `OTEL_*`), so [`resolve`] applies the variables
+//! itself before the builder sees anything. Why: `[tracing]` lives in a root-owned config
+//! file, and pointing one run (`failbackd demo`, a debug session) at another collector should
+//! not need an edit of it; someone who sets `OTEL_EXPORTER_OTLP_ENDPOINT` means it. The endpoint is
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is), else `OTEL_EXPORTER_OTLP_ENDPOINT` +
 //! `/v1/traces`, else `[tracing] otlp_endpoint` + `/v1/traces`; none of them set means off.
 //! The service name is `OTEL_SERVICE_NAME`, else `[tracing] service_name`. `OTEL_SDK_DISABLED=true`

@@ -1,15 +1,35 @@
 //! A `tracing` layer that writes one syslog line per event to the local syslog socket, through
 //! the `syslog` crate's Unix socket logger (datagram, with its stream fallback). Fields follow
 //! the message as `key=value` (values quoted when needed), like the forum script's
-//! `logger -t` lines:
+//! `logger -t` lines. The default format is the one syslog(3) has always sent to the local
+//! socket, RFC 3164 without a HOSTNAME:
 //!
 //! ```text
-//! <30>Mar  7 14:02:11 fw1 failbackd[4242]: phase changed phase=probing from=holding after_s=0.002
+//! <30>Mar  7 14:02:11 failbackd[4242]: phase changed phase=probing from=holding after_s=0.002
 //! ```
 //!
+//! Why no hostname: a local socket's receivers take the word after the timestamp as the
+//! program unless told otherwise. rsyslog's imuxsock uses a special parser for the local form
+//! by default (its `UseSpecialParser`; `ParseHostname` is off: "normally, the local log sockets
+//! do not contain hostnames"), as does journald on /dev/log, so a hostname there filed every
+//! line under program `fw1`. FreeBSD's libc syslog(3) (lib/libc/gen/syslog.c) sent exactly
+//! this form up to FreeBSD 11 (`"<%d>"`, `ctime + 4` to 15 characters, `LogTag[pid]: `);
+//! FreeBSD syslogd (usr.sbin/syslogd/syslogd.c, `parsemsg_rfc3164`) skips a HOSTNAME word only
+//! when a space comes before a `:`, "Support non RFC compliant messages, without hostname", so
+//! it attributes both. OPNsense's syslog-ng reads /var/run/log with `flags(syslog-protocol)`
+//! (opnsense/core src/opnsense/service/templates/OPNsense/Syslog/sources/001-local.conf) and
+//! falls back to its RFC 3164 parser for a line without the `1 ` version
+//! (`_syslog_format_parse_legacy` in syslog-ng's syslog-format.c).
+//!
+//! `format = "rfc5424"` writes what FreeBSD 12+ libc syslog(3) writes to /var/run/log
+//! (`vsyslog1`: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID - - MSG`), which FreeBSD syslogd
+//! (`parsemsg_rfc5424`) and OPNsense's syslog-ng parse. rsyslog's imuxsock parses RFC 5424 only
+//! on an input with `useSpecialParser="off"` (its special parser takes the `1` for the program:
+//! rsyslog issue #4749); tests/syslog_output.rs runs a real rsyslogd both ways.
+//!
 //! The formatting is ours (implementing `syslog::LogFormat`): RFC 3164 timestamps carry no
-//! zone and FreeBSD syslogd / syslog-ng read them as local time, so the line uses local time
-//! with a space-padded day (the crate's `Formatter3164` writes UTC, zero-padded); RFC 5424 lines
+//! zone and syslogd reads them as local time, so the line uses local time with a space-padded
+//! day (the crate's `Formatter3164` writes UTC, zero-padded, and a hostname); RFC 5424 lines
 //! use `-` for MSGID and STRUCTURED-DATA (the crate's writes a number as MSGID).
 //!
 //! Logging never blocks the daemon: the layer formats the line and hands it to a writer thread
@@ -45,6 +65,7 @@ const MAX_MESSAGE: usize = 7 * 1024;
 pub struct LineFormat {
     pub format: SyslogFormat,
     pub facility: Facility,
+    /// Only in RFC 5424 lines.
     pub hostname: String,
     pub tag: String,
     pub pid: u32,
@@ -68,13 +89,10 @@ impl LineFormat {
     pub fn line(&self, severity: Severity, now: Stamp, message: &str) -> String {
         let pri = (self.facility as u8) | (severity as u8);
         match self.format {
-            SyslogFormat::Rfc3164 => format!(
-                "<{pri}>{} {} {}[{}]: {message}",
-                now.format("%b %e %H:%M:%S"),
-                self.hostname,
-                self.tag,
-                self.pid
-            ),
+            // The local form: no HOSTNAME (see the module comment).
+            SyslogFormat::Rfc3164 => {
+                format!("<{pri}>{} {}[{}]: {message}", now.format("%b %e %H:%M:%S"), self.tag, self.pid)
+            }
             SyslogFormat::Rfc5424 => format!(
                 "<{pri}>1 {} {} {} {} - - {message}",
                 now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),

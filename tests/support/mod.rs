@@ -12,6 +12,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub mod skip;
+#[allow(unused_imports)] // each test binary uses a different part
+pub use skip::{is_root, require_root, require_tool, skip_or_fail, tools_required};
+
 pub struct TestDaemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
@@ -126,17 +130,8 @@ impl LatePort {
     }
 }
 
-/// Finds an external tool. When it is missing the test is skipped with a message, unless
-/// FAILBACKD_REQUIRE_TOOLS=1 (set by .ci/run, which installs them): then it fails.
+/// Finds an external tool; when it is missing the test is skipped, or fails under
+/// FAILBACKD_REQUIRE_TOOLS=1 ([`skip::require_tool`]).
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
-    if found.is_none() {
-        assert!(
-            std::env::var("FAILBACKD_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{name} is required but not installed"
-        );
-        eprintln!("SKIPPED: {name} is not installed");
-    }
-    found
+    require_tool("this test", name)
 }
