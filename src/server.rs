@@ -255,6 +255,18 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Fu
 mod tests {
     use super::*;
 
+    #[tokio::test(start_paused = true)]
+    async fn the_heartbeat_goes_stale_when_the_loop_stops_beating() {
+        let h = Heartbeat::new(Duration::from_secs(5));
+        assert_eq!(h.stalled(), None);
+        tokio::time::advance(Duration::from_secs(19)).await;
+        assert_eq!(h.stalled(), None, "three ticks and 5 s of slack");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(h.stalled(), Some(Duration::from_secs(21)));
+        h.beat();
+        assert_eq!(h.stalled(), None);
+    }
+
     #[test]
     fn a_full_server_evicts_the_oldest_idle_connection_and_never_a_busy_one() {
         let mut slots = Slots::default();

@@ -383,3 +383,19 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_loop_is_reported_as_ended() {
+        let ended = CancellationToken::new();
+        let task = tokio::spawn(supervise(async { panic!("boom") }, ended.clone()));
+        assert!(task.await.unwrap_err().is_panic());
+        assert!(ended.is_cancelled(), "run.rs sees the loop gone and exits");
+        let ended = CancellationToken::new();
+        supervise(async {}, ended.clone()).await;
+        assert!(ended.is_cancelled());
+    }
+}

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub struct Node {
     pub dir: tempfile::TempDir,
     pub cfg: PathBuf,
+    /// Where /metrics is served (a port that was free when the node was made).
+    pub http: std::net::SocketAddr,
     /// Extra environment for the daemon process.
     pub envs: Vec<(String, String)>,
     child: Option<Child>,
@@ -41,11 +43,13 @@ impl Node {
             )
         };
         let cfg = d.join("failbackd.toml");
+        // A free loopback port now; taken by the daemon at start (other tests use port 0).
+        let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         std::fs::write(
             &cfg,
             format!(
                 "watch = [\"1@em0\"]\nhold_on_boot = {}\nmin_hold = \"0s\"\nstable_for = \"{}\"\nmax_hold = \"{}\"\n\
-                 control_socket = \"{d}/s.sock\"\nstate_file = \"{d}/state\"\nmetrics_listen = \"127.0.0.1:0\"\n{}\n\
+                 control_socket = \"{d}/s.sock\"\nstate_file = \"{d}/state\"\nmetrics_listen = \"{http}\"\n{}\n\
                  [backend]\ntype = \"command\"\ndemote = {}\npromote = {}\nstate = [\"cat\", \"{d}/backend\"]\ntimeout = \"30s\"\n\
                  [[probe]]\nname = \"path\"\ntype = \"command\"\ncommand = [\"test\", \"-e\", \"{d}/up\"]\ninterval = \"100ms\"\nrise = 2\nfall = 2\n",
                 opts.hold_on_boot,
@@ -59,7 +63,7 @@ impl Node {
         )
         .unwrap();
         std::fs::write(d.join("backend"), "promoted\n").unwrap();
-        Node { dir, cfg, envs: Vec::new(), child: None }
+        Node { dir, cfg, http, envs: Vec::new(), child: None }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -141,6 +145,32 @@ impl Node {
     /// Every backend call so far, in order.
     pub fn calls(&self) -> Vec<String> {
         std::fs::read_to_string(self.path("calls")).unwrap_or_default().lines().map(String::from).collect()
+    }
+
+    /// GET `path` from the daemon's HTTP server: (status code, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect_timeout(&self.http, Duration::from_secs(5)) else {
+            return (0, String::new());
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (code, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    }
+
+    /// The value of one sample in /metrics (`name{labels}` exactly as exposed), if present.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     pub fn log(&self) -> String {
