@@ -27,6 +27,7 @@ fn config(probes: usize) -> MachineConfig {
             })
             .collect(),
         backoff: Backoff::default(),
+        tracking: TrackingConfig::default(),
     }
 }
 

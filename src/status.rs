@@ -53,6 +53,9 @@ pub struct ProbeStatus {
     pub kind: String,
     pub target: String,
     pub required: bool,
+    /// Tracking: this probe going down demotes a MASTER.
+    #[serde(default)]
+    pub tracked: bool,
     pub up: bool,
     pub passes: u32,
     pub fails: u32,
@@ -223,6 +226,7 @@ mod tests {
                 kind: "icmp".into(),
                 target: "198.51.100.1".into(),
                 required: true,
+                tracked: false,
                 up: false,
                 passes: 0,
                 fails: 4,

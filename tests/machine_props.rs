@@ -43,6 +43,8 @@ enum Input {
     Replace,
     /// The OS poll reports a CARP state, current or stale.
     Poll(u16, CarpState, bool),
+    /// The peer answers a tracking question (asked or not).
+    Peer(u8),
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -62,6 +64,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::Duplicate),
         1 => Just(Input::Replace),
         2 => (1u16..3, state, any::<bool>()).prop_map(|(v, s, stale)| Input::Poll(v, s, stale)),
+        1 => (0u8..3).prop_map(Input::Peer),
     ]
 }
 
@@ -73,11 +76,34 @@ fn config(policy: MaxHoldPolicy, hold_on_boot: bool) -> MachineConfig {
         max_hold_policy: policy,
         stable_for: Duration::from_secs(3),
         probes: vec![
-            ProbeSpec { name: "a".into(), identity: String::new(), rise: 2, fall: 2, required: true },
-            ProbeSpec { name: "b".into(), identity: String::new(), rise: 3, fall: 1, required: true },
-            ProbeSpec { name: "c".into(), identity: String::new(), rise: 1, fall: 1, required: false },
+            // "a" is tracked: tracking demotions arm failbacks like any other trigger.
+            ProbeSpec {
+                name: "a".into(),
+                identity: String::new(),
+                rise: 2,
+                fall: 2,
+                required: true,
+                track: Some(TrackSpec { demote_without_peer: true }),
+            },
+            ProbeSpec {
+                name: "b".into(),
+                identity: String::new(),
+                rise: 3,
+                fall: 1,
+                required: true,
+                track: None,
+            },
+            ProbeSpec {
+                name: "c".into(),
+                identity: String::new(),
+                rise: 1,
+                fall: 1,
+                required: false,
+                track: None,
+            },
         ],
         backoff: Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(4) },
+        tracking: TrackingConfig { peer: true, max_demotions: 2, ..TrackingConfig::default() },
     }
 }
 
@@ -239,6 +265,11 @@ fn run(
                 _ => Event::Tick,
             },
             Input::Replace => Event::BackendReplaced,
+            Input::Peer(h) => Event::PeerAnswer(match h {
+                0 => PeerHealth::Healthy,
+                1 => PeerHealth::Unhealthy,
+                _ => PeerHealth::Unreachable,
+            }),
             Input::Reload(without_b) => {
                 let mut cfg = config(policy, hold_on_boot);
                 if without_b {

@@ -5,6 +5,7 @@
 mod error;
 mod raw;
 pub mod telemetry;
+pub mod tracking;
 mod validate;
 mod watch;
 
@@ -44,6 +45,8 @@ pub struct Config {
     pub probes: Vec<ProbeConfig>,
     /// `[tracing]` and `[syslog]` (src/config/telemetry.rs).
     pub telemetry: telemetry::TelemetryConfig,
+    /// `[tracking]` (src/config/tracking.rs).
+    pub tracking: tracking::TrackingSettings,
 }
 
 /// What `failbackd hook` does when the daemon does not answer.
@@ -103,6 +106,8 @@ pub struct ProbeConfig {
     pub rise: u32,
     pub fall: u32,
     pub required: bool,
+    /// `track = true`: this probe going down demotes a MASTER (src/config/tracking.rs).
+    pub track: Option<crate::machine::TrackSpec>,
 }
 
 /// What a probe checks.
@@ -184,9 +189,11 @@ impl Config {
                     rise: p.rise,
                     fall: p.fall,
                     required: p.required,
+                    track: p.track,
                 })
                 .collect(),
             backoff: Backoff::default(),
+            tracking: self.tracking.machine(),
         }
     }
 

@@ -43,6 +43,7 @@ pub struct RawConfig {
     pub probes: Vec<Spanned<RawProbe>>,
     pub tracing: Option<Spanned<super::telemetry::RawTracing>>,
     pub syslog: Option<Spanned<super::telemetry::RawSyslog>>,
+    pub tracking: Option<Spanned<super::tracking::RawTracking>>,
 }
 
 /// `[backend]`: one flat table; which keys apply depends on `type` (checked in validate.rs,
@@ -89,4 +90,8 @@ pub struct RawProbe {
     pub rise: Option<Spanned<u32>>,
     pub fall: Option<Spanned<u32>>,
     pub required: Option<bool>,
+    /// Tracking: this probe going down demotes a MASTER (default `[tracking] enabled`).
+    pub track: Option<bool>,
+    /// Tracking, when the peer cannot be asked: "stay" (default) or "demote".
+    pub track_without_peer: Option<Spanned<String>>,
 }

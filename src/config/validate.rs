@@ -164,8 +164,9 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         }
     };
 
+    let tracking = super::tracking::build(cx.file, cx.text, &mut cx.errors, &raw.tracking);
     let mut names = HashSet::new();
-    let probes = raw.probes.iter().filter_map(|p| probe(cx, p, &mut names)).collect();
+    let probes = raw.probes.iter().filter_map(|p| probe(cx, p, &mut names, &tracking)).collect();
 
     Config {
         watch,
@@ -184,6 +185,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         backend,
         probes,
         telemetry: super::telemetry::build(cx.file, cx.text, &mut cx.errors, &raw.tracing, &raw.syslog),
+        tracking,
     }
 }
 
@@ -369,7 +371,12 @@ fn backend(cx: &mut Ctx<'_>, b: &Spanned<RawBackend>) -> BackendConfig {
     }
 }
 
-fn probe(cx: &mut Ctx<'_>, p: &Spanned<RawProbe>, names: &mut HashSet<String>) -> Option<ProbeConfig> {
+fn probe(
+    cx: &mut Ctx<'_>,
+    p: &Spanned<RawProbe>,
+    names: &mut HashSet<String>,
+    tracking: &super::tracking::TrackingSettings,
+) -> Option<ProbeConfig> {
     let table = p.span();
     let p = p.get_ref();
     let name = p.name.get_ref();
@@ -418,6 +425,8 @@ fn probe(cx: &mut Ctx<'_>, p: &Spanned<RawProbe>, names: &mut HashSet<String>) -
         }
     }
 
+    let track =
+        super::tracking::probe(cx.file, cx.text, &mut cx.errors, tracking, p.track, &p.track_without_peer);
     let kind = probe_kind(cx, p, table)?;
     Some(ProbeConfig {
         name: name.clone(),
@@ -427,6 +436,7 @@ fn probe(cx: &mut Ctx<'_>, p: &Spanned<RawProbe>, names: &mut HashSet<String>) -
         rise,
         fall,
         required: p.required.unwrap_or(true),
+        track,
     })
 }
 

@@ -9,6 +9,7 @@
 
 mod control;
 mod observe;
+mod peer;
 mod probes;
 mod record;
 mod reload;
@@ -65,6 +66,7 @@ struct Inputs {
     probe_rx: mpsc::Receiver<probes::Tagged>,
     backend_rx: mpsc::Receiver<BackendResult>,
     observe_rx: mpsc::Receiver<observe::Reading>,
+    peer_rx: mpsc::Receiver<crate::machine::PeerHealth>,
     reload_rx: mpsc::Receiver<Config>,
 }
 
@@ -80,6 +82,7 @@ pub(crate) struct Daemon {
     status_tx: watch::Sender<Status>,
     backend_tx: mpsc::Sender<BackendResult>,
     observe_tx: mpsc::Sender<observe::Reading>,
+    peer_tx: mpsc::Sender<crate::machine::PeerHealth>,
     observer: observe::Observer,
     last_probe: Vec<Option<ProbeOutcome>>,
     drain_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
@@ -106,6 +109,7 @@ pub async fn start(
     let (reload_tx, reload_rx) = mpsc::channel::<Config>(4);
     let (backend_tx, backend_rx) = mpsc::channel(8);
     let (observe_tx, observe_rx) = mpsc::channel(2);
+    let (peer_tx, peer_rx) = mpsc::channel(2);
     let spans = FailbackSpans::default();
     let probes = Probes::start(&cfg, probe_tx, spans.clone(), &cancel, tracker)?;
     let heartbeat = crate::server::Heartbeat::new(cfg.reconcile_interval);
@@ -141,6 +145,7 @@ pub async fn start(
         status_tx,
         backend_tx,
         observe_tx,
+        peer_tx,
         observer: observe::Observer::default(),
         drain_waiters: Vec::new(),
         persisted: None,
@@ -160,7 +165,7 @@ pub async fn start(
     daemon.step(Event::Boot(boot));
     // The CARP states the OS reports now, before any hook: who is MASTER is known at once.
     daemon.on_reading(reading);
-    let inputs = Inputs { control_rx, probe_rx, backend_rx, observe_rx, reload_rx };
+    let inputs = Inputs { control_rx, probe_rx, backend_rx, observe_rx, peer_rx, reload_rx };
     tracker.spawn(supervise(daemon.run(inputs, cancel), loop_ended));
     Ok(handles)
 }
@@ -221,6 +226,7 @@ impl Daemon {
                 Some(report) = inputs.probe_rx.recv() => self.on_probe(report),
                 Some(result) = inputs.backend_rx.recv() => self.on_backend(result),
                 Some(reading) = inputs.observe_rx.recv() => self.on_reading(reading),
+                Some(answer) = inputs.peer_rx.recv() => { self.step(Event::PeerAnswer(answer)); }
                 Some(cfg) = inputs.reload_rx.recv() => {
                     let interval = self.cfg.reconcile_interval;
                     self.reload(cfg);
@@ -296,6 +302,7 @@ impl Daemon {
             match action {
                 Action::Demote => self.call_backend(BackendOp::Demote),
                 Action::Promote => self.call_backend(BackendOp::Promote),
+                Action::AskPeer => self.ask_peer(),
                 Action::RestartProbes => {
                     restart = true;
                     self.last_probe.iter_mut().for_each(|p| *p = None);
@@ -339,6 +346,29 @@ impl Daemon {
             };
             // The loop is gone only at shutdown; the state file has the phase for the restart.
             let _ = tx.send((generation, op, result, now().saturating_duration_since(started))).await;
+        });
+    }
+
+    /// Tracking asks whether the peer can take over (the machine waits for the answer).
+    fn ask_peer(&self) {
+        let tx = self.peer_tx.clone();
+        let url = self.cfg.tracking.peer.clone();
+        self.tracker.spawn(async move {
+            let answer = match url {
+                None => crate::machine::PeerHealth::Unreachable,
+                Some(url) => match peer::ask(&url).await {
+                    Ok(st) => {
+                        let health = peer::judge(&st);
+                        tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        health
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot ask the peer");
+                        crate::machine::PeerHealth::Unreachable
+                    }
+                },
+            };
+            let _ = tx.send(answer).await;
         });
     }
 

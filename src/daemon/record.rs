@@ -126,6 +126,31 @@ impl Daemon {
                     "failbackd's hold was changed behind its back; re-applying what the phase wants"
                 );
             }
+            Record::TrackDemoted { probe } => {
+                let name = self.cfg.probes.get(*probe).map_or("", |p| p.name.as_str());
+                m.track_demotions.with_label_values(&[name]).inc();
+                tracing::warn!(
+                    probe = name,
+                    "tracking: a tracked probe is down on the MASTER; demoting so the peer takes over"
+                );
+            }
+            Record::TrackSuppressed { probe, reason } => {
+                let name = self.cfg.probes.get(*probe).map_or("", |p| p.name.as_str());
+                m.track_suppressed.with_label_values(&[reason.as_str()]).inc();
+                let level_error = *reason == crate::machine::SuppressReason::FlapLimit;
+                if level_error {
+                    tracing::error!(
+                        probe = name,
+                        reason = reason.as_str(),
+                        "tracking: flap limit reached; staying MASTER with the path down"
+                    );
+                } else {
+                    tracing::warn!(probe = name, reason = reason.as_str(), "tracking: not demoting");
+                }
+            }
+            Record::TrackCleared => {
+                tracing::info!("tracking: the tracked probes are up again (or tracking no longer applies)")
+            }
             Record::ForeignHold { held } => {
                 if *held {
                     tracing::warn!(
@@ -168,6 +193,7 @@ impl Daemon {
         self.metrics.held.set(i64::from(m.backend_demoted() == Some(true) && !foreign));
         self.metrics.hold_wanted.set(i64::from(phase.wants_demoted() == Some(true)));
         self.metrics.foreign_hold.set(i64::from(foreign));
+        self.metrics.track_suppressed_now.set(i64::from(m.track_suppressed()));
         for (i, p) in self.cfg.probes.iter().enumerate() {
             let up = m.probe(i).is_some_and(|t| t.up);
             let blocked = p.required && !up && phase.is_holding();
@@ -224,6 +250,7 @@ impl Daemon {
                     kind: p.kind.type_name().to_string(),
                     target: p.kind.target(),
                     required: p.required,
+                    tracked: p.track.is_some(),
                     up: tally.up,
                     passes: tally.passes,
                     fails: tally.fails,

@@ -67,6 +67,7 @@ fn demo_config(dir: &Path, lab: &Lab, icmp: bool) -> Config {
         rise: RISE,
         fall: 2,
         required: true,
+        track: None,
     };
     let mut probes = vec![
         probe("gateway", ProbeKind::Tcp { target: lab.gateway_addr }),
@@ -90,6 +91,7 @@ fn demo_config(dir: &Path, lab: &Lab, icmp: bool) -> Config {
         backend: BackendConfig::Simulated,
         probes,
         telemetry: Default::default(),
+        tracking: Default::default(),
     }
 }
 

@@ -16,6 +16,9 @@ mod observe_tests;
 mod probes;
 #[cfg(test)]
 mod tests;
+mod track;
+#[cfg(test)]
+mod track_tests;
 mod types;
 
 pub use probes::ProbeTally;
@@ -42,6 +45,7 @@ pub struct Machine {
     last_outcome: Option<Outcome>,
     /// Id of the last failback that ended, so ids keep counting up.
     ended_failbacks: u64,
+    track: track::Track,
 }
 
 /// The failback in progress (from arm to outcome).
@@ -94,6 +98,7 @@ impl Machine {
             carp_seq: 0,
             last_outcome: None,
             ended_failbacks: 0,
+            track: track::Track::default(),
         }
     }
 
@@ -183,6 +188,7 @@ impl Machine {
         if let Some(drain) = self.drain.filter(|d| !d.reported) {
             deadlines.push(drain.until);
         }
+        deadlines.extend(self.track_deadline());
         deadlines.into_iter().min()
     }
 
@@ -207,6 +213,7 @@ impl Machine {
             Event::Reconfigure(cfg) => self.reconfigure(now, *cfg, &mut out),
             Event::Observed(obs) => self.on_observed(now, obs, &mut out),
             Event::BackendReplaced => self.on_backend_replaced(),
+            Event::PeerAnswer(answer) => self.on_peer_answer(now, answer, &mut out),
         }
         // A phase change can make the next one due at once (stable_for = 0, backend already in
         // place); a few rounds settle it. Each round changes the phase or stops.
@@ -218,6 +225,7 @@ impl Machine {
                 break;
             }
         }
+        self.track_step(now, &mut out);
         self.reconcile_backend(now, &mut out);
         out
     }

@@ -16,10 +16,25 @@ pub(super) fn cfg() -> MachineConfig {
         max_hold_policy: MaxHoldPolicy::Stay,
         stable_for: secs(5),
         probes: vec![
-            ProbeSpec { name: "gw".into(), identity: String::new(), rise: 2, fall: 2, required: true },
-            ProbeSpec { name: "extra".into(), identity: String::new(), rise: 1, fall: 1, required: false },
+            ProbeSpec {
+                name: "gw".into(),
+                identity: String::new(),
+                rise: 2,
+                fall: 2,
+                required: true,
+                track: None,
+            },
+            ProbeSpec {
+                name: "extra".into(),
+                identity: String::new(),
+                rise: 1,
+                fall: 1,
+                required: false,
+                track: None,
+            },
         ],
         backoff: Backoff { initial: secs(1), max: secs(8) },
+        tracking: TrackingConfig::default(),
     }
 }
 
@@ -548,6 +563,7 @@ fn reload_keeps_the_hold_and_carries_probe_counters_by_name() {
         rise: 1,
         fall: 1,
         required: true,
+        track: None,
     });
     let a = t.at(3.0).ev(Event::Reconfigure(Box::new(new)));
     assert_eq!(phases(&a), vec![Phase::Probing], "a new required probe starts down");

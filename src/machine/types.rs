@@ -125,6 +125,8 @@ pub enum Trigger {
     Carp { vhid: u16, iface: String, state: CarpState },
     /// `failbackd hold`.
     Manual,
+    /// Tracking: a tracked probe went down while this node was MASTER (the name of the probe).
+    Track { probe: String },
 }
 
 impl fmt::Display for Trigger {
@@ -134,6 +136,7 @@ impl fmt::Display for Trigger {
             Trigger::Resume => f.write_str("resume"),
             Trigger::Manual => f.write_str("manual"),
             Trigger::Carp { vhid, iface, state } => write!(f, "carp {vhid}@{iface} {state}"),
+            Trigger::Track { probe } => write!(f, "track {probe}"),
         }
     }
 }
@@ -279,6 +282,8 @@ pub enum Event {
     /// The backend was replaced (reload): its state is unknown until the next [`Event::Observed`],
     /// and no call is made before that; results of the old backend's calls are ignored.
     BackendReplaced,
+    /// The peer's answer to [`Action::AskPeer`].
+    PeerAnswer(PeerHealth),
     /// A reloaded configuration (SIGHUP). The phase and any hold in progress are kept; probe
     /// counters carry over by probe name, new probes start down.
     Reconfigure(Box<MachineConfig>),
@@ -293,6 +298,9 @@ pub enum Action {
     Promote,
     /// A failback armed: run every probe now and forget results of attempts started before.
     RestartProbes,
+    /// Tracking wants to demote a MASTER: ask the peer whether it can take over; answer with
+    /// [`Event::PeerAnswer`].
+    AskPeer,
     /// Something to put into metrics, traces and logs.
     Record(Record),
 }
@@ -355,6 +363,91 @@ pub enum Record {
     ForeignHold {
         held: bool,
     },
+    /// Tracking demoted a MASTER because tracked probe `probe` is down.
+    TrackDemoted {
+        probe: usize,
+    },
+    /// Tracking would have demoted, and did not (once per down episode and reason).
+    TrackSuppressed {
+        probe: usize,
+        reason: SuppressReason,
+    },
+    /// The tracked probe that was down (and whose demotion was suppressed or not due yet) is up
+    /// again, or the node left the state in which tracking applies.
+    TrackCleared,
+}
+
+/// What the peer said when asked whether it can take the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerHealth {
+    /// It answered, and its own tracked probes are up: it can take over.
+    Healthy,
+    /// It answered, and it is not ready (held, or its tracked probes are down).
+    Unhealthy,
+    /// It could not be asked (not configured, unreachable, a garbage answer).
+    Unreachable,
+}
+
+/// Why tracking left a MASTER with a dead path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SuppressReason {
+    /// The node is not MASTER: demoting it changes nothing.
+    NotMaster,
+    /// The peer answered that it is not ready either (a shared outage: no ping-pong).
+    PeerUnhealthy,
+    /// The peer could not be asked and the probe says `track_without_peer = "stay"`.
+    PeerUnreachable,
+    /// The flap limit: too many tracking demotions in the window; one node serving beats a pair
+    /// that ping-pongs.
+    FlapLimit,
+}
+
+impl SuppressReason {
+    pub const ALL: [SuppressReason; 4] = [
+        SuppressReason::NotMaster,
+        SuppressReason::PeerUnhealthy,
+        SuppressReason::PeerUnreachable,
+        SuppressReason::FlapLimit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressReason::NotMaster => "not_master",
+            SuppressReason::PeerUnhealthy => "peer_unhealthy",
+            SuppressReason::PeerUnreachable => "peer_unreachable",
+            SuppressReason::FlapLimit => "flap_limit",
+        }
+    }
+}
+
+/// A probe's tracking settings: set only on probes with `track = true`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackSpec {
+    /// When the peer cannot be asked: demote anyway (`true`) or stay MASTER (`false`).
+    pub demote_without_peer: bool,
+}
+
+/// Tracking: demoting a MASTER whose path died (issue: CARP fails over only on link loss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackingConfig {
+    /// How long a tracked probe must be down (by its `fall`) before the demotion.
+    pub track_for: Duration,
+    /// At most this many tracking demotions per `window`; then stay MASTER, loudly.
+    pub max_demotions: u32,
+    pub window: Duration,
+    /// Whether a peer URL is configured (else the peer "cannot be asked").
+    pub peer: bool,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            track_for: Duration::ZERO,
+            max_demotions: 3,
+            window: Duration::from_secs(3600),
+            peer: false,
+        }
+    }
 }
 
 /// When `max_hold` passes.
@@ -387,6 +480,8 @@ pub struct ProbeSpec {
     pub rise: u32,
     pub fall: u32,
     pub required: bool,
+    /// Tracking (`track = true`): this probe going down demotes a MASTER.
+    pub track: Option<TrackSpec>,
 }
 
 /// Retry schedule for failed backend calls: `initial * 2^(n-1)`, capped at `max`.
@@ -420,4 +515,5 @@ pub struct MachineConfig {
     pub stable_for: Duration,
     pub probes: Vec<ProbeSpec>,
     pub backoff: Backoff,
+    pub tracking: TrackingConfig,
 }

@@ -236,6 +236,7 @@ mod tests {
             rise: 1,
             fall: 1,
             required: true,
+            track: None,
         }
     }
 

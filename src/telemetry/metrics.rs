@@ -54,6 +54,9 @@ pub struct Metrics {
     pub release_blocked: IntGaugeVec,
     pub last_failback_duration: Gauge,
     pub moments: super::moments::Moments,
+    pub track_demotions: IntCounterVec,
+    pub track_suppressed: IntCounterVec,
+    pub track_suppressed_now: IntGauge,
     pub backend_errors: IntCounterVec,
     pub control_requests_dropped: IntCounter,
     pub build_info: IntGaugeVec,
@@ -261,6 +264,33 @@ impl Metrics {
                 ))
             ),
             moments: reg!(r, super::moments::Moments::new(cfg.max_hold)),
+            track_demotions: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_track_demotions_total",
+                        "Tracking demotions: a tracked probe went down while this node was MASTER."
+                    ),
+                    &["probe"]
+                )
+            ),
+            track_suppressed: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_track_suppressed_total",
+                        "Tracking demotions not made, by reason (not_master, peer_unhealthy, peer_unreachable, flap_limit)."
+                    ),
+                    &["reason"]
+                )
+            ),
+            track_suppressed_now: reg!(
+                r,
+                IntGauge::with_opts(o(
+                    "failback_track_suppressed",
+                    "1 while a tracked probe is down and its demotion is suppressed (the node stays MASTER)."
+                ))
+            ),
             backend_errors: reg!(
                 r,
                 IntCounterVec::new(
@@ -309,6 +339,9 @@ impl Metrics {
             }
         }
         self.init_backend(backend);
+        for reason in crate::machine::SuppressReason::ALL {
+            self.track_suppressed.with_label_values(&[reason.as_str()]);
+        }
         for d in Drift::ALL {
             self.drift.with_label_values(&[d.as_str()]);
         }
@@ -332,6 +365,9 @@ impl Metrics {
             self.probe_up.with_label_values(&[name]).set(0);
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
             self.release_blocked.with_label_values(&[name]).set(0);
+            if p.track.is_some() {
+                self.track_demotions.with_label_values(&[name]);
+            }
             for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);
             }
