@@ -162,6 +162,49 @@ mod tests {
         assert!(parse_state("").is_err());
     }
 
+    #[test]
+    fn parses_carp_state_lines() {
+        let seen = parse_carp_state("1@igb0 MASTER\n\n  51@eth0   BACKUP \n3@em1 INIT\n").unwrap();
+        let short: Vec<(u16, &str, &str)> =
+            seen.iter().map(|c| (c.vhid, c.iface.as_str(), c.state.as_str())).collect();
+        assert_eq!(short, vec![(1, "igb0", "MASTER"), (51, "eth0", "BACKUP"), (3, "em1", "INIT")]);
+        assert_eq!(parse_carp_state(""), Ok(vec![]));
+        for bad in
+            ["1@igb0", "1@igb0 master", "0@igb0 MASTER", "igb0 MASTER", "1@igb0 MASTER extra", "1@ BACKUP"]
+        {
+            let e = parse_carp_state(&format!("2@em0 BACKUP\n{bad}\n")).unwrap_err();
+            assert!(e.0.contains(&format!("{bad:?}")), "{bad:?}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn observe_runs_state_and_carp_state() {
+        let b = CommandBackend::new(sh("true"), sh("true"), Some(sh("echo demoted")), Duration::from_secs(5))
+            .with_carp_state(sh("echo '7@vtnet1 MASTER'"));
+        let o = b.observe().await.unwrap();
+        assert_eq!((o.held, o.demoted, o.demotion), (Some(true), Some(true), None));
+        let carp = o.carp.unwrap();
+        assert_eq!((carp[0].vhid, carp[0].iface.as_str(), carp[0].state.as_str()), (7, "vtnet1", "MASTER"));
+        let unknown = CommandBackend::new(sh("true"), sh("true"), None, Duration::from_secs(5));
+        assert_eq!(unknown.observe().await, Ok(Observation::default()));
+        let bad = unknown.with_carp_state(sh("echo 'nonsense'"));
+        assert!(bad.observe().await.unwrap_err().0.contains("\"nonsense\""));
+    }
+
+    /// Real processes, real time: each command alone fits the 1 s budget, both do not.
+    #[tokio::test]
+    async fn observe_has_one_budget_for_both_commands() {
+        let b = CommandBackend::new(
+            sh("true"),
+            sh("true"),
+            Some(sh("sleep 0.6; echo demoted")),
+            Duration::from_secs(1),
+        )
+        .with_carp_state(sh("sleep 0.6"));
+        let e = b.observe().await.unwrap_err();
+        assert!(e.0.starts_with("observe timed out after 1s (sh, sh)"), "{e}");
+    }
+
     #[tokio::test]
     async fn runs_commands_and_reads_state_from_a_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -186,7 +229,7 @@ mod tests {
         let e = b.demote().await.unwrap_err();
         assert_eq!(e.0, "demote command failed: exit status 4: nope");
         let e = b.promote().await.unwrap_err();
-        assert!(e.0.starts_with("promote command: sh timed out"), "{}", e.0);
+        assert!(e.0.starts_with("promote timed out after 200ms (sh)"), "{}", e.0);
         assert_eq!(b.demoted().await, Ok(None));
     }
 }

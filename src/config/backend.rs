@@ -451,3 +451,126 @@ fn typed<T: DeserializeOwned>(cx: &mut Check<'_, '_>, kind: &str) -> Option<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn backend(body: &str) -> Result<BackendConfig, Vec<ConfigError>> {
+        Config::parse("t.toml", &format!("[backend]\n{body}")).map(|c| c.backend).map_err(|e| e.0)
+    }
+
+    fn one_error(body: &str) -> ConfigError {
+        let errs = backend(body).expect_err("should be rejected");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        errs.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn every_backend_gets_its_defaults() {
+        let BackendConfig::Freebsd(f) = backend("type = \"freebsd\"").unwrap() else { panic!() };
+        assert_eq!(
+            f,
+            FreebsdConfig {
+                sysctl: DEFAULT_SYSCTL.into(),
+                demotion: DEFAULT_DEMOTION,
+                ifconfig: DEFAULT_IFCONFIG.into(),
+                timeout: DEFAULT_BACKEND_TIMEOUT
+            }
+        );
+        let BackendConfig::Opnsense(o) = backend("type = \"opnsense\"\nmode = \"maintenance\"").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (o.mode, o.configctl.as_str(), o.ifconfig.as_str()),
+            (OpnsenseMode::Maintenance, DEFAULT_CONFIGCTL, DEFAULT_IFCONFIG)
+        );
+        let BackendConfig::Keepalived(k) = backend(
+            "type = \"keepalived\"\ntrack_file = \"/run/h\"\ninstances = [{ vhid = 51, interface = \"eth0\", address = \"203.0.113.1\" }]",
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!((k.held_value, k.ip.as_str(), k.instances.len()), (DEFAULT_HELD_VALUE, DEFAULT_IP, 1));
+        assert_eq!(k.instances[0].address, "203.0.113.1".parse::<IpAddr>().unwrap());
+        let BackendConfig::Command(c) =
+            backend("type = \"command\"\ndemote = [\"d\"]\npromote = [\"p\"]\ncarp_state = [\"c\", \"-x\"]\ntimeout = \"2s\"")
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.carp_state, c.state, c.timeout),
+            (Some(vec!["c".into(), "-x".into()]), None, Duration::from_secs(2))
+        );
+        assert_eq!(backend("type = \"simulated\""), Ok(BackendConfig::Simulated));
+    }
+
+    #[test]
+    fn a_key_of_another_backend_names_the_key_the_type_and_what_it_takes() {
+        let e = one_error("type = \"keepalived\"\ntrack_file = \"/run/h\"\nsysctl = \"/sbin/sysctl\"");
+        assert_eq!((e.line, e.column), (4, 10));
+        assert_eq!(e.message, "`sysctl` does not apply to the keepalived backend");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("the keepalived backend takes: track_file, held_value, ip, instances, timeout")
+        );
+        let errs = backend("type = \"simulated\"\nsysctl = \"x\"\nmode = \"y\"").unwrap_err();
+        assert_eq!(errs.len(), 2, "every stray key is reported: {errs:#?}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_at_its_value() {
+        let e = one_error("type = \"freebsd\"\ndemotion = \"lots\"");
+        assert_eq!((e.line, e.column), (3, 12));
+        assert!(e.message.starts_with("`demotion`: invalid type: string \"lots\""), "{e}");
+    }
+
+    #[test]
+    fn instances_are_checked() {
+        let e = one_error(
+            "type = \"keepalived\"\ntrack_file = \"/run/h\"\ninstances = [{ vhid = 51, interface = \"eth0\", address = \"nope\" }]",
+        );
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("`instances`") && e.message.contains("invalid IP address"), "{e}");
+        let e = one_error(
+            "type = \"keepalived\"\ntrack_file = \"/run/h\"\ninstances = [{ vhid = 51, interface = \"eth0\", addr = \"192.0.2.1\" }]",
+        );
+        assert!(e.message.contains("unknown field `addr`"), "{e}");
+        let errs = backend(
+            "type = \"keepalived\"\ntrack_file = \"/run/h\"\ninstances = [\n  { vhid = 0, interface = \"eth0\", address = \"192.0.2.1\" },\n  { vhid = 5, interface = \"a b\", address = \"192.0.2.1\" },\n  { vhid = 5, interface = \"a b\", address = \"192.0.2.2\" },\n]",
+        )
+        .unwrap_err();
+        let msgs: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                (5, "instance `vhid` 0 is not from 1 to 255"),
+                (6, "instance `interface` \"a b\" is not valid"),
+                (7, "instance `interface` \"a b\" is not valid"),
+                (7, "instance 5@a b is listed twice"),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_programs_and_zero_timeouts_are_rejected() {
+        assert_eq!(one_error("type = \"freebsd\"\nifconfig = \"\"").message, "`ifconfig` is empty");
+        assert_eq!(
+            one_error("type = \"keepalived\"\ntrack_file = \"/h\"\nip = \"\"").message,
+            "`ip` is empty"
+        );
+        let e = one_error("type = \"command\"\ndemote = [\"d\"]\npromote = [\"p\"]\ncarp_state = []");
+        assert_eq!((e.line, e.message.as_str()), (5, "`carp_state` needs at least a program"));
+        let e = one_error("type = \"keepalived\"\ntrack_file = \"/h\"\ntimeout = \"0s\"");
+        assert_eq!(e.message, "backend `timeout` must be longer than 0s");
+    }
+
+    #[test]
+    fn the_fields_are_the_keys() {
+        assert_eq!(keys_of::<FreebsdConfig>(), ["sysctl", "demotion", "ifconfig", "timeout"]);
+        assert!(keys_of::<SimulatedConfig>().is_empty());
+    }
+}
