@@ -279,3 +279,18 @@ async fn service_status_without_the_check_installed_is_an_error_not_a_silent_no_
     assert!(e.0.contains("rc.carp_service_status.d/failbackd"), "{e}");
     assert_eq!(b.demoted().await, Ok(Some(false)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_maintenance_demotes_toggle_once() {
+    // The daemon and the hook's fail-safe at the same moment; `show` is slow (the fake sysctl
+    // behind it sleeps after each read), so without the lock both would read "off" and the
+    // second toggle would leave the maintenance the first entered.
+    let f = Fakes::new();
+    std::fs::write(f.path("read-delay"), "0.3\n").unwrap();
+    let (a, b) = (maintenance_backend(&f), maintenance_backend(&f));
+    let (ra, rb) = tokio::join!(a.demote(), b.demote());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(f.count(TOGGLE), 1, "{:?}", f.calls());
+    assert!(f.maintenance() && marker(&f));
+}

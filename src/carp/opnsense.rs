@@ -29,6 +29,9 @@
 //! maintenance is gone (an operator left it) is removed at the next reading, so a later
 //! operator maintenance is not mistaken for failbackd's.
 //!
+//! `demote` and `promote` hold the lock `<state_file>.lock` (as the freebsd backend does), so
+//! the daemon and the hook's fail-safe never both read "off" and both toggle (enter, leave).
+//!
 //! `observe` reads `configctl interface show carp` and the CARP states from `ifconfig`
 //! ([`super::ifconfig`]; OPNsense is FreeBSD). A negative demotion is an error, never "held".
 
@@ -51,6 +54,7 @@ pub struct OpnsenseBackend {
     ifconfig: String,
     timeout: Duration,
     marker: PathBuf,
+    lock: PathBuf,
 }
 
 /// What `configctl interface show carp` reports.
@@ -116,6 +120,7 @@ impl OpnsenseBackend {
             ifconfig,
             timeout,
             marker: super::beside(state_file, ".maintenance"),
+            lock: super::beside(state_file, ".lock"),
         }
     }
 
@@ -269,6 +274,8 @@ impl Backend for OpnsenseBackend {
 
 impl OpnsenseBackend {
     async fn demote_now(&self) -> Result<(), BackendError> {
+        // The daemon and the hook's fail-safe must not both read "off" and both toggle.
+        let _lock = super::lock::exclusive(&self.lock, self.timeout).await?;
         match self.mode {
             OpnsenseMode::Maintenance => self.set_maintenance(true).await,
             OpnsenseMode::ServiceStatus => {
@@ -288,6 +295,7 @@ impl OpnsenseBackend {
     }
 
     async fn promote_now(&self) -> Result<(), BackendError> {
+        let _lock = super::lock::exclusive(&self.lock, self.timeout).await?;
         match self.mode {
             OpnsenseMode::Maintenance => self.set_maintenance(false).await,
             OpnsenseMode::ServiceStatus => {
