@@ -35,6 +35,7 @@ pub struct FreebsdBackend {
     amount: i64,
     timeout: Duration,
     lock: PathBuf,
+    carp_errors: super::ifconfig::Reported,
 }
 
 impl FreebsdBackend {
@@ -46,6 +47,7 @@ impl FreebsdBackend {
             amount: i64::from(amount),
             timeout,
             lock: super::beside(state_file, ".lock"),
+            carp_errors: Default::default(),
         }
     }
 
@@ -112,7 +114,7 @@ impl FreebsdBackend {
             demoted: Some(v > 0),
             demotion: Some(v),
             others: super::other_sources(if held { v - self.amount } else { v }),
-            carp: super::ifconfig::observe(&self.ifconfig, self.timeout).await,
+            carp: super::ifconfig::observe(&self.ifconfig, self.timeout, &self.carp_errors).await,
         })
     }
 }

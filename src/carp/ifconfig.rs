@@ -9,6 +9,7 @@
 use super::{BackendError, CarpSeen};
 use crate::exec;
 use crate::machine::CarpState;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Parses `ifconfig` output into every CARP instance it lists. A `carp:` line that does not
@@ -49,13 +50,37 @@ pub async fn read(ifconfig: &str, timeout: Duration) -> Result<Vec<CarpSeen>, Ba
     parse(&out.stdout)
 }
 
+/// Remembers the last failure to read CARP states, so a broken `ifconfig` is logged at warn
+/// when it starts failing (or fails differently), not at every reconcile tick.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Reported(Arc<Mutex<Option<String>>>);
+
+impl Reported {
+    /// Logs `e` at warn when it is new, at debug when it repeats.
+    pub(crate) fn failed(&self, what: &str, e: &BackendError) {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() == Some(e.0.as_str()) {
+            tracing::debug!(error = %e, "cannot read {what}; still reporting them as unknown");
+        } else {
+            tracing::warn!(error = %e, "cannot read {what}; reporting them as unknown");
+            *last = Some(e.0.clone());
+        }
+    }
+    pub(crate) fn ok(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 /// CARP states for an observation: an ifconfig failure leaves them unknown (logged) rather than
 /// failing the reading of the hold, which matters more.
-pub async fn observe(ifconfig: &str, timeout: Duration) -> Option<Vec<CarpSeen>> {
+pub(crate) async fn observe(ifconfig: &str, timeout: Duration, reported: &Reported) -> Option<Vec<CarpSeen>> {
     match read(ifconfig, timeout).await {
-        Ok(v) => Some(v),
+        Ok(v) => {
+            reported.ok();
+            Some(v)
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read CARP states; reporting them as unknown");
+            reported.failed("CARP states", &e);
             None
         }
     }

@@ -46,6 +46,7 @@ pub struct KeepalivedBackend {
     ip: String,
     instances: Vec<VrrpInstance>,
     timeout: Duration,
+    vrrp_errors: super::ifconfig::Reported,
 }
 
 /// Parses a track file's content as keepalived does: one integer (surrounding blanks allowed).
@@ -113,6 +114,7 @@ impl KeepalivedBackend {
             ip: DEFAULT_IP.into(),
             instances: Vec::new(),
             timeout: crate::config::backend::DEFAULT_BACKEND_TIMEOUT,
+            vrrp_errors: Default::default(),
         }
     }
 
@@ -123,6 +125,7 @@ impl KeepalivedBackend {
             ip: c.ip.clone(),
             instances: c.instances.clone(),
             timeout: c.timeout,
+            vrrp_errors: Default::default(),
         }
     }
 
@@ -166,9 +169,12 @@ impl KeepalivedBackend {
     async fn measure(&self) -> Result<Observation, BackendError> {
         let value = self.read().await?;
         let carp = match self.vrrp().await {
-            Ok(c) => c,
+            Ok(c) => {
+                self.vrrp_errors.ok();
+                c
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read VRRP states; reporting them as unknown");
+                self.vrrp_errors.failed("VRRP states", &e);
                 None
             }
         };
@@ -183,7 +189,11 @@ impl KeepalivedBackend {
     }
 
     fn what(&self) -> String {
-        format!("track file {}", self.track_file.display())
+        if self.instances.is_empty() {
+            format!("track file {}", self.track_file.display())
+        } else {
+            format!("track file {}, {} -j addr show", self.track_file.display(), self.ip)
+        }
     }
 }
 

@@ -78,11 +78,14 @@ pub(crate) async fn within<T>(
     what: &str,
     fut: impl Future<Output = Result<T, BackendError>>,
 ) -> Result<T, BackendError> {
-    match tokio::time::timeout(budget, fut).await {
-        Ok(r) => r,
-        Err(_) => {
+    // Biased, deadline first: an exec inside started its equal timeout later, so both can come
+    // due in the same timer tick, and then the whole operation's budget is what ran out.
+    tokio::select! {
+        biased;
+        () = tokio::time::sleep(budget) => {
             Err(BackendError(format!("{op} timed out after {} ({what})", humantime::format_duration(budget))))
         }
+        r = fut => r,
     }
 }
 

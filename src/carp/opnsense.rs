@@ -55,6 +55,7 @@ pub struct OpnsenseBackend {
     timeout: Duration,
     marker: PathBuf,
     lock: PathBuf,
+    carp_errors: super::ifconfig::Reported,
 }
 
 /// What `configctl interface show carp` reports.
@@ -121,6 +122,7 @@ impl OpnsenseBackend {
             timeout,
             marker: super::beside(state_file, ".maintenance"),
             lock: super::beside(state_file, ".lock"),
+            carp_errors: Default::default(),
         }
     }
 
@@ -249,7 +251,7 @@ impl OpnsenseBackend {
             demoted: Some(st.demotion > 0 || st.maintenance),
             demotion: Some(st.demotion),
             others,
-            carp: super::ifconfig::observe(&self.ifconfig, self.timeout).await,
+            carp: super::ifconfig::observe(&self.ifconfig, self.timeout, &self.carp_errors).await,
         })
     }
 }
