@@ -5,6 +5,7 @@
 pub mod backend;
 mod error;
 mod raw;
+mod tagged;
 pub mod telemetry;
 mod validate;
 mod watch;
