@@ -64,7 +64,9 @@ impl CommandBackend {
             None => None,
             Some(argv) => Some(parse_carp_state(&self.run("carp_state", argv).await?.stdout)?),
         };
-        Ok(Observation { held, foreign: false, demoted: held, demotion: None, others: Vec::new(), carp })
+        // Our hold in place means demoted; released says nothing about other demotion sources.
+        let demoted = held.filter(|&h| h);
+        Ok(Observation { held, foreign: false, demoted, demotion: None, others: Vec::new(), carp })
     }
 
     async fn run(&self, what: &str, argv: &[String]) -> Result<exec::Output, BackendError> {
@@ -185,6 +187,10 @@ mod tests {
         assert_eq!((o.held, o.demoted, o.demotion), (Some(true), Some(true), None));
         let carp = o.carp.unwrap();
         assert_eq!((carp[0].vhid, carp[0].iface.as_str(), carp[0].state.as_str()), (7, "vtnet1", "MASTER"));
+        let released =
+            CommandBackend::new(sh("true"), sh("true"), Some(sh("echo promoted")), Duration::from_secs(5));
+        let o = released.observe().await.unwrap();
+        assert_eq!((o.held, o.demoted), (Some(false), None), "released says nothing about other sources");
         let unknown = CommandBackend::new(sh("true"), sh("true"), None, Duration::from_secs(5));
         assert_eq!(unknown.observe().await, Ok(Observation::default()));
         let bad = unknown.with_carp_state(sh("echo 'nonsense'"));

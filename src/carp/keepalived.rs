@@ -234,6 +234,30 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
+    #[test]
+    fn reads_ip_json_and_derives_states() {
+        let links = parse_ip_addr(
+            r#"[{"ifname":"eth0","addr_info":[{"family":"inet","local":"192.0.2.10","prefixlen":32}]},{"ifname":"eth1"}]"#,
+        )
+        .unwrap();
+        assert_eq!(links[1], ("eth1".to_string(), vec![]));
+        let inst = |vhid, interface: &str| VrrpInstance {
+            vhid,
+            interface: interface.into(),
+            address: "192.0.2.10".parse().unwrap(),
+        };
+        let states: Vec<CarpState> =
+            vrrp_states(&[inst(1, "eth0"), inst(2, "eth1"), inst(3, "eth2")], &links)
+                .into_iter()
+                .map(|c| c.state)
+                .collect();
+        assert_eq!(states, vec![CarpState::Master, CarpState::Backup, CarpState::Init]);
+        assert!(parse_ip_addr("Device \"x\" does not exist.")
+            .unwrap_err()
+            .0
+            .contains("ip -j addr show printed"));
+    }
+
     #[tokio::test]
     async fn unwritable_directory_is_an_error_with_the_path() {
         let b = KeepalivedBackend::new(PathBuf::from("/nonexistent-failbackd/hold"), -10);
