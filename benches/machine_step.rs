@@ -24,10 +24,11 @@ fn config(probes: usize) -> MachineConfig {
                 rise: 3,
                 fall: 2,
                 required: true,
+                track: None,
             })
             .collect(),
         backoff: Backoff::default(),
-        tracking: TrackingConfig::default(),
+        tracking: failbackd::machine::TrackingConfig::default(),
     }
 }
 

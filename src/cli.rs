@@ -297,7 +297,7 @@ async fn hook(client: ClientArgs, req: Request) -> ExitCode {
         return ExitCode::from(1);
     };
     let left = HOOK_BUDGET.saturating_sub(started.elapsed());
-    let result = match crate::carp::build(&cfg.backend) {
+    let result = match crate::carp::build(&cfg.backend, &cfg.state_file) {
         Ok(backend) => match tokio::time::timeout(left, backend.demote()).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("timed out".to_string()),

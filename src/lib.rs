@@ -6,6 +6,7 @@
 //! and the [`daemon`] driver that connects them.
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod carp;
 pub mod cli;
 pub mod config;

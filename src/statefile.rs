@@ -8,11 +8,10 @@
 //! on across daemon restarts and is what every timer uses, so a wall-clock step between two runs
 //! changes nothing) and as wall-clock time for people. The monotonic reading is only meaningful
 //! until the next boot, which is exactly as long as the file lives.
-//! Written atomically (a temporary file in the same directory, then rename).
+//! Written atomically ([`crate::atomic`]).
 
 use crate::machine::Phase;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -88,19 +87,7 @@ pub fn read(path: &Path) -> Result<Option<Persisted>, String> {
 /// Writes the state file atomically.
 pub fn write(path: &Path, state: &Persisted) -> Result<(), String> {
     let text = serde_json::to_vec(state).map_err(|e| e.to_string())?;
-    write_atomic(path, &text)
-}
-
-/// Replaces `path` with `bytes` atomically: a temporary file in the same directory, fsync,
-/// rename, so a reader (or a crash) never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    tmp.persist(path).map_err(|e| format!("{}: {}", path.display(), e.error))?;
-    Ok(())
+    crate::atomic::write_sync(path, &text)
 }
 
 #[cfg(test)]

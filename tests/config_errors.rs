@@ -347,8 +347,8 @@ fn probe_timeout_is_bounded_through_the_interval() {
 #[test]
 fn backend_timeout_over_10_minutes() {
     assert_error(
-        "[backend]\ntype = \"simulated\"\ntimeout = \"11m\"\n",
-        3,
+        "[backend]\ntype = \"command\"\ndemote = [\"d\"]\npromote = [\"p\"]\ntimeout = \"11m\"\n",
+        5,
         11,
         "backend `timeout` must be at most 10m",
     );

@@ -3,16 +3,21 @@
 //! changes the instance's effective priority when failbackd holds (200 -> 1) and releases
 //! (1 -> 200).
 //!
-//! Needs root, iproute2 and keepalived (Debian package); skips with a printed reason only when
-//! one is missing. The namespace is `fbd-<pid>-ka`; keepalived and the namespace are removed by
+//! The VRRP state of configured instances comes from `ip -j addr show`: against a fake `ip`
+//! printing iproute2's JSON, and against the real one on loopback.
+//!
+//! The keepalived test needs root, iproute2 and keepalived (Debian package); skips with a printed
+//! reason only when one is missing. The namespace is `fbd-<pid>-ka`; keepalived and the namespace are removed by
 //! PID and name in a Drop guard.
 #![cfg(target_os = "linux")]
 
-#[path = "support/skip.rs"]
-mod skip;
+mod fakes;
+mod support;
 
 use failbackd::carp::keepalived::KeepalivedBackend;
-use failbackd::carp::Backend;
+use failbackd::carp::{Backend, CarpSeen};
+use failbackd::config::VrrpInstance;
+use failbackd::machine::CarpState;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,7 +93,7 @@ fn wait_log(log: &Path, needle: &str) {
 #[tokio::test]
 async fn a_real_keepalived_follows_the_track_file() {
     if let Some(why) = missing_prerequisite() {
-        skip::skip_or_fail("platform_keepalived", &why);
+        support::skip_or_fail("platform_keepalived", &why);
         return;
     }
     let pid = std::process::id();
@@ -146,4 +151,80 @@ async fn a_real_keepalived_follows_the_track_file() {
     wait_log(&log, "(WAN) Changing effective priority from 1 to 200");
     assert_eq!(backend.demoted().await, Ok(Some(false)));
     drop(guard);
+}
+
+fn instance(vhid: u16, interface: &str, address: &str) -> VrrpInstance {
+    VrrpInstance { vhid, interface: interface.into(), address: address.parse().unwrap() }
+}
+
+fn states(carp: Option<Vec<CarpSeen>>) -> Vec<(u16, String, CarpState)> {
+    carp.expect("VRRP states known").into_iter().map(|c| (c.vhid, c.iface, c.state)).collect()
+}
+
+/// `ip -j addr show` as Debian 12's iproute2 prints it (captured, addresses replaced by
+/// documentation ones): eth0 holds the instance's virtual address 203.0.113.1 as MASTER.
+const IP_JSON: &str = r#"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host","label":"lo","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"::1","prefixlen":128,"scope":"host","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":4,"ifname":"eth0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"mtu":1500,"qdisc":"pfifo_fast","operstate":"UP","group":"default","txqlen":1000,"link_type":"ether","address":"02:fc:00:00:00:01","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[{"family":"inet","local":"192.0.2.2","prefixlen":24,"broadcast":"192.0.2.255","scope":"global","label":"eth0","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet","local":"203.0.113.1","prefixlen":32,"scope":"global","label":"eth0","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"2001:db8::2","prefixlen":64,"scope":"global","valid_life_time":4294967295,"preferred_life_time":4294967295}]},{"ifindex":5,"ifname":"eth1","flags":["BROADCAST","MULTICAST"],"mtu":1500,"qdisc":"noop","operstate":"DOWN","group":"default","txqlen":1000,"link_type":"ether","address":"02:fc:00:00:00:02","broadcast":"ff:ff:ff:ff:ff:ff","addr_info":[]}]"#;
+
+#[tokio::test]
+async fn vrrp_states_come_from_the_virtual_addresses_on_the_interfaces() {
+    let f = fakes::Fakes::new();
+    f.set_ip_json(IP_JSON);
+    let track = f.path("hold");
+    let b = KeepalivedBackend::new(track.clone(), -253).with_instances(
+        f.ip(),
+        vec![
+            instance(51, "eth0", "203.0.113.1"),
+            instance(52, "eth1", "203.0.113.2"),
+            instance(53, "eth9", "203.0.113.3"),
+            instance(54, "eth0", "2001:db8:0:0::2"),
+        ],
+    );
+    let o = b.observe().await.unwrap();
+    assert_eq!((o.held, o.demotion), (None, None), "no track file yet: unknown");
+    assert_eq!(
+        states(o.carp),
+        vec![
+            (51, "eth0".into(), CarpState::Master),
+            (52, "eth1".into(), CarpState::Backup),
+            (53, "eth9".into(), CarpState::Init),
+            (54, "eth0".into(), CarpState::Master),
+        ]
+    );
+    b.demote().await.unwrap();
+    let o = b.observe().await.unwrap();
+    assert_eq!((o.held, o.demoted, o.demotion), (Some(true), Some(true), Some(-253)));
+    b.promote().await.unwrap();
+    assert_eq!(b.observe().await.unwrap().held, Some(false));
+
+    // Garbage from ip leaves the states unknown; the hold is still measured.
+    f.set_ip_json("Object \"addr\" is unknown, try \"ip help\".");
+    let o = b.observe().await.unwrap();
+    assert_eq!((o.held, o.carp), (Some(false), None));
+    // Without instances nothing is run and the states are unknown.
+    let plain = KeepalivedBackend::new(track, -253);
+    let calls = f.calls().len();
+    assert_eq!(plain.observe().await.unwrap().carp, None);
+    assert_eq!(f.calls().len(), calls);
+}
+
+#[tokio::test]
+async fn the_real_ip_reports_loopback_as_master() {
+    let Some(ip) = support::tool("ip") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let b = KeepalivedBackend::new(dir.path().join("hold"), -253).with_instances(
+        ip.to_str().unwrap().into(),
+        vec![
+            instance(1, "lo", "127.0.0.1"),
+            instance(2, "lo", "192.0.2.77"),
+            instance(3, "fbdnone0", "192.0.2.78"),
+        ],
+    );
+    assert_eq!(
+        states(b.observe().await.unwrap().carp),
+        vec![
+            (1, "lo".into(), CarpState::Master),
+            (2, "lo".into(), CarpState::Backup),
+            (3, "fbdnone0".into(), CarpState::Init)
+        ]
+    );
 }

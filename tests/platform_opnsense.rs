@@ -19,7 +19,15 @@ const BIT: i64 = 1 << 20;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn maintenance_backend(f: &Fakes) -> OpnsenseBackend {
-    OpnsenseBackend::new(OpnsenseMode::Maintenance, f.configctl(), Duration::from_secs(10))
+    backend(f, OpnsenseMode::Maintenance)
+}
+
+fn backend(f: &Fakes, mode: OpnsenseMode) -> OpnsenseBackend {
+    OpnsenseBackend::new(mode, f.configctl(), f.ifconfig(), Duration::from_secs(10), &f.state_file())
+}
+
+fn marker(f: &Fakes) -> bool {
+    f.path("state.json.maintenance").exists()
 }
 
 const TOGGLE: &str = "configctl interface carp_set_status maintenance";
@@ -45,28 +53,113 @@ fn the_fake_toggles_like_carp_set_status_php() {
 #[tokio::test]
 async fn maintenance_mode_never_toggles_blindly() {
     let f = Fakes::new();
-    // Already in maintenance (an operator, or an overlapping forum script).
+    let b = maintenance_backend(&f);
+    b.promote().await.unwrap();
+    assert_eq!(f.count(TOGGLE), 0, "promote on a promoted node must not toggle in");
+    b.demote().await.unwrap();
+    assert_eq!(f.count(TOGGLE), 1);
+    assert!(f.maintenance() && marker(&f), "failbackd's own maintenance is marked");
+    b.demote().await.unwrap();
+    assert_eq!(f.count(TOGGLE), 1, "demote on a demoted node must not toggle out: {:?}", f.calls());
+    let o = b.observe().await.unwrap();
+    assert_eq!((o.held, o.foreign, o.demotion), (Some(true), false, Some(240)));
+    assert!(o.others.is_empty(), "{:?}", o.others);
+
+    b.promote().await.unwrap();
+    assert_eq!(f.count(TOGGLE), 2, "failbackd leaves the maintenance it entered");
+    assert!(!f.maintenance() && !marker(&f));
+    b.promote().await.unwrap();
+    assert_eq!(f.count(TOGGLE), 2);
+    assert_eq!(f.demotion(), 0);
+    assert_eq!(f.config_writes(), 2, "each toggle writes config.xml");
+}
+
+#[tokio::test]
+async fn operator_maintenance_at_boot_survives_demote_and_promote() {
+    // Booted in persistent maintenance (config.xml key present): carp_set_status.php's 240.
+    let f = Fakes::new();
     f.set_maintenance(true);
     f.set_demotion(240);
     let b = maintenance_backend(&f);
-    assert_eq!(b.demoted().await, Ok(Some(true)));
-    b.demote().await.unwrap();
-    assert_eq!(f.count(TOGGLE), 0, "toggled although already in maintenance: {:?}", f.calls());
-    assert!(f.maintenance());
-    assert_eq!(f.demotion(), 240);
-
-    b.promote().await.unwrap();
-    assert_eq!(f.count(TOGGLE), 1);
-    assert!(!f.maintenance());
-    b.promote().await.unwrap();
-    assert_eq!(f.count(TOGGLE), 1, "promote on a promoted node must not toggle back in");
+    let o = b.observe().await.unwrap();
+    assert_eq!((o.held, o.foreign, o.demoted), (Some(true), true, Some(true)));
+    assert_eq!(o.others, vec!["maintenance mode (entered outside failbackd)"]);
 
     b.demote().await.unwrap();
-    b.demote().await.unwrap();
-    assert_eq!(f.count(TOGGLE), 2);
+    assert!(!marker(&f), "an operator's maintenance is not taken over");
+    b.promote().await.unwrap();
+    b.promote().await.unwrap();
+    assert_eq!(f.count(TOGGLE), 0, "left an operator's maintenance: {:?}", f.calls());
     assert!(f.maintenance());
     assert_eq!(f.demotion(), 240);
-    assert_eq!(f.config_writes(), 2, "each toggle writes config.xml");
+    assert_eq!(f.config_writes(), 0);
+
+    // The operator leaves it; from then on failbackd's hold is its own again.
+    std::process::Command::new(f.configctl())
+        .args(["interface", "carp_set_status", "maintenance"])
+        .output()
+        .unwrap();
+    assert_eq!(b.observe().await.unwrap().held, Some(false));
+    b.demote().await.unwrap();
+    assert!(marker(&f));
+    b.promote().await.unwrap();
+    assert!(!f.maintenance() && !marker(&f));
+}
+
+#[tokio::test]
+async fn a_marker_whose_maintenance_was_left_by_someone_else_is_dropped() {
+    let f = Fakes::new();
+    let b = maintenance_backend(&f);
+    b.demote().await.unwrap();
+    assert!(marker(&f));
+    let toggle = || {
+        std::process::Command::new(f.configctl())
+            .args(["interface", "carp_set_status", "maintenance"])
+            .output()
+            .unwrap()
+    };
+    toggle(); // the operator leaves failbackd's maintenance
+    let o = b.observe().await.unwrap();
+    assert_eq!(o.held, Some(false));
+    assert!(!marker(&f), "stale marker kept");
+    toggle(); // and later enters their own
+    assert!(b.observe().await.unwrap().foreign);
+    b.promote().await.unwrap();
+    assert!(f.maintenance(), "failbackd left the operator's later maintenance");
+}
+
+#[tokio::test]
+async fn negative_demotion_is_an_error_in_both_modes() {
+    let f = Fakes::new();
+    f.set_demotion(-240);
+    for mode in [OpnsenseMode::Maintenance, OpnsenseMode::ServiceStatus] {
+        let b = backend(&f, mode);
+        let e = b.observe().await.unwrap_err();
+        assert!(e.0.contains("net.inet.carp.demotion is -240: negative"), "{mode:?}: {e}");
+        assert!(b.demote().await.is_err(), "{mode:?}");
+        assert!(b.demoted().await.is_err(), "{mode:?}");
+    }
+    assert_eq!(f.count(TOGGLE), 0);
+}
+
+#[tokio::test]
+async fn observe_reads_the_service_bit_other_sources_and_carp_states() {
+    let f = Fakes::new();
+    f.set_ifconfig(
+        "vtnet0: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500\n\
+         \tinet 192.0.2.1 netmask 0xffffff00 broadcast 192.0.2.255 vhid 3\n\
+         \tcarp: BACKUP vhid 3 advbase 1 advskew 0\n",
+    );
+    f.set_demotion(BIT + 240);
+    let b = backend(&f, OpnsenseMode::ServiceStatus);
+    let o = b.observe().await.unwrap();
+    assert_eq!((o.held, o.foreign, o.demoted, o.demotion), (Some(true), false, Some(true), Some(BIT + 240)));
+    assert_eq!(o.others, vec!["other sources add 240 (interface down?)"]);
+    let carp = o.carp.unwrap();
+    assert_eq!((carp[0].vhid, carp[0].iface.as_str(), carp[0].state.as_str()), (3, "vtnet0", "BACKUP"));
+    f.set_maintenance(true);
+    let o = b.observe().await.unwrap();
+    assert!(o.others.iter().any(|s| s.starts_with("maintenance mode")), "{:?}", o.others);
 }
 
 #[tokio::test]
@@ -131,10 +224,11 @@ async fn service_status_mode_holds_from_boot_and_releases_without_touching_confi
     let go = dir.path().join("go");
     let body = format!(
         "hold_on_boot = true\nmin_hold = \"0s\"\nstable_for = \"300ms\"\nmax_hold = \"5m\"\n\
-         [backend]\ntype = \"opnsense\"\nconfigctl = {:?}\n\
+         [backend]\ntype = \"opnsense\"\nconfigctl = {:?}\nifconfig = {:?}\n\
          [[probe]]\nname = \"gate\"\ntype = \"command\"\ncommand = [\"test\", \"-f\", {:?}]\n\
          interval = \"100ms\"\nrise = 1\nfall = 1\n",
         f.configctl(),
+        f.ifconfig(),
         go.to_str().unwrap()
     );
     // The config `failbackd ready` reads: same socket and state file as the daemon below
@@ -180,8 +274,23 @@ async fn service_status_mode_holds_from_boot_and_releases_without_touching_confi
 #[tokio::test]
 async fn service_status_without_the_check_installed_is_an_error_not_a_silent_no_op() {
     let f = Fakes::new();
-    let b = OpnsenseBackend::new(OpnsenseMode::ServiceStatus, f.configctl(), Duration::from_secs(10));
+    let b = backend(&f, OpnsenseMode::ServiceStatus);
     let e = b.demote().await.unwrap_err();
     assert!(e.0.contains("rc.carp_service_status.d/failbackd"), "{e}");
     assert_eq!(b.demoted().await, Ok(Some(false)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_maintenance_demotes_toggle_once() {
+    // The daemon and the hook's fail-safe at the same moment; `show` is slow (the fake sysctl
+    // behind it sleeps after each read), so without the lock both would read "off" and the
+    // second toggle would leave the maintenance the first entered.
+    let f = Fakes::new();
+    std::fs::write(f.path("read-delay"), "0.3\n").unwrap();
+    let (a, b) = (maintenance_backend(&f), maintenance_backend(&f));
+    let (ra, rb) = tokio::join!(a.demote(), b.demote());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(f.count(TOGGLE), 1, "{:?}", f.calls());
+    assert!(f.maintenance() && marker(&f));
 }

@@ -4,9 +4,15 @@
 //! The state command's contract: exit 0 and print `demoted` or `promoted` (first word of
 //! stdout, case-insensitive). Without a state command the backend reports "unknown", and the
 //! daemon falls back to its state file.
+//!
+//! The optional `carp_state` command's contract: exit 0 and print one line per CARP/VRRP
+//! instance, `VHID@IFACE STATE` with STATE one of MASTER, BACKUP, INIT (blank lines ignored);
+//! any other line is an error naming it. Without it CARP states are unknown.
 
-use super::{Backend, BackendError, BackendFuture};
+use super::{within, Backend, BackendError, BackendFuture, CarpSeen, Observation};
+use crate::config::CommandConfig;
 use crate::exec;
+use crate::machine::CarpState;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -14,6 +20,7 @@ pub struct CommandBackend {
     demote: Vec<String>,
     promote: Vec<String>,
     state: Option<Vec<String>>,
+    carp_state: Option<Vec<String>>,
     timeout: Duration,
 }
 
@@ -24,7 +31,42 @@ impl CommandBackend {
         state: Option<Vec<String>>,
         timeout: Duration,
     ) -> Self {
-        CommandBackend { demote, promote, state, timeout }
+        CommandBackend { demote, promote, state, carp_state: None, timeout }
+    }
+
+    pub fn from_config(c: &CommandConfig) -> Self {
+        let nonempty = |v: &Option<Vec<String>>| v.clone().filter(|v| !v.is_empty());
+        CommandBackend {
+            demote: c.demote.clone(),
+            promote: c.promote.clone(),
+            state: nonempty(&c.state),
+            carp_state: nonempty(&c.carp_state),
+            timeout: c.timeout,
+        }
+    }
+
+    /// Also runs `argv` on each `observe` for the CARP states.
+    pub fn with_carp_state(mut self, argv: Vec<String>) -> Self {
+        self.carp_state = Some(argv);
+        self
+    }
+
+    fn what(argv: &[String]) -> String {
+        argv.first().cloned().unwrap_or_default()
+    }
+
+    async fn measure(&self) -> Result<Observation, BackendError> {
+        let held = match &self.state {
+            None => None,
+            Some(argv) => Some(parse_state(&self.run("state", argv).await?.stdout)?),
+        };
+        let carp = match &self.carp_state {
+            None => None,
+            Some(argv) => Some(parse_carp_state(&self.run("carp_state", argv).await?.stdout)?),
+        };
+        // Our hold in place means demoted; released says nothing about other demotion sources.
+        let demoted = held.filter(|&h| h);
+        Ok(Observation { held, foreign: false, demoted, demotion: None, others: Vec::new(), carp })
     }
 
     async fn run(&self, what: &str, argv: &[String]) -> Result<exec::Output, BackendError> {
@@ -50,22 +92,59 @@ pub fn parse_state(stdout: &str) -> Result<bool, BackendError> {
     }
 }
 
+/// Parses the carp_state command's stdout: `VHID@IFACE STATE` lines.
+pub fn parse_carp_state(stdout: &str) -> Result<Vec<CarpSeen>, BackendError> {
+    let mut out = Vec::new();
+    for line in stdout.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let bad = || {
+            BackendError(format!(
+                "carp_state command printed {:?}; expected \"VHID@IFACE STATE\" (STATE: MASTER, BACKUP or INIT)",
+                line.chars().take(80).collect::<String>()
+            ))
+        };
+        let mut words = line.split_whitespace();
+        let (Some(at), Some(state), None) = (words.next(), words.next(), words.next()) else {
+            return Err(bad());
+        };
+        let (vhid, iface) = at.split_once('@').ok_or_else(bad)?;
+        let vhid = crate::config::parse_vhid(vhid).map_err(|_| bad())?;
+        let iface = crate::config::parse_iface(iface).map_err(|_| bad())?;
+        let state = CarpState::parse(state).ok_or_else(bad)?;
+        out.push(CarpSeen { vhid, iface: iface.to_string(), state });
+    }
+    Ok(out)
+}
+
 impl Backend for CommandBackend {
     fn name(&self) -> &'static str {
         "command"
     }
     fn demote(&self) -> BackendFuture<'_, ()> {
-        Box::pin(async move { self.run("demote", &self.demote).await.map(|_| ()) })
+        let what = Self::what(&self.demote);
+        Box::pin(async move {
+            within("demote", self.timeout, &what, async {
+                self.run("demote", &self.demote).await.map(|_| ())
+            })
+            .await
+        })
     }
     fn promote(&self) -> BackendFuture<'_, ()> {
-        Box::pin(async move { self.run("promote", &self.promote).await.map(|_| ()) })
-    }
-    fn demoted(&self) -> BackendFuture<'_, Option<bool>> {
+        let what = Self::what(&self.promote);
         Box::pin(async move {
-            let Some(argv) = &self.state else { return Ok(None) };
-            let out = self.run("state", argv).await?;
-            parse_state(&out.stdout).map(Some)
+            within("promote", self.timeout, &what, async {
+                self.run("promote", &self.promote).await.map(|_| ())
+            })
+            .await
         })
+    }
+    fn observe(&self) -> BackendFuture<'_, Observation> {
+        let what = [&self.state, &self.carp_state]
+            .into_iter()
+            .flatten()
+            .map(|a| Self::what(a))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Box::pin(async move { within("observe", self.timeout, &what, self.measure()).await })
     }
 }
 
@@ -83,6 +162,53 @@ mod tests {
         assert_eq!(parse_state("PROMOTED extra"), Ok(false));
         assert!(parse_state("maybe").is_err());
         assert!(parse_state("").is_err());
+    }
+
+    #[test]
+    fn parses_carp_state_lines() {
+        let seen = parse_carp_state("1@igb0 MASTER\n\n  51@eth0   BACKUP \n3@em1 INIT\n").unwrap();
+        let short: Vec<(u16, &str, &str)> =
+            seen.iter().map(|c| (c.vhid, c.iface.as_str(), c.state.as_str())).collect();
+        assert_eq!(short, vec![(1, "igb0", "MASTER"), (51, "eth0", "BACKUP"), (3, "em1", "INIT")]);
+        assert_eq!(parse_carp_state(""), Ok(vec![]));
+        for bad in
+            ["1@igb0", "1@igb0 master", "0@igb0 MASTER", "igb0 MASTER", "1@igb0 MASTER extra", "1@ BACKUP"]
+        {
+            let e = parse_carp_state(&format!("2@em0 BACKUP\n{bad}\n")).unwrap_err();
+            assert!(e.0.contains(&format!("{bad:?}")), "{bad:?}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn observe_runs_state_and_carp_state() {
+        let b = CommandBackend::new(sh("true"), sh("true"), Some(sh("echo demoted")), Duration::from_secs(5))
+            .with_carp_state(sh("echo '7@vtnet1 MASTER'"));
+        let o = b.observe().await.unwrap();
+        assert_eq!((o.held, o.demoted, o.demotion), (Some(true), Some(true), None));
+        let carp = o.carp.unwrap();
+        assert_eq!((carp[0].vhid, carp[0].iface.as_str(), carp[0].state.as_str()), (7, "vtnet1", "MASTER"));
+        let released =
+            CommandBackend::new(sh("true"), sh("true"), Some(sh("echo promoted")), Duration::from_secs(5));
+        let o = released.observe().await.unwrap();
+        assert_eq!((o.held, o.demoted), (Some(false), None), "released says nothing about other sources");
+        let unknown = CommandBackend::new(sh("true"), sh("true"), None, Duration::from_secs(5));
+        assert_eq!(unknown.observe().await, Ok(Observation::default()));
+        let bad = unknown.with_carp_state(sh("echo 'nonsense'"));
+        assert!(bad.observe().await.unwrap_err().0.contains("\"nonsense\""));
+    }
+
+    /// Real processes, real time: each command alone fits the 1 s budget, both do not.
+    #[tokio::test]
+    async fn observe_has_one_budget_for_both_commands() {
+        let b = CommandBackend::new(
+            sh("true"),
+            sh("true"),
+            Some(sh("sleep 0.6; echo demoted")),
+            Duration::from_secs(1),
+        )
+        .with_carp_state(sh("sleep 0.6"));
+        let e = b.observe().await.unwrap_err();
+        assert!(e.0.starts_with("observe timed out after 1s (sh, sh)"), "{e}");
     }
 
     #[tokio::test]
@@ -109,7 +235,7 @@ mod tests {
         let e = b.demote().await.unwrap_err();
         assert_eq!(e.0, "demote command failed: exit status 4: nope");
         let e = b.promote().await.unwrap_err();
-        assert!(e.0.starts_with("promote command: sh timed out"), "{}", e.0);
+        assert!(e.0.starts_with("promote timed out after 200ms (sh)"), "{}", e.0);
         assert_eq!(b.demoted().await, Ok(None));
     }
 }

@@ -8,45 +8,55 @@
 //! bit. failbackd adds one configurable power of two (default 2^19), so whether its hold is in
 //! place is a bitmask test on the current value, with no state kept anywhere else: a restarted
 //! daemon (or a second instance, or the hook's fail-safe) never adds it twice, and promote
-//! subtracts exactly that amount and leaves what others added.
+//! subtracts exactly that amount and leaves what others added. The bit test is only made on a
+//! value that is in the kernel's range and not negative ([`super::check_demotion_value`]).
+//!
+//! The read-then-add of `demote`/`promote` holds an exclusive lock on `<state_file>.lock`, so
+//! the daemon and the hook's fail-safe (another process) cannot both read "clear" and add twice.
 //!
 //! sysctl access goes through the `sysctl(8)` command (argv, through [`crate::exec`]), not the
 //! `sysctl` crate or libc: the crate forbids `unsafe`, the command is what OPNsense's own
-//! scripts use, and tests can substitute a fake executable.
+//! scripts use, and tests can substitute a fake executable. CARP states come from `ifconfig`
+//! ([`super::ifconfig`]).
 
-use super::{Backend, BackendError, BackendFuture};
+use super::{check_demotion_value, within, Backend, BackendError, BackendFuture, Observation};
+use crate::config::FreebsdConfig;
 use crate::exec;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const DEFAULT_SYSCTL: &str = "/sbin/sysctl";
-/// 2^19: distinct from OPNsense's 2^20 service bit and far above any sum of kernel 240s.
-pub const DEFAULT_DEMOTION: u32 = 1 << 19;
+pub use crate::config::backend::{check_demotion, DEFAULT_DEMOTION, DEFAULT_SYSCTL};
 pub const OID: &str = "net.inet.carp.demotion";
-
-/// The amount must be a single bit that others' adjustments do not reach: a power of two in
-/// 2^16..=2^29 (sums of 240s stay below 2^16 for up to 273 interfaces; the kernel value is an
-/// `int`), and not OPNsense's 2^20.
-pub fn check_demotion(amount: u32) -> Result<(), String> {
-    if !amount.is_power_of_two() || !((1 << 16)..=(1 << 29)).contains(&amount) {
-        Err(format!("`demotion` {amount} must be a power of two between 65536 (2^16) and 536870912 (2^29)"))
-    } else if i64::from(amount) == super::opnsense::SERVICE_STATUS_BIT {
-        Err("`demotion` 1048576 (2^20) is OPNsense's carp_service_status bit; pick another power of two"
-            .into())
-    } else {
-        Ok(())
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct FreebsdBackend {
     sysctl: String,
+    ifconfig: String,
     amount: i64,
     timeout: Duration,
+    lock: PathBuf,
+    carp_errors: super::ifconfig::Reported,
 }
 
 impl FreebsdBackend {
-    pub fn new(sysctl: String, amount: u32, timeout: Duration) -> Self {
-        FreebsdBackend { sysctl, amount: i64::from(amount), timeout }
+    /// `state_file` is the daemon's; the lock is `<state_file>.lock` beside it.
+    pub fn new(sysctl: String, ifconfig: String, amount: u32, timeout: Duration, state_file: &Path) -> Self {
+        FreebsdBackend {
+            sysctl,
+            ifconfig,
+            amount: i64::from(amount),
+            timeout,
+            lock: super::beside(state_file, ".lock"),
+            carp_errors: Default::default(),
+        }
+    }
+
+    pub fn from_config(c: &FreebsdConfig, state_file: &Path) -> Self {
+        Self::new(c.sysctl.clone(), c.ifconfig.clone(), c.demotion, c.timeout, state_file)
+    }
+
+    fn what(&self) -> String {
+        format!("{} {OID}", self.sysctl)
     }
 
     async fn sysctl(&self, args: &[&str]) -> Result<String, BackendError> {
@@ -61,10 +71,14 @@ impl FreebsdBackend {
         }
     }
 
-    /// The current `net.inet.carp.demotion`.
+    /// The current `net.inet.carp.demotion`, checked (not negative, in range).
     pub async fn read(&self) -> Result<i64, BackendError> {
         let out = self.sysctl(&["-n", OID]).await?;
-        out.trim().parse().map_err(|_| BackendError(format!("sysctl -n {OID} printed {:?}", out.trim())))
+        let v = out
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| BackendError(format!("sysctl -n {OID} printed {:?}", out.trim())))?;
+        check_demotion_value(v)
     }
 
     fn ours(&self, demotion: i64) -> bool {
@@ -81,6 +95,28 @@ impl FreebsdBackend {
             Err(BackendError(format!("{OID} is {now} after adding {delta}")))
         }
     }
+
+    /// Under the lock: read, and add `delta` only when the bit is not already `want`.
+    async fn set(&self, want: bool) -> Result<(), BackendError> {
+        let _lock = super::lock::exclusive(&self.lock, self.timeout).await?;
+        if self.ours(self.read().await?) == want {
+            return Ok(()); // already in place (e.g. a restart, or the hook got here first)
+        }
+        self.adjust(if want { self.amount } else { -self.amount }, want).await
+    }
+
+    async fn measure(&self) -> Result<Observation, BackendError> {
+        let v = self.read().await?;
+        let held = self.ours(v);
+        Ok(Observation {
+            held: Some(held),
+            foreign: false,
+            demoted: Some(v > 0),
+            demotion: Some(v),
+            others: super::other_sources(if held { v - self.amount } else { v }),
+            carp: super::ifconfig::observe(&self.ifconfig, self.timeout, &self.carp_errors).await,
+        })
+    }
 }
 
 impl Backend for FreebsdBackend {
@@ -88,23 +124,13 @@ impl Backend for FreebsdBackend {
         "freebsd"
     }
     fn demote(&self) -> BackendFuture<'_, ()> {
-        Box::pin(async move {
-            if self.ours(self.read().await?) {
-                return Ok(()); // already in place (e.g. a restart): never add twice
-            }
-            self.adjust(self.amount, true).await
-        })
+        Box::pin(async move { within("demote", self.timeout, &self.what(), self.set(true)).await })
     }
     fn promote(&self) -> BackendFuture<'_, ()> {
-        Box::pin(async move {
-            if !self.ours(self.read().await?) {
-                return Ok(());
-            }
-            self.adjust(-self.amount, false).await
-        })
+        Box::pin(async move { within("promote", self.timeout, &self.what(), self.set(false)).await })
     }
-    fn demoted(&self) -> BackendFuture<'_, Option<bool>> {
-        Box::pin(async move { Ok(Some(self.ours(self.read().await?))) })
+    fn observe(&self) -> BackendFuture<'_, Observation> {
+        Box::pin(async move { within("observe", self.timeout, &self.what(), self.measure()).await })
     }
 }
 
@@ -124,9 +150,16 @@ mod tests {
 
     #[test]
     fn ownership_is_a_bitmask_test() {
-        let b = FreebsdBackend::new("sysctl".into(), 1 << 19, Duration::from_secs(1));
+        let b = FreebsdBackend::new(
+            "sysctl".into(),
+            "ifconfig".into(),
+            1 << 19,
+            Duration::from_secs(1),
+            Path::new("/nonexistent/state"),
+        );
         assert!(!b.ours(0));
         assert!(!b.ours(240 + 480 + (1 << 20)));
         assert!(b.ours((1 << 19) + 240));
+        assert_eq!(b.lock, Path::new("/nonexistent/state.lock"));
     }
 }

@@ -22,23 +22,40 @@
 //! set), which wipes every other demotion source (kernel interface-down 240s, the 2^20 service
 //! bit); each call writes config.xml (a config history entry, and an XMLRPC sync if enabled).
 //! So the state is read first and the toggle is only sent when it differs, and its JSON `action`
-//! is checked.
+//! is checked. Maintenance may also be an operator's (or persist in config.xml across a boot):
+//! failbackd writes a marker `<state_file>.maintenance` (atomically) after it entered
+//! maintenance itself and removes it when it left; maintenance on without the marker is
+//! *foreign*: `demote` relies on it without toggling, `promote` never leaves it. A marker whose
+//! maintenance is gone (an operator left it) is removed at the next reading, so a later
+//! operator maintenance is not mistaken for failbackd's.
+//!
+//! `demote` and `promote` hold the lock `<state_file>.lock` (as the freebsd backend does), so
+//! the daemon and the hook's fail-safe never both read "off" and both toggle (enter, leave).
+//!
+//! `observe` reads `configctl interface show carp` and the CARP states from `ifconfig`
+//! ([`super::ifconfig`]; OPNsense is FreeBSD). A negative demotion is an error, never "held".
 
-use super::{Backend, BackendError, BackendFuture};
-use crate::config::OpnsenseMode;
+use super::{check_demotion_value, within, Backend, BackendError, BackendFuture, Observation};
+use crate::config::{OpnsenseConfig, OpnsenseMode};
 use crate::exec;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Where OPNsense installs configctl.
-pub const DEFAULT_CONFIGCTL: &str = "/usr/local/sbin/configctl";
-/// `SRV_FAIL_FACTOR` in opnsense/core src/sbin/carp_service_status.
-pub const SERVICE_STATUS_BIT: i64 = 1 << 20;
+pub use crate::config::backend::{DEFAULT_CONFIGCTL, SERVICE_STATUS_BIT};
+
+/// What carp_set_status.php's entering adds to the demotion (opnsense/core
+/// src/opnsense/scripts/interfaces/carp_set_status.php: `set_single_sysctl(..., '240')`).
+const MAINTENANCE_DEMOTION: i64 = 240;
 
 #[derive(Debug, Clone)]
 pub struct OpnsenseBackend {
     mode: OpnsenseMode,
     configctl: String,
+    ifconfig: String,
     timeout: Duration,
+    marker: PathBuf,
+    lock: PathBuf,
+    carp_errors: super::ifconfig::Reported,
 }
 
 /// What `configctl interface show carp` reports.
@@ -90,8 +107,54 @@ pub fn parse_set_status(stdout: &str) -> Result<String, BackendError> {
 }
 
 impl OpnsenseBackend {
-    pub fn new(mode: OpnsenseMode, configctl: String, timeout: Duration) -> Self {
-        OpnsenseBackend { mode, configctl, timeout }
+    /// `state_file` is the daemon's; the maintenance marker is `<state_file>.maintenance`.
+    pub fn new(
+        mode: OpnsenseMode,
+        configctl: String,
+        ifconfig: String,
+        timeout: Duration,
+        state_file: &Path,
+    ) -> Self {
+        OpnsenseBackend {
+            mode,
+            configctl,
+            ifconfig,
+            timeout,
+            marker: super::beside(state_file, ".maintenance"),
+            lock: super::beside(state_file, ".lock"),
+            carp_errors: Default::default(),
+        }
+    }
+
+    pub fn from_config(c: &OpnsenseConfig, state_file: &Path) -> Self {
+        Self::new(c.mode, c.configctl.clone(), c.ifconfig.clone(), c.timeout, state_file)
+    }
+
+    fn what(&self) -> String {
+        format!("{} interface ...", self.configctl)
+    }
+
+    fn marked(&self) -> bool {
+        self.marker.exists()
+    }
+
+    async fn mark(&self, ours: bool) -> Result<(), BackendError> {
+        let r = if ours {
+            crate::atomic::write(&self.marker, b"failbackd entered CARP maintenance mode\n").await
+        } else {
+            crate::atomic::remove(&self.marker).await
+        };
+        r.map_err(|e| BackendError(format!("maintenance marker: {e}")))
+    }
+
+    /// `show`, with a stale marker (maintenance left by someone else) removed.
+    async fn show_checked(&self) -> Result<CarpGlobal, BackendError> {
+        let st = self.show().await?;
+        if !st.maintenance && self.marked() {
+            tracing::info!(marker = %self.marker.display(), "maintenance mode was left outside failbackd; removing the marker");
+            self.mark(false).await?;
+        }
+        Ok(st)
     }
 
     async fn configctl(&self, args: &[&str]) -> Result<String, BackendError> {
@@ -108,8 +171,11 @@ impl OpnsenseBackend {
         }
     }
 
+    /// `configctl interface show carp`, with the demotion checked (not negative, in range).
     pub async fn show(&self) -> Result<CarpGlobal, BackendError> {
-        parse_show_carp(&self.configctl(&["interface", "show", "carp"]).await?)
+        let st = parse_show_carp(&self.configctl(&["interface", "show", "carp"]).await?)?;
+        check_demotion_value(st.demotion)?;
+        Ok(st)
     }
 
     /// Re-runs OPNsense's service checks and reports whether the 2^20 bit is set afterwards.
@@ -118,10 +184,22 @@ impl OpnsenseBackend {
         self.show().await
     }
 
-    /// Maintenance mode: toggles only when the state differs from `want`.
+    /// Maintenance mode: toggles only when the state differs from `want`, and only ever leaves
+    /// a maintenance failbackd entered (the marker).
     async fn set_maintenance(&self, want: bool) -> Result<(), BackendError> {
-        if self.show().await?.maintenance == want {
+        let st = self.show_checked().await?;
+        if st.maintenance == want {
+            if want && !self.marked() {
+                tracing::info!("CARP maintenance mode is already on (entered outside failbackd): relying on it, not taking it over");
+            }
             return Ok(()); // never toggle blindly: already where we want it
+        }
+        if !want && !self.marked() {
+            tracing::warn!(
+                "CARP maintenance mode was entered outside failbackd (operator or config.xml): not leaving it; \
+                 the node stays demoted until it is left by hand"
+            );
+            return Ok(());
         }
         let expected = if want { "enter_maintenance" } else { "leave_maintenance" };
         let action =
@@ -132,6 +210,9 @@ impl OpnsenseBackend {
                 "carp_set_status did {action} instead of {expected} (changed concurrently); will re-read and retry"
             )));
         }
+        // After the toggle, not before: a crash in between leaves our maintenance looking
+        // foreign (kept, visible), never an operator's looking like ours.
+        self.mark(want).await?;
         let now = self.show().await?;
         if now.maintenance != want {
             return Err(BackendError(format!(
@@ -141,6 +222,38 @@ impl OpnsenseBackend {
         }
         Ok(())
     }
+
+    async fn measure(&self) -> Result<Observation, BackendError> {
+        let st = match self.mode {
+            OpnsenseMode::Maintenance => self.show_checked().await?,
+            OpnsenseMode::ServiceStatus => self.show().await?,
+        };
+        let mut others = Vec::new();
+        let (held, foreign, ours) = match self.mode {
+            OpnsenseMode::Maintenance => {
+                let foreign = st.maintenance && !self.marked();
+                (st.maintenance, foreign, if st.maintenance && !foreign { MAINTENANCE_DEMOTION } else { 0 })
+            }
+            OpnsenseMode::ServiceStatus => {
+                let bit = st.demotion & SERVICE_STATUS_BIT != 0;
+                (bit, false, if bit { SERVICE_STATUS_BIT } else { 0 })
+            }
+        };
+        let mut rest = st.demotion - ours;
+        if st.maintenance && (self.mode == OpnsenseMode::ServiceStatus || foreign) {
+            others.push("maintenance mode (entered outside failbackd)".to_string());
+            rest = (rest - MAINTENANCE_DEMOTION).max(0);
+        }
+        others.extend(super::other_sources(rest.max(0)));
+        Ok(Observation {
+            held: Some(held),
+            foreign,
+            demoted: Some(st.demotion > 0 || st.maintenance),
+            demotion: Some(st.demotion),
+            others,
+            carp: super::ifconfig::observe(&self.ifconfig, self.timeout, &self.carp_errors).await,
+        })
+    }
 }
 
 impl Backend for OpnsenseBackend {
@@ -149,55 +262,58 @@ impl Backend for OpnsenseBackend {
     }
 
     fn demote(&self) -> BackendFuture<'_, ()> {
-        Box::pin(async move {
-            match self.mode {
-                OpnsenseMode::Maintenance => self.set_maintenance(true).await,
-                OpnsenseMode::ServiceStatus => {
-                    let st = self.evaluate().await?;
-                    if st.demotion & SERVICE_STATUS_BIT != 0 {
-                        Ok(())
-                    } else {
-                        Err(BackendError(format!(
+        Box::pin(async move { within("demote", self.timeout, &self.what(), self.demote_now()).await })
+    }
+
+    fn promote(&self) -> BackendFuture<'_, ()> {
+        Box::pin(async move { within("promote", self.timeout, &self.what(), self.promote_now()).await })
+    }
+
+    fn observe(&self) -> BackendFuture<'_, Observation> {
+        Box::pin(async move { within("observe", self.timeout, &self.what(), self.measure()).await })
+    }
+}
+
+impl OpnsenseBackend {
+    async fn demote_now(&self) -> Result<(), BackendError> {
+        // The daemon and the hook's fail-safe must not both read "off" and both toggle.
+        let _lock = super::lock::exclusive(&self.lock, self.timeout).await?;
+        match self.mode {
+            OpnsenseMode::Maintenance => self.set_maintenance(true).await,
+            OpnsenseMode::ServiceStatus => {
+                let st = self.evaluate().await?;
+                if st.demotion & SERVICE_STATUS_BIT != 0 {
+                    Ok(())
+                } else {
+                    Err(BackendError(format!(
                             "carp service_status ran but net.inet.carp.demotion is {} (2^20 bit clear): is \
                              rc.d/carp-service-status installed as /usr/local/etc/rc.carp_service_status.d/failbackd \
                              and executable?",
                             st.demotion
                         )))
-                    }
                 }
             }
-        })
+        }
     }
 
-    fn promote(&self) -> BackendFuture<'_, ()> {
-        Box::pin(async move {
-            match self.mode {
-                OpnsenseMode::Maintenance => self.set_maintenance(false).await,
-                OpnsenseMode::ServiceStatus => {
-                    let st = self.evaluate().await?;
-                    if st.demotion & SERVICE_STATUS_BIT != 0 {
-                        // Our check passes (we are releasing), so another check in
-                        // rc.carp_service_status.d fails: not failbackd's hold to remove.
-                        tracing::warn!(
+    async fn promote_now(&self) -> Result<(), BackendError> {
+        let _lock = super::lock::exclusive(&self.lock, self.timeout).await?;
+        match self.mode {
+            OpnsenseMode::Maintenance => self.set_maintenance(false).await,
+            OpnsenseMode::ServiceStatus => {
+                let st = self.evaluate().await?;
+                if st.demotion & SERVICE_STATUS_BIT != 0 {
+                    // Our check passes (we are releasing), so another check in
+                    // rc.carp_service_status.d fails: not failbackd's hold to remove.
+                    tracing::warn!(
                             demotion = st.demotion,
                             "released, but another check in /usr/local/etc/rc.carp_service_status.d still fails: \
                              the node stays demoted by 2^20"
                         );
-                    }
-                    Ok(())
                 }
+                Ok(())
             }
-        })
-    }
-
-    fn demoted(&self) -> BackendFuture<'_, Option<bool>> {
-        Box::pin(async move {
-            let st = self.show().await?;
-            Ok(Some(match self.mode {
-                OpnsenseMode::Maintenance => st.maintenance,
-                OpnsenseMode::ServiceStatus => st.demotion & SERVICE_STATUS_BIT != 0,
-            }))
-        })
+        }
     }
 }
 

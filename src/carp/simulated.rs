@@ -1,9 +1,10 @@
 //! An in-process backend for the demo and tests: it remembers whether it is demoted, counts the
-//! calls, and can be told to fail the next N calls.
+//! calls, can be told to fail the next N calls, and reports CARP states a test or the demo
+//! scripts with [`SimulatedBackend::set_carp`].
 
-use super::{Backend, BackendError, BackendFuture};
+use super::{Backend, BackendError, BackendFuture, CarpSeen, Observation};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Shared state, so a test or the demo can look at (and break) the backend the daemon uses.
 #[derive(Debug, Default)]
@@ -11,8 +12,13 @@ pub struct SimState {
     pub demoted: AtomicBool,
     pub demotes: AtomicU32,
     pub promotes: AtomicU32,
-    /// The next this-many calls fail.
+    /// The next this-many demote/promote calls fail.
     pub fail_next: AtomicU32,
+    /// The next this-many `observe` calls fail (apart from `fail_next`, so scripted demote
+    /// failures are not used up by the daemon's periodic readings).
+    pub fail_observe: AtomicU32,
+    /// What `observe` reports as CARP states; `None` (unknown) until set.
+    pub carp: Mutex<Option<Vec<CarpSeen>>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -21,6 +27,29 @@ pub struct SimulatedBackend {
 }
 
 impl SimulatedBackend {
+    /// Sets the CARP states `observe` reports from now on.
+    pub fn set_carp(&self, carp: Vec<CarpSeen>) {
+        // A poisoned lock only means a panic elsewhere while holding it; the data is whole.
+        *self.state.carp.lock().unwrap_or_else(|p| p.into_inner()) = Some(carp);
+    }
+
+    fn measure(&self) -> Result<Observation, BackendError> {
+        let failed =
+            self.state.fail_observe.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if failed.is_ok() {
+            return Err(BackendError("simulated observe failure".into()));
+        }
+        let held = self.state.demoted.load(Ordering::SeqCst);
+        Ok(Observation {
+            held: Some(held),
+            foreign: false,
+            demoted: Some(held),
+            demotion: None,
+            others: Vec::new(),
+            carp: self.state.carp.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        })
+    }
+
     fn call(&self, demote: bool) -> Result<(), BackendError> {
         let failed =
             self.state.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
@@ -44,8 +73,8 @@ impl Backend for SimulatedBackend {
     fn promote(&self) -> BackendFuture<'_, ()> {
         Box::pin(async move { self.call(false) })
     }
-    fn demoted(&self) -> BackendFuture<'_, Option<bool>> {
-        Box::pin(async move { Ok(Some(self.state.demoted.load(Ordering::SeqCst))) })
+    fn observe(&self) -> BackendFuture<'_, Observation> {
+        Box::pin(async move { self.measure() })
     }
 }
 
@@ -66,5 +95,20 @@ mod tests {
         assert_eq!(b.demoted().await, Ok(Some(false)));
         assert_eq!(b.state.demotes.load(Ordering::SeqCst), 1);
         assert_eq!(b.state.promotes.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn reports_scripted_carp_states_and_observe_failures() {
+        use crate::machine::CarpState;
+        let b = SimulatedBackend::default();
+        assert_eq!(b.observe().await.unwrap().carp, None);
+        let seen = vec![CarpSeen { vhid: 1, iface: "em0".into(), state: CarpState::Master }];
+        b.set_carp(seen.clone());
+        let o = b.observe().await.unwrap();
+        assert_eq!((o.held, o.carp), (Some(false), Some(seen)));
+        b.state.fail_observe.store(1, Ordering::SeqCst);
+        assert!(b.observe().await.is_err());
+        assert!(b.observe().await.is_ok());
+        assert_eq!(b.state.fail_next.load(Ordering::SeqCst), 0);
     }
 }

@@ -2,13 +2,18 @@
 //! typed fields. Every error carries `file:line:column` and, where it helps, a hint.
 //! `examples/failbackd.toml` documents every key.
 
+pub mod backend;
 mod error;
 mod raw;
+mod tagged;
 pub mod telemetry;
 pub mod tracking;
 mod validate;
 mod watch;
 
+pub use backend::{
+    BackendConfig, CommandConfig, FreebsdConfig, KeepalivedConfig, OpnsenseConfig, OpnsenseMode, VrrpInstance,
+};
 pub use error::{ConfigError, ConfigErrors};
 pub use watch::{parse_iface, parse_vhid, WatchPattern};
 
@@ -56,44 +61,6 @@ pub enum HookFallback {
     Demote,
     /// Only log and exit non-zero.
     Nothing,
-}
-
-/// The backend and its settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendConfig {
-    /// In-process, for the demo and tests.
-    Simulated,
-    /// User-given argv for demote, promote and (optionally) state; no shell.
-    Command { demote: Vec<String>, promote: Vec<String>, state: Option<Vec<String>>, timeout: Duration },
-    /// OPNsense through `configctl` (src/carp/opnsense.rs).
-    Opnsense { mode: OpnsenseMode, configctl: String, timeout: Duration },
-    /// Plain FreeBSD carp(4) through `sysctl net.inet.carp.demotion` (src/carp/freebsd.rs).
-    Freebsd { sysctl: String, demotion: u32, timeout: Duration },
-    /// keepalived `track_file` (src/carp/keepalived.rs).
-    Keepalived { track_file: PathBuf, held_value: i32 },
-}
-
-/// How the opnsense backend demotes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpnsenseMode {
-    /// OPNsense's documented lever: a check in /usr/local/etc/rc.carp_service_status.d/
-    /// (`failbackd ready`) plus `configctl interface update carp service_status` (2^20 bit).
-    ServiceStatus,
-    /// The forum script's `configctl interface carp_set_status maintenance` (a toggle; it
-    /// writes config.xml and leaving resets every other demotion source). Compatibility only.
-    Maintenance,
-}
-
-impl BackendConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            BackendConfig::Simulated => "simulated",
-            BackendConfig::Command { .. } => "command",
-            BackendConfig::Opnsense { .. } => "opnsense",
-            BackendConfig::Freebsd { .. } => "freebsd",
-            BackendConfig::Keepalived { .. } => "keepalived",
-        }
-    }
 }
 
 /// One probe.

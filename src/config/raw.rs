@@ -38,37 +38,13 @@ pub struct RawConfig {
     /// What the CARP hook does when the daemon cannot be reached: "demote" (through the backend,
     /// so the node never preempts unchecked) or "nothing".
     pub hook_fallback: Option<Spanned<String>>,
-    pub backend: Option<Spanned<RawBackend>>,
+    /// Decoded per type in backend.rs, from the document's spanned TOML; here only its place.
+    pub backend: Option<Spanned<serde::de::IgnoredAny>>,
     #[serde(default, rename = "probe")]
     pub probes: Vec<Spanned<RawProbe>>,
     pub tracing: Option<Spanned<super::telemetry::RawTracing>>,
     pub syslog: Option<Spanned<super::telemetry::RawSyslog>>,
     pub tracking: Option<Spanned<super::tracking::RawTracking>>,
-}
-
-/// `[backend]`: one flat table; which keys apply depends on `type` (checked in validate.rs,
-/// which names the key that does not belong).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawBackend {
-    #[serde(rename = "type")]
-    pub kind: Spanned<String>,
-    pub timeout: Option<Spanned<Dur>>,
-    pub demote: Option<Spanned<Vec<String>>>,
-    pub promote: Option<Spanned<Vec<String>>>,
-    pub state: Option<Spanned<Vec<String>>>,
-    /// opnsense: "service_status" (default) or "maintenance".
-    pub mode: Option<Spanned<String>>,
-    /// opnsense: path of configctl.
-    pub configctl: Option<Spanned<String>>,
-    /// freebsd: path of sysctl(8).
-    pub sysctl: Option<Spanned<String>>,
-    /// freebsd: how much failbackd adds to net.inet.carp.demotion (a power of two).
-    pub demotion: Option<Spanned<u32>>,
-    /// keepalived: the track_file failbackd writes.
-    pub track_file: Option<Spanned<String>>,
-    /// keepalived: the value written while held (released writes 0).
-    pub held_value: Option<Spanned<i32>>,
 }
 
 /// `[[probe]]`: one flat table per probe; type-specific keys are checked in validate.rs.

@@ -1,7 +1,7 @@
 //! Raw config -> typed [`Config`]: defaults, type-specific keys, ranges. Collects every
 //! problem it can find instead of stopping at the first.
 
-use super::raw::{Dur, RawBackend, RawConfig, RawProbe};
+use super::raw::{Dur, RawConfig, RawProbe};
 use super::watch::WatchPattern;
 use super::*;
 use std::collections::HashSet;
@@ -14,7 +14,6 @@ const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(15 * 60);
 const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_RISE: u32 = 3;
 const DEFAULT_FALL: u32 = 2;
-const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_PROBE_NAME: usize = 64;
 
 // Upper bounds on durations. Each is far above any useful value and far below what overflows
@@ -28,9 +27,6 @@ const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(3600);
 // Lower bounds: `max_hold`, probe `interval`/`timeout` and backend `timeout` must be above 0s
 // (checked where they are read); `min_hold = "0s"` and `stable_for = "0s"` are meaningful (no
 // minimum hold; release as soon as the probes pass) and stay allowed.
-/// Backend `timeout`: configctl and sysctl answer in seconds; ten minutes tolerates a very
-/// loaded box while a hung backend still cannot stall failbacks for long.
-const MAX_BACKEND_TIMEOUT: Duration = Duration::from_secs(600);
 
 struct Ctx<'a> {
     file: &'a str,
@@ -153,7 +149,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
     };
 
     let backend = match &raw.backend {
-        Some(b) => backend(cx, b),
+        Some(_) => backend(cx),
         None => {
             cx.err(
                 None,
@@ -237,138 +233,19 @@ fn argv(
     }
 }
 
-/// Every optional `[backend]` key with its span, for `reject_keys`.
-fn backend_keys(b: &RawBackend) -> Vec<(&'static str, Option<Range<usize>>)> {
-    fn sp<T>(v: &Option<Spanned<T>>) -> Option<Range<usize>> {
-        v.as_ref().map(|v| v.span())
-    }
-    vec![
-        ("timeout", sp(&b.timeout)),
-        ("demote", sp(&b.demote)),
-        ("promote", sp(&b.promote)),
-        ("state", sp(&b.state)),
-        ("mode", sp(&b.mode)),
-        ("configctl", sp(&b.configctl)),
-        ("sysctl", sp(&b.sysctl)),
-        ("demotion", sp(&b.demotion)),
-        ("track_file", sp(&b.track_file)),
-        ("held_value", sp(&b.held_value)),
-    ]
-}
-
-/// Rejects every backend key not in `allowed`.
-fn backend_only(cx: &mut Ctx<'_>, b: &RawBackend, what: &str, allowed: &[&str]) {
-    let keys: Vec<_> = backend_keys(b).into_iter().filter(|(k, _)| !allowed.contains(k)).collect();
-    reject_keys(cx, what, &keys);
-}
-
-/// A program path: non-empty; `default` when unset.
-fn program(cx: &mut Ctx<'_>, key: &str, v: &Option<Spanned<String>>, default: &str) -> String {
-    match v {
-        Some(p) if p.get_ref().is_empty() => {
-            cx.err(Some(p.span()), format!("`{key}` is empty"), Some(default));
-            default.to_string()
+/// `[backend]`, decoded per type from the document's spanned TOML (src/config/backend.rs).
+fn backend(cx: &mut Ctx<'_>) -> BackendConfig {
+    let decoded = match toml::de::DeTable::parse(cx.text) {
+        Ok(doc) => doc
+            .get_ref()
+            .get("backend")
+            .and_then(|v| super::backend::decode(cx.file, cx.text, v, &mut cx.errors)),
+        Err(e) => {
+            cx.err(e.span(), e.message().trim().to_string(), None);
+            None
         }
-        Some(p) => p.get_ref().clone(),
-        None => default.to_string(),
-    }
-}
-
-fn backend(cx: &mut Ctx<'_>, b: &Spanned<RawBackend>) -> BackendConfig {
-    let span = b.span();
-    let b = b.get_ref();
-    let timeout = dur(&b.timeout, DEFAULT_BACKEND_TIMEOUT);
-    if timeout.is_zero() {
-        cx.err(b.timeout.as_ref().map(|t| t.span()), "backend `timeout` must be longer than 0s", None);
-    }
-    within(cx, "backend `timeout`", &b.timeout, MAX_BACKEND_TIMEOUT);
-    match b.kind.get_ref().as_str() {
-        "simulated" => {
-            backend_only(cx, b, "the simulated backend", &["timeout"]);
-            BackendConfig::Simulated
-        }
-        "command" => {
-            backend_only(cx, b, "the command backend", &["timeout", "demote", "promote", "state"]);
-            let demote = argv(cx, "demote", &b.demote, span.clone());
-            let promote = argv(cx, "promote", &b.promote, span);
-            let state = b.state.as_ref().map(|v| v.get_ref().clone()).filter(|v| !v.is_empty());
-            BackendConfig::Command {
-                demote: demote.unwrap_or_default(),
-                promote: promote.unwrap_or_default(),
-                state,
-                timeout,
-            }
-        }
-        "opnsense" => {
-            backend_only(cx, b, "the opnsense backend", &["timeout", "mode", "configctl"]);
-            let mode = match b.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
-                None | Some(("service_status", _)) => OpnsenseMode::ServiceStatus,
-                Some(("maintenance", _)) => OpnsenseMode::Maintenance,
-                Some((other, span)) => {
-                    cx.err(
-                        Some(span),
-                        format!("unknown opnsense mode {other:?}"),
-                        Some(
-                            "\"service_status\" (recommended) or \"maintenance\" (the forum script's toggle)",
-                        ),
-                    );
-                    OpnsenseMode::ServiceStatus
-                }
-            };
-            let configctl = program(cx, "configctl", &b.configctl, crate::carp::opnsense::DEFAULT_CONFIGCTL);
-            BackendConfig::Opnsense { mode, configctl, timeout }
-        }
-        "freebsd" => {
-            backend_only(cx, b, "the freebsd backend", &["timeout", "sysctl", "demotion"]);
-            let sysctl = program(cx, "sysctl", &b.sysctl, crate::carp::freebsd::DEFAULT_SYSCTL);
-            let demotion =
-                b.demotion.as_ref().map_or(crate::carp::freebsd::DEFAULT_DEMOTION, |d| *d.get_ref());
-            if let Err(msg) = crate::carp::freebsd::check_demotion(demotion) {
-                cx.err(
-                    b.demotion.as_ref().map(|d| d.span()),
-                    msg,
-                    Some("the default 524288 (2^19) is distinct from OPNsense's 2^20 and the kernel's 240s"),
-                );
-            }
-            BackendConfig::Freebsd { sysctl, demotion, timeout }
-        }
-        "keepalived" => {
-            backend_only(cx, b, "the keepalived backend", &["track_file", "held_value"]);
-            let track_file = match &b.track_file {
-                None => {
-                    cx.err(
-                        Some(span),
-                        "missing `track_file`",
-                        Some("track_file = \"/run/failbackd/hold\" (referenced by keepalived.conf's track_file block)"),
-                    );
-                    PathBuf::new()
-                }
-                Some(f) if !Path::new(f.get_ref()).is_absolute() => {
-                    cx.err(Some(f.span()), "`track_file` must be an absolute path", None);
-                    PathBuf::new()
-                }
-                Some(f) => PathBuf::from(f.get_ref()),
-            };
-            let held_value =
-                b.held_value.as_ref().map_or(crate::carp::keepalived::DEFAULT_HELD_VALUE, |v| *v.get_ref());
-            if !(-253..=-1).contains(&held_value) {
-                cx.err(
-                    b.held_value.as_ref().map(|v| v.span()),
-                    format!("`held_value` {held_value} is not between -253 and -1"),
-                    Some("keepalived puts an instance in FAULT below -253 (with weight 1); 0 means released"),
-                );
-            }
-            BackendConfig::Keepalived { track_file, held_value }
-        }
-        other => {
-            cx.err(
-                Some(b.kind.span()),
-                format!("unknown backend type {other:?}"),
-                Some("one of: opnsense, freebsd, keepalived, command, simulated"),
-            );
-            BackendConfig::Simulated
-        }
-    }
+    };
+    decoded.unwrap_or(BackendConfig::Simulated)
 }
 
 fn probe(

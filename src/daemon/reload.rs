@@ -29,7 +29,7 @@ impl Daemon {
         cfg.telemetry = self.cfg.telemetry.clone();
 
         let backend = if cfg.backend != self.cfg.backend {
-            match crate::carp::build(&cfg.backend) {
+            match crate::carp::build(&cfg.backend, &cfg.state_file) {
                 Ok(b) => Some(Arc::from(b)),
                 Err(e) => {
                     tracing::error!(error = %e, "reload rejected: the new backend cannot be built; keeping the old config");

@@ -36,7 +36,8 @@ pub async fn main_with(cfg: Config, config: &Path) -> ExitCode {
 
 async fn serve(cfg: Config, path: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
-    let backend: Arc<dyn crate::carp::Backend> = Arc::from(crate::carp::build(&cfg.backend)?);
+    let backend: Arc<dyn crate::carp::Backend> =
+        Arc::from(crate::carp::build(&cfg.backend, &cfg.state_file)?);
     let control = crate::control::bind(&cfg.control_socket)
         .with_context(|| format!("binding the control socket {}", cfg.control_socket.display()))?;
     if !cfg.metrics_listen.ip().is_loopback() {

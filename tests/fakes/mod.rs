@@ -1,4 +1,4 @@
-//! Fake `configctl` and `sysctl` (POSIX sh, tests/support/fake-*.sh, shellcheck-clean) installed
+//! Fake `configctl`, `sysctl`, `ifconfig` and `ip` (POSIX sh, tests/support/fake-*.sh, shellcheck-clean) installed
 //! into a temp dir with their state there. failbackd runs programs with a cleared environment,
 //! so the state dir is written into the scripts instead of passed in a variable.
 #![allow(dead_code)]
@@ -26,6 +26,8 @@ impl Fakes {
         std::fs::create_dir(dir.path().join("rc.carp_service_status.d")).unwrap();
         install("fake-sysctl.sh", dir.path(), &dir.path().join("bin/sysctl"));
         install("fake-configctl.sh", dir.path(), &dir.path().join("bin/configctl"));
+        install("fake-ifconfig.sh", dir.path(), &dir.path().join("bin/ifconfig"));
+        install("fake-ip.sh", dir.path(), &dir.path().join("bin/ip"));
         Fakes { dir }
     }
     pub fn path(&self, name: &str) -> PathBuf {
@@ -36,6 +38,24 @@ impl Fakes {
     }
     pub fn configctl(&self) -> String {
         self.path("bin/configctl").to_str().unwrap().to_string()
+    }
+    pub fn ifconfig(&self) -> String {
+        self.path("bin/ifconfig").to_str().unwrap().to_string()
+    }
+    pub fn ip(&self) -> String {
+        self.path("bin/ip").to_str().unwrap().to_string()
+    }
+    /// The daemon's state file (backends keep `<state_file>.lock`/`.maintenance` beside it).
+    pub fn state_file(&self) -> PathBuf {
+        self.path("state.json")
+    }
+    /// What the fake ifconfig prints from now on (FreeBSD's format).
+    pub fn set_ifconfig(&self, text: &str) {
+        std::fs::write(self.path("ifconfig.out"), text).unwrap();
+    }
+    /// What the fake `ip -j addr show` prints from now on.
+    pub fn set_ip_json(&self, json: &str) {
+        std::fs::write(self.path("ip-addr.json"), json).unwrap();
     }
     pub fn set_demotion(&self, v: i64) {
         std::fs::write(self.path("demotion"), format!("{v}\n")).unwrap();

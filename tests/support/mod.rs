@@ -49,7 +49,7 @@ impl TestDaemon {
         let tracker = TaskTracker::new();
         let backend: Arc<dyn failbackd::carp::Backend> = match cfg.backend {
             failbackd::config::BackendConfig::Simulated => Arc::new(sim.clone()),
-            ref other => Arc::from(failbackd::carp::build(other).unwrap()),
+            ref other => Arc::from(failbackd::carp::build(other, &cfg.state_file).unwrap()),
         };
         let handles =
             daemon::start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await.unwrap();
