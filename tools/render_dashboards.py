@@ -377,7 +377,7 @@ class Renderer:
             grid.append([max(0.0, c - p) for c, p in zip(cur, prev)])
             prev = cur
         x0, x1 = mdates.date2num(dt(times[0])), mdates.date2num(dt(times[-1] + self.step))
-        cmap = matplotlib.colormaps["Oranges"].copy()
+        cmap = matplotlib.colors.LinearSegmentedColormap.from_list("cells", ["#5c2c06", "#FF9830", "#FADE2A"])
         cmap.set_bad(PANEL_BG)  # empty cells show the panel, as in Grafana
         masked = [[v if v > 0 else float("nan") for v in row] for row in grid]
         ax.imshow(masked, aspect="auto", origin="lower", cmap=cmap, extent=(x0, x1, 0, len(buckets)),
