@@ -454,7 +454,9 @@ for dash in ("failbackd-node", "failbackd-fleet"):
     result("tunnel" in named, "%s / Which probe blocks the release names `tunnel` while it is down" % dash,
            "probes named over the run: %s" % (", ".join(named) or "none"))
     # ... and only while a failback is in progress.
-    outside = ranged('(%s) unless on () (max(failback:in_progress{instance="%s"}) == 1)' % (exprs[0], demo_instance))
+    # The phase from the same scrape as failback_release_blocked (a recorded rule could lag).
+    outside = ranged('(%s) unless on () (max(failback_phase{instance="%s",phase=~"holding|probing|stabilizing"}) == 1)'
+                     % (exprs[0], demo_instance))
     n_out = sum(len(s["values"]) for s in outside.get("data", {}).get("result", [])) \
         if outside.get("status") == "success" else -1
     result(n_out == 0, "%s / Which probe blocks the release is empty outside a failback" % dash,
