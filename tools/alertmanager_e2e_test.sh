@@ -5,7 +5,7 @@
 # real Alertmanager (Debian `prometheus`, `prometheus-alertmanager`), and a webhook receiver,
 # all on 127.0.0.1 with free ports:
 #
-#   tools/alertmanager_e2e_test.sh      # from anywhere in the repository; ~20 s
+#   tools/alertmanager_e2e_test.sh      # from anywhere in the repository; ~25 s
 #
 # - `failbackd run` with the simulated backend, hold_on_boot, one required probe that never
 #   passes (command `false`) and max_hold 5s, max_hold_policy "stay": the boot failback ends in
@@ -14,15 +14,21 @@
 #   (docs/runbook.md#scrape-configuration), evaluates alerts/failbackd.rules.yml every 1s and
 #   sends to the Alertmanager. --rules.alert.resend-delay=2s makes it re-send the firing alert
 #   every 2s, so the "no duplicate" check below really exercises Alertmanager's deduplication.
-# - Alertmanager (clustering off) routes everything, grouped by [alertname, instance],
-#   group_wait 1s, group_interval 1s, repeat_interval 1h, to a webhook at a python3 http.server
-#   in this script that appends every POST body, one JSON document a line, to a file.
+# - Alertmanager (clustering off) runs the route's group_by and the inhibit_rules of the example in
+#   docs/runbook.md#alertmanager (read from between its alertmanager-example markers, so the
+#   documented example is the tested one), with group_wait 1s, group_interval 1s,
+#   repeat_interval 1h and one receiver: a webhook at a python3 http.server in this script that
+#   appends every POST body, one JSON document a line, to a file.
 #
 # Asserts: exactly one FailbackFailed notification (status firing, one alert) arrives within a
 # bounded time, with labels alertname=FailbackFailed, severity=critical, job=failbackd, pair,
 # instance (the failbackd target), and annotations summary, description (naming the instance,
 # templates expanded) and runbook_url (a section of docs/runbook.md); then, after several more
 # group intervals and Prometheus re-sends, still exactly one (no duplicate, no resolved).
+# Then the documented inhibition: FailbackStuck of one instance and FailbackProbeDown of that
+# instance and of another are posted to Alertmanager's API; the first FailbackProbeDown must be
+# suppressed (inhibited by FailbackStuck) and never notified, the second notified. The README's
+# group_by must equal the runbook's.
 #
 # Prints `alertmanager e2e: N passed, M failed`; exit status 1 on any failure.
 # Builds target/release/failbackd only if missing (FAILBACKD=/path overrides). Every process it
@@ -151,19 +157,40 @@ hook_pid=$!
 pids+=("${hook_pid}")
 
 # ---- Alertmanager -------------------------------------------------------------------------
-cat >"${tmp}/alertmanager.yml" <<EOF
-route:
-  receiver: webhook
-  group_by: [alertname, instance]
-  group_wait: 1s
-  group_interval: ${GROUP_INTERVAL}s
-  repeat_interval: 1h
-receivers:
-  - name: webhook
-    webhook_configs:
-      - url: http://127.0.0.1:${hook_port}/
-        send_resolved: true
-EOF
+# The runbook's example, with its receivers replaced by the webhook and short intervals.
+if ! python3 - docs/runbook.md README.md "${hook_port}" "${GROUP_INTERVAL}" >"${tmp}/alertmanager.yml" <<'PY'
+import re
+import sys
+
+import yaml
+
+runbook, readme, hook_port, group_interval = sys.argv[1:]
+with open(runbook, encoding="utf-8") as f:
+    m = re.search(r"<!-- alertmanager-example:start -->\s*```yaml\n(.*?)```\s*<!-- alertmanager-example:end -->",
+                  f.read(), re.S)
+if not m:
+    sys.exit("alertmanager_e2e: no alertmanager-example block in %s" % runbook)
+example = yaml.safe_load(m.group(1))
+with open(readme, encoding="utf-8") as f:
+    readme_group_by = re.findall(r"^\s*group_by:\s*(\[.*\])\s*$", f.read(), re.M)
+if [yaml.safe_load(g) for g in readme_group_by] != [example["route"]["group_by"]]:
+    sys.exit("alertmanager_e2e: README group_by %s differs from the runbook's %s"
+             % (readme_group_by, example["route"]["group_by"]))
+config = {
+    "route": {"receiver": "webhook", "group_by": example["route"]["group_by"], "group_wait": "1s",
+              "group_interval": "%ss" % group_interval, "repeat_interval": "1h"},
+    "receivers": [{"name": "webhook", "webhook_configs": [
+        {"url": "http://127.0.0.1:%s/" % hook_port, "send_resolved": True}]}],
+    "inhibit_rules": example["inhibit_rules"],
+}
+print(yaml.safe_dump(config, sort_keys=False))
+PY
+then
+    check FAIL "the Alertmanager example of docs/runbook.md (route group_by as in the README, inhibit_rules)"
+    finish
+fi
+check OK "the Alertmanager example of docs/runbook.md loads (group_by as in the README)" \
+    "$(grep -c 'source_matchers' "${tmp}/alertmanager.yml") inhibit rules"
 "${alertmanager_bin}" \
     --config.file="${tmp}/alertmanager.yml" \
     --storage.path="${tmp}/alertmanager-data" \
@@ -333,6 +360,78 @@ if ((received >= 2)); then
 else
     check FAIL "Prometheus re-sent the firing alert and Alertmanager deduplicated it" "only ${received} firing alert(s) received"
 fi
+# ---- the documented inhibition: FailbackStuck inhibits FailbackProbeDown on the same instance ----
+echo "== inhibit_rules of docs/runbook.md in Alertmanager"
+stuck_node=fw-stuck.example.net:9818
+other_node=fw-other.example.net:9818
+post_alerts() {
+    python3 - "${am_url}" "${stuck_node}" "${other_node}" "${PAIR}" <<'PY'
+import datetime, json, sys, urllib.request
+am, stuck, other, pair = sys.argv[1:]
+end = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10)).isoformat()
+def alert(name, instance, **labels):
+    return {"labels": dict(alertname=name, instance=instance, job="failbackd", pair=pair, **labels),
+            "annotations": {"summary": name}, "endsAt": end}
+body = [alert("FailbackStuck", stuck, severity="warning"),
+        alert("FailbackProbeDown", stuck, severity="warning", probe="tunnel"),
+        alert("FailbackProbeDown", other, severity="warning", probe="tunnel")]
+req = urllib.request.Request(am + "/api/v2/alerts", data=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/json"}, method="POST")
+with urllib.request.urlopen(req, timeout=5) as r:
+    sys.exit(0 if r.status == 200 else 1)
+PY
+}
+# probedown_state INSTANCE: Alertmanager's state of FailbackProbeDown for INSTANCE and what inhibits it.
+probedown_state() {
+    python3 - "${am_url}" "$1" <<'PY'
+import json, sys, urllib.parse, urllib.request
+am, instance = sys.argv[1:]
+q = urllib.parse.urlencode([("filter", 'alertname="FailbackProbeDown"'), ("filter", 'instance="%s"' % instance)])
+with urllib.request.urlopen(am + "/api/v2/alerts?" + q, timeout=5) as r:
+    alerts = json.load(r)
+print(" ".join("%s:%d" % (a["status"]["state"], len(a["status"].get("inhibitedBy") or [])) for a in alerts) or "none")
+PY
+}
+# notified ALERTNAME INSTANCE: firing notifications that carry ALERTNAME for INSTANCE.
+notified() {
+    python3 - "${notifications}" "$1" "$2" <<'PY'
+import json, sys
+path, name, instance = sys.argv[1:]
+n = 0
+with open(path, encoding="utf-8") as f:
+    for line in f:
+        if line.endswith("\n"):
+            doc = json.loads(line)
+            n += any(a.get("labels", {}).get("alertname") == name and a.get("labels", {}).get("instance") == instance
+                     and a.get("status") == "firing" for a in doc.get("alerts", []))
+print(n)
+PY
+}
+if post_alerts; then
+    other_seen() { (($(notified FailbackProbeDown "${other_node}") >= 1)); }
+    if wait_until "FailbackProbeDown of ${other_node} notified" 40 0.5 20 other_seen; then
+        check OK "FailbackProbeDown of another instance is notified (not inhibited)" "$(probedown_state "${other_node}")"
+    else
+        check FAIL "FailbackProbeDown of another instance is notified (not inhibited)" "$(probedown_state "${other_node}")"
+    fi
+    # A few more group intervals for a notification that should not come.
+    sleep $((3 * GROUP_INTERVAL))
+    state=$(probedown_state "${stuck_node}")
+    if [[ ${state} == suppressed:1 ]]; then
+        check OK "FailbackProbeDown of the stuck instance is inhibited by FailbackStuck" "state ${state} (inhibited by 1 alert)"
+    else
+        check FAIL "FailbackProbeDown of the stuck instance is inhibited by FailbackStuck" "state ${state}"
+    fi
+    n=$(notified FailbackProbeDown "${stuck_node}")
+    if ((n == 0)) && (($(notified FailbackStuck "${stuck_node}") >= 1)); then
+        check OK "FailbackStuck notified, the inhibited FailbackProbeDown not"
+    else
+        check FAIL "FailbackStuck notified, the inhibited FailbackProbeDown not" "${n} FailbackProbeDown notification(s) for ${stuck_node}"
+    fi
+else
+    check FAIL "posting alerts to Alertmanager's /api/v2/alerts"
+fi
+
 others=$(python3 -c '
 import json, sys
 names = set()

@@ -4,7 +4,8 @@
 #   tools/check_alerts.sh            # from anywhere in the repository
 #   PROMTOOL=/path/to/promtool tools/check_alerts.sh
 #
-# promtool comes with Debian's `prometheus` package (apt-get install -y prometheus).
+# promtool comes with Debian's `prometheus` package (apt-get install -y prometheus); the
+# annotation check needs python3 with PyYAML (Debian python3-yaml).
 # Exit status: 0 when every rule file is valid and every test passes, 1 otherwise.
 set -euo pipefail
 
@@ -61,6 +62,51 @@ for a in "${anchors[@]}"; do
     fi
 done
 echo "${#anchors[@]} runbook anchors checked against ${#sections[@]} sections"
+
+# Every alert carries what the on-call person needs, is tested, and is listed in the README.
+echo "== alert labels, annotations, tests"
+python3 - "${rules[@]}" <<'PY' || status=1
+import re
+import sys
+
+import yaml
+
+NEEDED = ("summary", "description", "runbook_url", "dashboard_url")
+problems = 0
+tests = ""
+for path in sys.argv[1:]:
+    test = path.replace("alerts/", "alerts/tests/", 1).replace(".rules.yml", ".rules.test.yml")
+    with open(test, encoding="utf-8") as f:
+        tests += f.read()
+with open("README.md", encoding="utf-8") as f:
+    readme = f.read()
+alerts = []
+for path in sys.argv[1:]:
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                alerts.append(rule)
+for rule in alerts:
+    name = rule["alert"]
+    sev = rule.get("labels", {}).get("severity")
+    missing = [a for a in NEEDED if not str(rule.get("annotations", {}).get(a, "")).strip()]
+    if sev not in ("warning", "critical"):
+        print("check_alerts: %s: severity %r is not warning or critical" % (name, sev), file=sys.stderr)
+        problems += 1
+    if missing:
+        print("check_alerts: %s: annotations missing: %s" % (name, ", ".join(missing)), file=sys.stderr)
+        problems += 1
+    if not re.search(r"alertname: %s\s*$" % re.escape(name), tests, re.M):
+        print("check_alerts: %s has no alert_rule_test" % name, file=sys.stderr)
+        problems += 1
+    if name not in readme:
+        print("check_alerts: %s is not named in README.md" % name, file=sys.stderr)
+        problems += 1
+print("%d alerts checked for severity, %s, a test and a README mention" % (len(alerts), ", ".join(NEEDED)))
+sys.exit(1 if problems else 0)
+PY
 
 echo "== promtool test rules"
 "${promtool}" test rules "${tests[@]}" || status=1

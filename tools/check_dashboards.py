@@ -3,17 +3,18 @@
 
     python3 tools/check_dashboards.py                  # (a) regenerate + diff, (b) structure
     python3 tools/check_dashboards.py --print-queries  # also (c): one JSON line per query
-        [--instance REGEX] [--pair REGEX] [--job REGEX] [--probe REGEX]
+        [--instance REGEX] [--pair REGEX] [--job REGEX] [--probe REGEX] [--interval 1m]
 
 (a) tools/gen_dashboards.py is run in memory and its output compared byte for byte with
     dashboards/*.json (a unified diff is shown on a mismatch: regenerate and commit).
-(b) Structure: schemaVersion, uid/title, the template variables (datasource, job, instance, and
-    pair on the fleet dashboard), every panel's datasource {"type":"prometheus",
+(b) Structure: schemaVersion, uid/title, the template variables (datasource, job, instance, pair;
+    instance from up{job=~"$job"}, job from failback_build_info without an allValue), every panel's datasource {"type":"prometheus",
     "uid":"${datasource}"}, targets with expr and a refId unique in the panel, a gridPos inside
     the 24-column grid that overlaps no other panel, unique panel ids, no datasource UID other
     than ${datasource} anywhere, and no $variable in a query that the dashboard does not define.
 (c) Every panel, annotation and variable query, with the template variables substituted
-    ($instance/$pair/$job/$probe by the regexes given, $__rate_interval and $__interval by 1m,
+    ($instance/$pair/$job/$probe by the regexes given, $__rate_interval and $__interval by 1m
+    or --rate-interval/--interval,
     $__range by 1h, ${datasource} removed; label_values(S, L) becomes group by (L) (S)), printed
     to stdout as {"dashboard", "panel", "expr"} lines for evaluation against a live Prometheus.
 Problems go to stderr; the exit status is 1 if there is any.
@@ -36,7 +37,7 @@ BUILTINS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
 PANEL_TYPES = {"stat", "table", "timeseries", "state-timeline", "bargauge", "heatmap"}
 REQUIRED_VARS = {
     "failbackd-fleet.json": ["datasource", "job", "pair", "instance"],
-    "failbackd-node.json": ["datasource", "job", "instance"],
+    "failbackd-node.json": ["datasource", "job", "instance", "pair"],
 }
 VAR_RE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 LABEL_VALUES_RE = re.compile(r"^\s*label_values\((.+),\s*(\w+)\s*\)\s*$", re.S)
@@ -101,10 +102,16 @@ def check_structure(name, d, problems):
     ds_var = variables.get("datasource", {})
     if ds_var and (ds_var.get("type") != "datasource" or ds_var.get("query") != "prometheus"):
         problems(name, "variable datasource must be type datasource, query prometheus")
+    # instance (and pair) come from `up` of the failbackd job(s), so a node whose failbackd is down
+    # stays listed; the job list comes from failback_build_info and "All" must not be `.+`
+    # (that would make up{job=~"$job"} match every target Prometheus scrapes).
     inst = variables.get("instance", {})
-    if inst and (inst.get("type") != "query" or not str(inst.get("query", "")).startswith("label_values(failback_build_info")
+    if inst and (inst.get("type") != "query" or not str(inst.get("query", "")).startswith('label_values(up{job=~"$job"')
                  or not str(inst.get("query", "")).endswith(", instance)")):
-        problems(name, "variable instance must be label_values(failback_build_info..., instance)")
+        problems(name, 'variable instance must be label_values(up{job=~"$job"...}, instance)')
+    job = variables.get("job", {})
+    if job and (not str(job.get("query", "")).startswith("label_values(failback_build_info") or "allValue" in job):
+        problems(name, "variable job must be label_values(failback_build_info, job) without an allValue")
     for v in variables.values():
         if v.get("type") == "query":
             check_vars_used(str(v.get("query", "")), variables, "%s variable %s" % (name, v.get("name")), problems)
@@ -192,7 +199,12 @@ def main():
     ap.add_argument("--pair", default=".*", help="value or regex for $pair (default .*)")
     ap.add_argument("--job", default=".+", help="value or regex for $job (default .+)")
     ap.add_argument("--probe", default=".+", help="value or regex for $probe (default .+)")
+    ap.add_argument("--interval", default=BUILTINS["__interval"],
+                    help="value for $__interval, Grafana's step (default %(default)s)")
+    ap.add_argument("--rate-interval", default=BUILTINS["__rate_interval"],
+                    help="value for $__rate_interval (default %(default)s)")
     args = ap.parse_args()
+    BUILTINS.update(__interval=args.interval, __rate_interval=args.rate_interval)
     values = {"instance": args.instance, "pair": args.pair, "job": args.job, "probe": args.probe}
 
     problems = Problems()

@@ -73,6 +73,16 @@ def held_seconds(base):
     return "(time() - failback_maintenance_since_timestamp_seconds%s)\n  and failback_held_in_maintenance%s == 1" % (s, s)
 
 
+def events(metric, base, by, window="$__interval"):
+    """Counter increments per step, each counted once at any zoom: the exact difference to the
+    previous step (Grafana's step is $__interval), so the bars of a range add up to the range's
+    total. increase() over $__rate_interval would count an event in every overlapping window
+    (about 3x at 6 h). After a counter reset (daemon restart) the new value is the increment;
+    a series without a value one step back (new) shows nothing yet."""
+    x = metric + sel(base)
+    return "sum by (%s) (\n  (%s - %s offset %s) >= 0\n  or %s < %s offset %s\n)" % (by, x, x, window, x, x, window)
+
+
 def required_down(base, by):
     s = sel(base)
     return "sum by (%s) ((failback_probe_up%s == bool 0) * failback_probe_required%s)" % (by, s, s)
@@ -163,7 +173,8 @@ def state_timeline(title, description, tgts, mappings, **kw):
                  color={"mode": "thresholds"}, **kw)
 
 
-def stat(title, description, tgts, unit="short", mappings=None, steps=None, text_mode="auto", calc="lastNotNull", **kw):
+def stat(title, description, tgts, unit="short", mappings=None, steps=None, text_mode="auto", calc="lastNotNull",
+         no_value=None, **kw):
     opts = {
         "colorMode": "background" if steps else "value",
         "graphMode": "none",
@@ -175,8 +186,13 @@ def stat(title, description, tgts, unit="short", mappings=None, steps=None, text
         "textMode": text_mode,
         "wideLayout": True,
     }
-    return panel("stat", title, description, tgts, unit=unit, mappings=mappings, options=opts,
-                 color={"mode": "thresholds"}, steps=steps, **kw)
+    for t in tgts:  # a stat shows the value now: a range's last value would outlive a series that ended
+        t["instant"], t["range"] = True, False
+    p = panel("stat", title, description, tgts, unit=unit, mappings=mappings, options=opts,
+              color={"mode": "thresholds"}, steps=steps, **kw)
+    if no_value is not None:
+        p["fieldConfig"]["defaults"]["noValue"] = no_value
+    return p
 
 
 def bargauge(title, description, tgts, unit="s", **kw):
@@ -216,17 +232,20 @@ def heatmap(title, description, tgts):
     return panel("heatmap", title, description, tgts, unit="short", custom=custom, options=opts)
 
 
-def table(title, description, tgts, renames, overrides):
+def table(title, description, tgts, renames, overrides, exclude=("Time", "Value #F"), sort_by="pair", no_value=None):
     opts = {"cellHeight": "sm", "frameIndex": 0, "showHeader": True,
-            "sortBy": [{"desc": False, "displayName": "pair"}]}
+            "sortBy": [{"desc": False, "displayName": sort_by}]}
     custom = {"align": "auto", "cellOptions": {"type": "auto"}, "filterable": False, "inspect": False}
     transformations = [
         {"id": "merge", "options": {}},
-        {"id": "organize", "options": {"excludeByName": {"Time": True, "Value #F": True},
+        {"id": "organize", "options": {"excludeByName": {k: True for k in exclude},
                                        "indexByName": {}, "renameByName": renames}},
     ]
-    return panel("table", title, description, tgts, custom=custom, options=opts, overrides=overrides,
-                 transformations=transformations)
+    p = panel("table", title, description, tgts, custom=custom, options=opts, overrides=overrides,
+              transformations=transformations)
+    if no_value is not None:
+        p["fieldConfig"]["defaults"]["noValue"] = no_value
+    return p
 
 
 def override(name, **props):
@@ -290,10 +309,12 @@ def query_var(name, label, query, multi, all_value=None, hide=0):
 
 def job_var():
     # The scrape job is read from failbackd's own metric, so no job name is hard-coded here.
-    return query_var("job", "Job", "label_values(failback_build_info, job)", True, ".+", hide=2)
+    # No allValue: "All" is then the list of jobs found here, not `.+` (which would make
+    # up{job=~"$job"} match every target Prometheus scrapes).
+    return query_var("job", "Job", "label_values(failback_build_info, job)", True, hide=2)
 
 
-def dashboard(uid, title, description, grid, variables, annotations=None):
+def dashboard(uid, title, description, grid, variables, annotations=None, links=None):
     return {
         "annotations": {"list": annotations or []},
         "description": description,
@@ -308,7 +329,7 @@ def dashboard(uid, title, description, grid, variables, annotations=None):
             {"asDropdown": False, "icon": "doc", "includeVars": False, "keepTime": False, "tags": [],
              "targetBlank": True, "title": "Runbook", "tooltip": "Alert runbook", "type": "link",
              "url": RUNBOOK},
-        ],
+        ] + (links or []),
         "panels": grid.panels,
         "refresh": "30s",
         "schemaVersion": SCHEMA_VERSION,
@@ -325,20 +346,28 @@ def dashboard(uid, title, description, grid, variables, annotations=None):
 
 # ---- the fleet dashboard -----------------------------------------------------------------------
 
+NODE_LINK = ("/d/failbackd-node/failbackd-node?var-instance=${__data.fields.instance}"
+             "&${datasource:queryparam}&${__url_time_range}")
+ALERTS_SEL = 'alertstate="firing",alertname=~"Failback.+|CarpFlapping"'
+MASTER_COUNT_STEPS = thresholds((None, "red"), (1, "green"), (2, "red"))
+
 
 def fleet():
     base = 'pair=~"$pair",instance=~"$instance"'
     by = "pair, instance"
     g = Grid()
     phase_map, carp_map = value_mappings(PHASES), value_mappings(CARP_STATES)
+    s = sel(base)
+    up = sel('job=~"$job",' + base)
 
-    g.add(stat("Nodes", "failbackd instances reporting (failback_build_info).",
-               targets(("count(failback_build_info%s)" % sel(base), "nodes"))), 4, 4)
-    g.add(stat("failbackd down", "Targets of the failbackd job that Prometheus cannot scrape.",
-               targets(("count(up%s == 0) or vector(0)" % sel('job=~"$job",' + base), "down")),
+    g.add(stat("Nodes", "Scrape targets of the failbackd job(s), up or down (up{job=~\"$job\"}).",
+               targets(("count(up%s)" % up, "nodes"))), 4, 4)
+    g.add(stat("failbackd down", "Targets of the failbackd job(s) that Prometheus cannot scrape. The job "
+               "list comes from failback_build_info, so other jobs' targets are never counted.",
+               targets(("count(up%s == 0) or vector(0)" % up, "down")),
                steps=thresholds((None, "green"), (1, "red"))), 4, 4)
-    g.add(stat("Held now", "Nodes that failbackd holds in CARP maintenance right now.",
-               targets(("sum(failback_held_in_maintenance%s)" % sel(base), "held")),
+    g.add(stat("Held now", "Nodes whose failbackd hold is measured in place right now.",
+               targets(("sum(failback_held_in_maintenance%s)" % s, "held")),
                steps=thresholds((None, "green"), (1, "orange"))), 4, 4)
     g.add(stat("Failed now", "Nodes whose failback failed (max_hold ran out, left demoted).",
                targets(("sum(failback_phase%s)" % sel(base, phase="failed"), "failed")),
@@ -347,81 +376,142 @@ def fleet():
                targets(("sum(increase(failback_failbacks_total%s[$__range]))" % sel(base, outcome="forced"), "forced")),
                steps=thresholds((None, "green"), (0.5, "orange"))), 4, 4)
     g.add(stat("Peer lost", "Failbacks during which the peer died (range).",
-               targets(("sum(increase(failback_peer_lost_total%s[$__range]))" % sel(base), "peer lost")),
+               targets(("sum(increase(failback_peer_lost_total%s[$__range]))" % s, "peer lost")),
                steps=thresholds((None, "green"), (0.5, "red"))), 4, 4)
     g.newline()
 
-    s = sel(base)
+    # "Is this pair healthy?"
+    g.add(stat("MASTER count per pair and vhid",
+               "Nodes of each pair measured CARP MASTER on each vhid@interface: 1 is good, 0 (no "
+               "MASTER: FailbackPairNoMaster) and 2 (split brain: FailbackPairSplitBrain) alert.",
+               targets(('sum by (pair, vhid, interface) (failback_carp_state%s)' % sel(base, state="MASTER"),
+                        "{{pair}} vhid {{vhid}}@{{interface}}")),
+               steps=MASTER_COUNT_STEPS), 8, 6)
+    g.add(state_timeline("Both nodes' phases, by pair", "failbackd's phase on each node, the two nodes of "
+                         "a pair next to each other.",
+                         targets((encoded("failback_phase", "phase", PHASES, base, by), "{{pair}} {{instance}}")),
+                         phase_map), 8, 6)
+    alert_cols = {"alertname": "alert", "severity": "severity", "pair": "pair", "instance": "instance",
+                  "vhid": "vhid", "interface": "interface", "probe": "probe"}
+    g.add(table("Firing failbackd alerts", "Every failbackd alert firing now (Prometheus' ALERTS series), "
+                "for the selected pairs and for alerts that have no pair.",
+                targets(('max by (alertname, severity, pair, instance, vhid, interface, probe) '
+                         '(ALERTS{%s,pair=~"$pair"})' % ALERTS_SEL, ""), instant=True, fmt="table"),
+                alert_cols, [override("severity", mappings=[{"type": "value", "options": {
+                    "critical": {"text": "critical", "color": "red", "index": 0},
+                    "warning": {"text": "warning", "color": "orange", "index": 1}}}],
+                    custom_cellOptions={"type": "color-text"})],
+                exclude=("Time", "Value"), sort_by="alert", no_value="no failbackd alert is firing"), 8, 6)
+    g.newline()
+
     node_table = targets(
         (encoded("failback_phase", "phase", PHASES, base, by), ""),
         (encoded("failback_carp_state", "state", CARP_STATES, base, by), ""),
         ("max by (%s) (failback_held_in_maintenance%s)" % (by, s), ""),
         ("max by (%s) (%s)" % (by, held_seconds(base)), ""),
-        (required_down(base, by), ""),
+        ("sum by (%s) (failback_release_blocked%s)" % (by, s), ""),
         ("max by (%s, version) (failback_build_info%s)" % (by, s), ""),
         instant=True, fmt="table")
     renames = {"Value #A": "Phase", "Value #B": "CARP (highest state)", "Value #C": "Held",
-               "Value #D": "Held for", "Value #E": "Required probes down"}
-    node_link = ("/d/failbackd-node/failbackd-node?var-instance=${__data.fields.instance}"
-                 "&${datasource:queryparam}&${__url_time_range}")
+               "Value #D": "Held for", "Value #E": "Probes blocking the release"}
     overrides = [
         override("Phase", mappings=phase_map, custom_cellOptions={"type": "color-background"}),
         override("CARP (highest state)", mappings=carp_map, custom_cellOptions={"type": "color-background"}),
         override("Held", mappings=HELD_MAP, custom_cellOptions={"type": "color-text"}),
         override("Held for", unit="s"),
-        override("Required probes down", thresholds=thresholds((None, "green"), (1, "red")),
+        override("Probes blocking the release", thresholds=thresholds((None, "green"), (1, "red")),
                  custom_cellOptions={"type": "color-text"}),
-        override("instance", links=[{"title": "Node dashboard", "url": node_link}]),
+        override("instance", links=[{"title": "Node dashboard", "url": NODE_LINK}]),
     ]
-    g.add(table("Nodes now", "Current phase, CARP state, hold and probes of every node. "
+    g.add(table("Nodes now", "Current phase, CARP state, hold and blocking probes of every node. "
                 "CARP shows the highest state over the node's watched vhids (MASTER > BACKUP > INIT).",
-                node_table, renames, overrides), 24, 8)
+                node_table, renames, overrides), 16, 8)
+    g.add(table("Which probe blocks the release", "Required probes that are down while a failback is in "
+                "progress (failback_release_blocked), by node: what each held node waits for.",
+                targets(("failback_release_blocked%s == 1" % s, ""), instant=True, fmt="table"),
+                {"pair": "pair", "instance": "instance", "probe": "probe"},
+                [override("instance", links=[{"title": "Node dashboard", "url": NODE_LINK}])],
+                exclude=("Time", "Value", "__name__", "job"), no_value="nothing blocks a release"), 8, 8)
     g.newline()
 
-    g.add(state_timeline("Who is MASTER", "CARP state of every watched vhid@interface, per node.",
+    g.add(state_timeline("Who is MASTER", "Measured CARP state of every watched vhid@interface, per node.",
                          targets((encoded("failback_carp_state", "state", CARP_STATES, base,
                                           "pair, instance, vhid, interface"),
                                   "{{pair}} {{instance}} vhid {{vhid}}@{{interface}}")),
                          carp_map), 12, 8)
-    g.add(state_timeline("Who is held", "Whether failbackd holds each node in CARP maintenance.",
+    g.add(state_timeline("Who is held", "Whether failbackd's hold is measured in place on each node.",
                          targets(("max by (%s) (failback_held_in_maintenance%s)" % (by, s), "{{pair}} {{instance}}")),
                          HELD_MAP), 12, 8)
     g.newline()
 
     g.add(timeseries("Failbacks by outcome",
                      "Failbacks that ended, by outcome: released (probes passed), forced (released "
-                     "without), failed (left demoted), aborted.",
-                     targets(("sum by (outcome) (increase(failback_failbacks_total%s[$__rate_interval])) > 0" % s,
-                              "{{outcome}}")),
+                     "without), failed (left demoted), aborted. Each one is counted once at any zoom.",
+                     targets((events("failback_failbacks_total", base, "outcome") + " > 0", "{{outcome}}")),
                      bars=True, stack=True, overrides=outcome_overrides()), 12, 8)
-    g.add(timeseries("Time held (current hold)",
-                     "How long each held node has been demoted. The dashed line is the FailbackStuck "
-                     "threshold from the alert rules (absent if they are not loaded).",
-                     targets(("max by (%s) (%s)" % (by, held_seconds(base)), "{{pair}} {{instance}}"),
-                             ("failback:stuck_threshold_seconds", "stuck threshold")),
-                     unit="s",
-                     overrides=[override("stuck threshold", color={"fixedColor": "red", "mode": "fixed"},
+    g.add(timeseries("Share of max_hold used",
+                     "Time since the failback in progress armed, as a share of the node's own max_hold "
+                     "(failbackd's monotonic gauges). FailbackStuck fires from the dashed line "
+                     "(failback:stuck_max_hold_ratio, absent if the rules are not loaded) with a probe blocking.",
+                     targets(("max by (%s) (failback_hold_elapsed_seconds%s / failback_max_hold_seconds%s)" % (by, s, s),
+                              "{{pair}} {{instance}}"),
+                             ("failback:stuck_max_hold_ratio", "stuck from")),
+                     unit="percentunit",
+                     overrides=[override("stuck from", color={"fixedColor": "orange", "mode": "fixed"},
                                          custom_lineStyle={"dash": [10, 10], "fill": "dash"})]), 12, 8)
     g.newline()
 
-    g.add(state_timeline("Phase by node", "failbackd's phase on each node.",
-                         targets((encoded("failback_phase", "phase", PHASES, base, by), "{{pair}} {{instance}}")),
-                         phase_map), 12, 8)
-    g.add(bargauge("Failback duration p90 (range)", "90th percentile of arm -> outcome over the selected "
-                   "range, per node with at least one failback in it.",
-                   targets(("histogram_quantile(0.9, sum by (%s, le) (increase(failback_duration_seconds_bucket%s[$__range])))\n"
-                            "  and on (%s) sum by (%s) (increase(failback_duration_seconds_count%s[$__range])) > 0"
-                            % (by, s, by, by, s), "{{pair}} {{instance}}"), instant=True)), 12, 8)
+    g.add(bargauge("Last failback took", "Arm -> outcome of the last failback that ended, per node (exact, "
+                   "from failback_last_failback_duration_seconds; 0: none yet).",
+                   targets(("max by (%s) (failback_last_failback_duration_seconds%s)" % (by, s), "{{pair}} {{instance}}"),
+                           instant=True)), 12, 8)
+    g.add(bargauge("Mean failback duration (range)", "Mean arm -> outcome over the failbacks that ended in the "
+                   "selected range (sum / count of failback_duration_seconds), per node with at least one.",
+                   targets(("sum by (%s) (increase(failback_duration_seconds_sum%s[$__range]))\n"
+                            "  / (sum by (%s) (increase(failback_duration_seconds_count%s[$__range])) > 0)"
+                            % (by, s, by, s), "{{pair}} {{instance}}"), instant=True)), 12, 8)
 
     variables = [
         datasource_var(),
         job_var(),
-        query_var("pair", "Pair", "label_values(failback_build_info, pair)", True, ".*"),
-        query_var("instance", "Instance", 'label_values(failback_build_info{pair=~"$pair"}, instance)', True, ".+"),
+        # From `up`, not failback_build_info: a node whose failbackd is down stays listed.
+        query_var("pair", "Pair", 'label_values(up{job=~"$job"}, pair)', True, ".*"),
+        query_var("instance", "Instance", 'label_values(up{job=~"$job",pair=~"$pair"}, instance)', True, ".+"),
     ]
     return dashboard("failbackd-fleet", "failbackd / Fleet",
-                     "Every failbackd HA pair: who is MASTER, who is held, failbacks by outcome, time held.",
-                     g, variables)
+                     "Every failbackd HA pair: is it healthy (one MASTER per vhid), who is held and why, "
+                     "failbacks by outcome, how long they took.",
+                     g, variables, annotations(base))
+
+
+# ---- annotations (both dashboards) -------------------------------------------------------------
+
+
+def annotation(name, expr, color, title, text="", tags=""):
+    return {"datasource": DS, "enable": True, "expr": expr, "hide": False, "iconColor": color,
+            "name": name, "step": "60s", "tagKeys": tags, "textFormat": text, "titleFormat": title,
+            "useValueForTime": False}
+
+
+def annotations(base):
+    """Events at the annotations' 60s step, each shown once: increments since the previous step;
+    a failback armed within the step (in progress now, not yet a minute ago); a daemon that
+    started within the step."""
+    s = sel(base)
+    el = "failback_hold_elapsed_seconds%s" % s
+    return [
+        annotation("Hold armed", "%s > 0 and min_over_time(%s[1m]) == 0" % (el, el), "orange",
+                   "Failback armed", "failbackd started a failback and holds the node demoted", "instance"),
+        annotation("Failbacks", events("failback_failbacks_total", base, "instance, outcome", "1m") + " > 0",
+                   "green", "Failback {{outcome}}", "", "instance,outcome"),
+        annotation("CARP transitions",
+                   events("failback_carp_transitions_total", base, "instance, vhid, interface, state", "1m") + " > 0",
+                   "blue", "CARP {{vhid}}@{{interface}} -> {{state}}", "", "instance,state"),
+        annotation("Daemon restarts", "time() - failback_start_timestamp_seconds%s < 60" % s, "purple",
+                   "failbackd started", "the daemon (re)started; a failback in progress is resumed", "instance"),
+        annotation("Peer lost", events("failback_peer_lost_total", base, "instance", "1m") + " > 0", "red",
+                   "Peer lost", "The peer died while failbackd held this node", "instance"),
+    ]
 
 
 # ---- the node dashboard ------------------------------------------------------------------------
@@ -437,14 +527,19 @@ def node():
 
     g.add(stat("Phase", "failbackd's current phase.",
                targets((encoded("failback_phase", "phase", PHASES, base, "instance"), "phase")),
-               mappings=phase_map, steps=thresholds((None, "transparent"))), 5, 4)
-    g.add(stat("Held for", "Time since the current hold began (no value: not held).",
-               targets(("max(%s)" % held_seconds(base), "held for")), unit="s"), 4, 4)
-    g.add(stat("max_hold ends in", "Time left before max_hold decides (no value: no failback in progress).",
-               targets(("max(failback_hold_deadline_timestamp_seconds%s - time() > 0)" % s, "left")), unit="s"), 4, 4)
-    g.add(stat("Required probes down", "Required probes that are not up by their rise/fall rule.",
-               targets((required_down(base, "instance"), "down")),
-               steps=thresholds((None, "green"), (1, "red"))), 4, 4)
+               mappings=phase_map, steps=thresholds((None, "transparent"))), 4, 4)
+    g.add(stat("Held for", "Time since the current hold began (no value: not held). Orange from 5m, "
+               "before FailbackStuck (half of the default 15m max_hold).",
+               targets(("max(%s)" % held_seconds(base), "held for")), unit="s",
+               steps=thresholds((None, "green"), (300, "orange")), no_value="not held"), 4, 4)
+    g.add(stat("max_hold ends in", "Time left before max_hold decides (failbackd's monotonic count; no value: "
+               "no failback in progress). Red under 5m.",
+               targets(("max(failback_hold_remaining_seconds%s > 0)" % s, "left")), unit="s",
+               steps=thresholds((None, "red"), (300, "green")), no_value="no failback in progress"), 4, 4)
+    g.add(stat("Which probe blocks the release", "Required probes that are down while a failback is in "
+               "progress (failback_release_blocked == 1), by name.",
+               targets(("max by (probe) (failback_release_blocked%s) == 1" % s, "{{probe}}")),
+               text_mode="name", steps=thresholds((None, "red")), no_value="nothing blocks"), 5, 4)
     g.add(stat("Scrape", "Whether Prometheus can scrape failbackd.",
                targets(("max(up%s)" % jbase, "up")),
                mappings=[{"type": "value", "options": {"0": {"text": "DOWN", "color": "red", "index": 0},
@@ -455,39 +550,63 @@ def node():
                text_mode="name"), 4, 4)
     g.newline()
 
-    g.add(state_timeline("Phase timeline", "failbackd's phase, and whether it holds the node demoted.",
+    g.add(state_timeline("Phase timeline", "failbackd's phase, whether the phase wants the node held, and "
+                         "whether failbackd's hold is measured in place (the two differ: "
+                         "FailbackDemoteNotInPlace).",
                          targets((encoded("failback_phase", "phase", PHASES, base, "instance"), "phase"),
-                                 ("max(failback_held_in_maintenance%s)" % s, "held")),
-                         phase_map, overrides=[override("held", mappings=HELD_MAP)]), 24, 5)
+                                 ("max(failback_hold_wanted%s)" % s, "hold wanted"),
+                                 ("max(failback_held_in_maintenance%s)" % s, "held (measured)")),
+                         phase_map, overrides=[override("hold wanted", mappings=HELD_MAP),
+                                               override("held (measured)", mappings=HELD_MAP)]), 18, 6)
+    g.add(table("This pair", "The nodes of this node's pair (same `pair` label), up or down, with links to "
+                "each one's dashboard.",
+                targets(('max by (pair, instance) (up{job=~"$job",pair=~"$pair"})', ""),
+                        instant=True, fmt="table"),
+                {"pair": "pair", "instance": "instance", "Value": "scraped"},
+                [override("instance", links=[{"title": "Node dashboard", "url": NODE_LINK}]),
+                 override("scraped", mappings=[{"type": "value", "options": {
+                     "0": {"text": "DOWN", "color": "red", "index": 0},
+                     "1": {"text": "UP", "color": "green", "index": 1}}}],
+                     custom_cellOptions={"type": "color-text"})],
+                exclude=("Time",), sort_by="instance"), 6, 6)
     g.newline()
 
-    g.add(state_timeline("CARP state per vhid", "CARP state of each watched vhid@interface (appears after "
-                         "the first CARP event failbackd sees).",
+    g.add(state_timeline("CARP state per vhid", "Measured CARP state of each watched vhid@interface (the "
+                         "backend's periodic poll and the hooks).",
                          targets((encoded("failback_carp_state", "state", CARP_STATES, base, "vhid, interface"),
                                   "vhid {{vhid}}@{{interface}}")),
                          carp_map), 12, 7)
-    g.add(timeseries("CARP transitions", "CARP transitions by vhid@interface and new state.",
-                     targets(("sum by (vhid, interface, state) (increase(failback_carp_transitions_total%s[$__rate_interval])) > 0" % s,
+    g.add(timeseries("CARP transitions", "Real CARP state changes by vhid@interface and new state, each "
+                     "counted once at any zoom.",
+                     targets((events("failback_carp_transitions_total", base, "vhid, interface, state") + " > 0",
                               "vhid {{vhid}}@{{interface}} -> {{state}}")),
                      bars=True, stack=True), 12, 7)
     g.newline()
 
     mean = ("sum by (phase) (increase(failback_phase_duration_seconds_sum%s[$__range]))\n"
             "  / (sum by (phase) (increase(failback_phase_duration_seconds_count%s[$__range])) > 0)" % (s, s))
-    p90 = ("histogram_quantile(0.9, sum by (phase, le) (increase(failback_phase_duration_seconds_bucket%s[$__range])))\n"
-           "  and on (phase) sum by (phase) (increase(failback_phase_duration_seconds_count%s[$__range])) > 0" % (s, s))
     g.add(bargauge("Mean time in phase (range)", "Mean time spent in each phase, for phases left during the range.",
                    targets((mean, "{{phase}}"), instant=True)), 8, 8)
-    g.add(bargauge("p90 time in phase (range)", "90th percentile of the time spent in each phase (bucket estimate).",
-                   targets((p90, "{{phase}}"), instant=True)), 8, 8)
-    fb = "failback_duration_seconds_bucket%s[$__range]" % s
-    any_fb = "\n  and on () sum(increase(failback_duration_seconds_count%s[$__range])) > 0" % s
-    g.add(stat("Failback duration (range)", "Arm -> outcome, over failbacks that ended in the range.",
-               targets(("histogram_quantile(0.5, sum by (le) (increase(%s)))%s" % (fb, any_fb), "p50"),
-                       ("histogram_quantile(0.9, sum by (le) (increase(%s)))%s" % (fb, any_fb), "p90"),
+    g.add(timeseries("Time held", "Time since the failback in progress armed (failbackd's monotonic count), "
+                     "against FailbackStuck's start (max_hold x failback:stuck_max_hold_ratio) and max_hold.",
+                     targets(("max(failback_hold_elapsed_seconds%s > 0)" % s, "armed for"),
+                             ("max(failback_max_hold_seconds%s * scalar(failback:stuck_max_hold_ratio)\n"
+                              "  and failback_hold_elapsed_seconds%s > 0)" % (s, s), "stuck from"),
+                             ("max(failback_max_hold_seconds%s and failback_hold_elapsed_seconds%s > 0)" % (s, s),
+                              "max_hold")),
+                     unit="s",
+                     overrides=[override("stuck from", color={"fixedColor": "orange", "mode": "fixed"},
+                                         custom_lineStyle={"dash": [10, 10], "fill": "dash"}),
+                                override("max_hold", color={"fixedColor": "red", "mode": "fixed"},
+                                         custom_lineStyle={"dash": [10, 10], "fill": "dash"})]), 8, 8)
+    g.add(stat("Failbacks (range)", "Exact values: the last failback's arm -> outcome, the mean over the "
+               "failbacks that ended in the range (sum / count), and how many ended.",
+               targets(("max(failback_last_failback_duration_seconds%s)" % s, "last"),
+                       ("sum(increase(failback_duration_seconds_sum%s[$__range]))\n"
+                        "  / (sum(increase(failback_duration_seconds_count%s[$__range])) > 0)" % (s, s), "mean"),
                        ("sum(increase(failback_failbacks_total%s[$__range]))" % s, "failbacks"),
                        instant=True),
-               unit="s", overrides=[override("failbacks", unit="short")]), 8, 8)
+               unit="s", overrides=[override("failbacks", unit="short", decimals=0)]), 8, 8)
     g.newline()
 
     g.add(heatmap("Probe latency", "Duration of probe attempts of the selected probes (histogram buckets).",
@@ -511,46 +630,37 @@ def node():
                      unit="ops"), 12, 8)
     g.newline()
 
-    g.add(timeseries("Backend errors", "Failed backend calls (demote, promote, state).",
-                     targets(("sum by (backend, operation) (increase(failback_backend_errors_total%s[$__rate_interval])) > 0" % s,
-                              "{{backend}} {{operation}}")),
+    g.add(timeseries("Backend errors and drift", "Failed backend calls (demote, promote, observe), and "
+                     "changes of failbackd's hold made behind its back (drift), each counted once.",
+                     targets((events("failback_backend_errors_total", base, "backend, operation") + " > 0",
+                              "{{backend}} {{operation}} error"),
+                             (events("failback_backend_drift_total", base, "direction") + " > 0",
+                              "drift: hold {{direction}}")),
                      bars=True), 8, 7)
-    g.add(timeseries("Time held", "Time since the current hold began, against the FailbackStuck threshold "
-                     "and the max_hold deadline.",
-                     targets(("max(%s)" % held_seconds(base), "held for"),
-                             ("failback:stuck_threshold_seconds", "stuck threshold"),
-                             ("max(failback_hold_deadline_timestamp_seconds%s - failback_maintenance_since_timestamp_seconds%s > 0)"
-                              % (s, s), "max_hold")),
-                     unit="s",
-                     overrides=[override("stuck threshold", color={"fixedColor": "orange", "mode": "fixed"},
-                                         custom_lineStyle={"dash": [10, 10], "fill": "dash"}),
-                                override("max_hold", color={"fixedColor": "red", "mode": "fixed"},
-                                         custom_lineStyle={"dash": [10, 10], "fill": "dash"})]), 8, 7)
+    g.add(timeseries("Backend observation age", "Seconds since failbackd last read the backend successfully "
+                     "(the measured state is this old).",
+                     targets(("max(failback_backend_observation_age_seconds%s)" % s, "age")), unit="s"), 8, 7)
     g.add(timeseries("Process", "failbackd's resident memory and CPU use.",
                      targets(("max(process_resident_memory_bytes%s)" % jbase, "resident memory"),
                              ("max(rate(process_cpu_seconds_total%s[$__rate_interval]))" % jbase, "CPU")),
                      unit="bytes", overrides=[override("CPU", unit="percentunit", custom_axisPlacement="right")]), 8, 7)
 
-    annotations = [
-        {"datasource": DS, "enable": True, "expr":
-         "sum by (outcome) (increase(failback_failbacks_total%s[$__rate_interval])) > 0" % s,
-         "hide": False, "iconColor": "orange", "name": "Failbacks", "step": "60s",
-         "tagKeys": "outcome", "textFormat": "", "titleFormat": "Failback {{outcome}}", "useValueForTime": False},
-        {"datasource": DS, "enable": True, "expr":
-         "increase(failback_peer_lost_total%s[$__rate_interval]) > 0" % s,
-         "hide": False, "iconColor": "red", "name": "Peer lost", "step": "60s",
-         "tagKeys": "", "textFormat": "The peer died while failbackd held this node",
-         "titleFormat": "Peer lost", "useValueForTime": False},
-    ]
     variables = [
         datasource_var(),
         job_var(),
-        query_var("instance", "Instance", "label_values(failback_build_info, instance)", False),
+        # From `up`, not failback_build_info: a node whose failbackd is down stays selectable.
+        query_var("instance", "Instance", 'label_values(up{job=~"$job"}, instance)', False),
+        # The node's pair (hidden): the "This pair" panel and the link to the fleet dashboard.
+        query_var("pair", "Pair", 'label_values(up{job=~"$job",instance=~"$instance"}, pair)', False, hide=2),
         query_var("probe", "Probe", 'label_values(failback_probe_up{instance=~"$instance"}, probe)', True, ".+"),
     ]
+    fleet_link = {"asDropdown": False, "icon": "dashboard", "includeVars": False, "keepTime": True, "tags": [],
+                  "targetBlank": False, "title": "This pair on the fleet dashboard", "tooltip": "",
+                  "type": "link", "url": "/d/failbackd-fleet/failbackd-fleet?var-pair=${pair}"}
     return dashboard("failbackd-node", "failbackd / Node",
-                     "One failbackd node: phase timeline, phase durations, probes, CARP, backend errors.",
-                     g, variables, annotations)
+                     "One failbackd node: phase timeline, which probe blocks the release, its pair, CARP, "
+                     "failback durations, probes, backend errors and drift.",
+                     g, variables, annotations(base), links=[fleet_link])
 
 
 DASHBOARDS = {"failbackd-fleet.json": fleet, "failbackd-node.json": node}
