@@ -5,7 +5,8 @@
   found" are below that level: carp(4) and devd(8) do not exist on Linux);
 - every key in examples/failbackd.toml (tables, and the commented-out `#key = ...` lines of the
   optional [tracing]/[syslog] tables) is documented in failbackd.toml.5 as `Cm key`;
-- every subcommand `failbackd --help` lists is documented in failbackd.8 as `Cm subcommand`.
+- every subcommand `failbackd --help` lists, and every command and exit code of the README's CLI
+  table, is documented in failbackd.8.
 
 Usage: check_man.py FAILBACKD_BINARY. Prints `N passed, M failed`.
 """
@@ -87,6 +88,17 @@ def main():
     subs = subcommands(sys.argv[1])
     for sub in subs:
         result(sub in in_8, f"failbackd.8 does not document the subcommand `{sub}`")
+    # The README CLI table: every command is documented, and every exit code it names is in
+    # EXIT STATUS.
+    readme = (ROOT / "README.md").read_text()
+    cli = readme.split("## CLI", 1)[1].split("\n## ", 1)[0]
+    for cmd in re.findall(r"^\| `failbackd ([a-z-]+)", cli, re.M):
+        result(cmd in in_8, f"failbackd.8 does not document `{cmd}` (README CLI table)")
+    codes = {int(c) for c in re.findall(r"\b([0-9]) [a-z]", " ".join(re.findall(r"\|([^|]*)\|\s*$", cli, re.M)))}
+    page_8 = (ROOT / "man/failbackd.8").read_text()
+    exit_section = page_8.split(".Sh EXIT STATUS", 1)[1].split(".Sh ", 1)[0]
+    documented_codes = {int(c) for c in re.findall(r"^\.It ([0-9])$", exit_section, re.M)}
+    result(codes and codes <= documented_codes, f"exit codes {sorted(codes)} (README) not all in EXIT STATUS {sorted(documented_codes)}")
     result(len(keys) > 20 and len(subs) >= 9, f"too few keys ({len(keys)}) or subcommands ({len(subs)}) found")
     print(f"man pages: {passed} passed, {failed} failed")
     return 1 if failed else 0
