@@ -11,7 +11,8 @@ checks cover what can: syntax, formats, the template's output and the JS renderi
 3. The Jinja2 templates, rendered the way configd does (core modules/template.py: trim_blocks,
    the do and loopcontrols extensions, its extra filters, a `helpers` object as in
    modules/addons/template_helpers.py, config.xml turned into dicts as modules/config.py
-   does), from each tests/packaging/fixtures/config-*.xml: every failbackd.toml passes
+   does), from each tests/packaging/fixtures/config-*.xml (minimal, every type, maintenance,
+   disabled, fresh = no section yet): every failbackd.toml passes
    `failbackd check-config`; rc.conf.d says failbackd_enable="YES" or "NO" by the setting.
 4. JS: `node --check` on the status page script; the widget is loaded in node with
    BaseTableWidget stubbed; both render fixtures/status.json into the expected rows. The
@@ -267,7 +268,7 @@ def check_templates(r, binary):
         r.check((SRC / "opnsense/service/templates/OPNsense/Failbackd" / src).is_file(), f"+TARGETS: {src} missing")
         r.check(dest.startswith("/"), f"+TARGETS: {dest} not absolute")
     samples = sorted(FIXTURES.glob("config-*.xml"))
-    r.check(len(samples) >= 4, "fewer than 4 sample configs")
+    r.check(len(samples) >= 5, "fewer than 5 sample configs")
     with tempfile.TemporaryDirectory() as tmp:
         for sample in samples:
             data = config_to_dict(ET.parse(sample).getroot())
@@ -277,7 +278,7 @@ def check_templates(r, binary):
             res = subprocess.run([binary, "check-config", str(out)], capture_output=True, text=True)
             r.check(res.returncode == 0, f"{sample.name}: failbackd check-config failed:\n{res.stdout}{res.stderr}\n{toml}")
             rc = render("rc.conf.d", data)
-            enabled = data["OPNsense"]["failbackd"]["general"].get("enabled") == "1"
+            enabled = Helpers(data).getNodeByTag("OPNsense.failbackd.general.enabled") == "1"
             want = 'failbackd_enable="YES"' if enabled else 'failbackd_enable="NO"'
             r.check(want in rc.splitlines(), f"{sample.name}: rc.conf.d lacks {want}:\n{rc}")
             r.check(('failbackd_enable="YES"' in rc) != ('failbackd_enable="NO"' in rc), f"{sample.name}: both YES and NO")
