@@ -19,7 +19,9 @@ checks cover what can: syntax, formats, the template's output and the JS renderi
    fixture's keys are those of src/status.rs.
 5. configd actions run only subcommands (and flags) `failbackd --help` lists, and every
    configdRun('failbackd X') in the PHP names an action that exists.
-6. The plugin package (tools/build-pkg.py os-failbackd) lists every file under src/ at
+6. The CARP hook and the service check, run with a fake failbackd: silent / passing while the
+   plugin is disabled, passing the arguments through when enabled.
+7. The plugin package (tools/build-pkg.py os-failbackd) lists every file under src/ at
    /usr/local/<path>, as plugins.mk's plist does, the hooks executable; +TARGETS sources exist.
 
 Usage: check_plugin.py FAILBACKD_BINARY PLUGIN_PKG. Prints `N passed, M failed`.
@@ -407,6 +409,43 @@ def check_actions(r, binary):
         r.check(used in actions, f"PHP uses configd action `failbackd {used}`, not in actions_failbackd.conf")
 
 
+# --- the CARP hook and service check ---
+def check_hooks(r):
+    hook = SRC / "etc/rc.syshook.d/carp/10-failbackd"
+    check = SRC / "etc/rc.carp_service_status.d/failbackd"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        calls = tmp / "calls"
+        fake = tmp / "failbackd"
+        fake.write_text(f'#!/bin/sh\necho "$*" >>{calls}\nexit "${{FAKE_EXIT:-0}}"\n')
+        fake.chmod(0o755)
+        logger = tmp / "logger"  # the hook logs failures with logger(1); keep them off this host's log
+        logger.write_text(f'#!/bin/sh\necho "logger $*" >>{calls}\n')
+        logger.chmod(0o755)
+        rc = tmp / "rc.conf.d"
+
+        def run(script, args, enabled, fake_exit=0):
+            if enabled is None:
+                rc.unlink(missing_ok=True)
+            else:
+                rc.write_text(f'failbackd_enable="{"YES" if enabled else "NO"}"\n')
+            calls.write_text("")
+            env = {"PATH": f"{tmp}:/usr/bin:/bin", "FAILBACKD": str(fake), "FAILBACKD_CONFIG": "/x.toml",
+                   "FAILBACKD_RC_CONF": str(rc), "FAKE_EXIT": str(fake_exit)}
+            res = subprocess.run(["/bin/sh", str(script)] + args, env=env, capture_output=True, text=True, timeout=20)
+            return res.returncode, calls.read_text().splitlines()
+
+        for enabled in (False, None):
+            r.check(run(check, [], enabled, 1) == (0, []), f"service check with enabled={enabled}: must pass, not run failbackd")
+            r.check(run(hook, ["1@igb0", "MASTER"], enabled) == (0, []), f"hook with enabled={enabled}: must do nothing")
+        r.check(run(check, [], True, 0) == (0, ["ready --config /x.toml"]), "service check: failbackd ready, exit 0")
+        r.check(run(check, [], True, 1)[0] == 1, "service check: failbackd ready's exit 1 (hold) is passed on")
+        r.check(run(hook, ["1@igb0", "MASTER"], True) == (0, ["hook --config /x.toml 1@igb0 MASTER"]), "hook arguments")
+        code, log = run(hook, ["1@igb0", "BACKUP"], True, 1)
+        r.check(code == 0 and len(log) == 2 and log[1].startswith("logger -t failbackd"),
+                f"a failing hook exits 0 and logs: {code} {log}")
+
+
 # --- the package's file list (plugins.mk plist) ---
 def check_plist(r, pkg):
     want = {"/usr/local/" + p.relative_to(SRC).as_posix(): p for p in SRC.rglob("*") if p.is_file()}
@@ -434,6 +473,7 @@ def main():
     check_templates(r, binary)
     check_js(r)
     check_actions(r, binary)
+    check_hooks(r)
     check_plist(r, pkg)
     print(f"os-failbackd plugin: {r.passed} passed, {r.failed} failed")
     return 1 if r.failed else 0
