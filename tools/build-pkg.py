@@ -110,31 +110,59 @@ def plugin_files():
 
 
 def plugin_scripts(files):
-    """What plugins.mk's "Package scripts generation" writes for this plugin's directories, plus
-    the plugin's own +POST_INSTALL.post / +PRE_DEINSTALL.pre (contrib/opnsense/net/failbackd)."""
+    """What plugins.mk's scripts-auto target writes for this plugin's directories (the lines of
+    opnsense/plugins Templates/{actions.d,models,configure,templates}, guarded by `[ -f ]` so they
+    are harmless off OPNsense), plus the plugin's own +PRE_DEINSTALL.pre / +POST_DEINSTALL.post."""
     paths = [p for p, _, _ in files]
     post = []
     if any("/opnsense/service/conf/actions.d/" in p for p in paths):
-        post.append("/usr/local/etc/rc.d/configd restart")
-    if any("/opnsense/mvc/app/models/" in p for p in paths):
-        post.append("/usr/local/opnsense/mvc/script/run_migrations.php OPNsense/Failbackd")
-        post.append("/usr/local/etc/rc.configure_plugins POST_INSTALL")
-    if any("/opnsense/service/templates/OPNsense/Failbackd/" in p for p in paths):
-        post.append("/usr/local/sbin/configctl template reload OPNsense/Failbackd")
-    scripts = {}
-    extra_post = PLUGIN_DIR / "+POST_INSTALL.post"
-    if extra_post.exists():
-        post.append(extra_post.read_text().strip())
-    scripts["post-install"] = "\n".join(post) + "\n"
+        post.append("if [ -f /usr/local/etc/rc.d/configd ]; then /usr/local/etc/rc.d/configd restart; fi")
+    has_models = any("/opnsense/mvc/app/models/" in p for p in paths)
+    configure = (
+        'if [ -f /usr/local/etc/rc.configure_plugins ]; then echo "Reloading plugin configuration"; '
+        "/usr/local/etc/rc.configure_plugins {}; fi"
+    )
+    if has_models:
+        post.append(
+            "if [ -f /usr/local/opnsense/mvc/script/run_migrations.php ]; then "
+            "/usr/local/opnsense/mvc/script/run_migrations.php OPNsense/Failbackd; fi"
+        )
+        post.append(configure.format("POST_INSTALL"))
+    # `find -s . -depth 2 -type d` under templates/: the Vendor/Name directories.
+    for tpl in sorted({"/".join(p.split("/opnsense/service/templates/")[1].split("/")[:2]) for p in paths
+                       if "/opnsense/service/templates/" in p}):
+        post.append(
+            f'if [ -f /usr/local/sbin/configctl ]; then echo -n "Reloading template {tpl}: "; '
+            f"/usr/local/sbin/configctl template reload {tpl}; fi"
+        )
+    scripts = {"post-install": "\n".join(post) + "\n"}
     pre = PLUGIN_DIR / "+PRE_DEINSTALL.pre"
     if pre.exists():
         scripts["pre-deinstall"] = pre.read_text()
-    post_de = ["/usr/local/etc/rc.configure_plugins POST_DEINSTALL"]
+    post_de = [configure.format("POST_DEINSTALL")] if has_models else []
     post_deinstall = PLUGIN_DIR / "+POST_DEINSTALL.post"
     if post_deinstall.exists():
         post_de.append(post_deinstall.read_text().strip())
-    scripts["post-deinstall"] = "\n".join(post_de) + "\n"
+    if post_de:
+        scripts["post-deinstall"] = "\n".join(post_de) + "\n"
     return scripts
+
+
+def plugin_version_file(meta, makefile):
+    """/usr/local/opnsense/version/<name> (plugins.mk from Templates/version), also the manifest's
+    annotations. product_abi is the OPNsense series (`opnsense-version -a` on a build host)."""
+    return {
+        "product_abi": os.environ.get("OPNSENSE_ABI", "26.7"),
+        "product_arch": "amd64",
+        "product_conflicts": "",
+        "product_email": meta["maintainer"],
+        "product_hash": os.environ.get("PLUGIN_HASH", ""),
+        "product_id": meta["name"],
+        "product_name": makefile["NAME"],
+        "product_tier": makefile.get("TIER", "3"),
+        "product_version": meta["version"],
+        "product_website": meta["www"],
+    }
 
 
 def manifests(meta, files, scripts):
@@ -155,7 +183,7 @@ def manifests(meta, files, scripts):
         "desc": meta["desc"],
         "deps": meta["deps"],
         "categories": meta["categories"],
-        "annotations": {},
+        "annotations": meta.get("annotations", {}),
     }
     full = dict(compact)
     full["files"] = {
@@ -231,6 +259,9 @@ def main():
             "deps": {v["DEPENDS"]: {"origin": "net/" + v["DEPENDS"], "version": dep_version}},
             "categories": ["net"],
         }
+        meta["annotations"] = plugin_version_file(meta, v)
+        version_json = json.dumps(meta["annotations"], indent=4).encode() + b"\n"
+        files.append((PREFIX + "/opnsense/version/" + v["NAME"], version_json, 0o644))
         scripts = plugin_scripts(files)
 
     out = Path(args.out) / f"{meta['name']}-{version}.pkg"

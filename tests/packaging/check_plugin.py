@@ -448,7 +448,9 @@ def check_hooks(r):
 
 # --- the package's file list (plugins.mk plist) ---
 def check_plist(r, pkg):
+    # plugins.mk's plist: every file under src/ plus the generated version file.
     want = {"/usr/local/" + p.relative_to(SRC).as_posix(): p for p in SRC.rglob("*") if p.is_file()}
+    want["/usr/local/opnsense/version/failbackd"] = None
     with tarfile.open(pkg, "r:*") as tar:
         members = {m.name: m for m in tar.getmembers() if m.isfile() and not m.name.startswith("+")}
         manifest = json.loads(tar.extractfile("+MANIFEST").read())
@@ -457,6 +459,7 @@ def check_plist(r, pkg):
     for hook in ("/usr/local/etc/rc.syshook.d/carp/10-failbackd", "/usr/local/etc/rc.carp_service_status.d/failbackd"):
         r.check(hook in members and members[hook].mode & 0o111 == 0o111, f"{hook} not executable in the package")
     r.check(manifest["name"] == "os-failbackd" and "failbackd" in manifest["deps"], "name/deps of the plugin package")
+    r.check(manifest.get("annotations", {}).get("product_id") == "os-failbackd", "version annotations")
     scripts = manifest.get("scripts", {})
     r.check("configctl interface update carp service_status" in scripts.get("post-deinstall", ""),
             "post-deinstall does not re-run the CARP service evaluation")
