@@ -33,7 +33,7 @@ fn minimal_config_gets_the_documented_defaults() {
 #[test]
 fn the_example_is_valid() {
     let c = Config::load(std::path::Path::new("examples/failbackd.toml")).unwrap();
-    assert_eq!(c.probes.len(), 5);
+    assert_eq!(c.probes.len(), 6);
     assert!(c.watches(3, "vtnet1") && !c.watches(3, "vtnet2"));
 }
 

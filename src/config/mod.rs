@@ -91,6 +91,10 @@ pub enum ProbeKind {
     /// strongSwan over VICI: every child SA of the listed connections (all loaded connections
     /// when the list is empty) must be INSTALLED.
     Ipsec { vici_socket: PathBuf, connections: Vec<String> },
+    /// OPNsense's own gateway monitoring (`configctl interface gateways status`): the named
+    /// gateways (every monitored one when empty) are monitored and Online, or in an `accept`ed
+    /// state (`delay`, `loss`).
+    OpnsenseGateway { configctl: String, gateways: Vec<String>, accept: Vec<String> },
 }
 
 impl ProbeKind {
@@ -102,6 +106,7 @@ impl ProbeKind {
             ProbeKind::Http { .. } => "http",
             ProbeKind::Command { .. } => "command",
             ProbeKind::Ipsec { .. } => "ipsec",
+            ProbeKind::OpnsenseGateway { .. } => "opnsense_gateway",
         }
     }
 
@@ -120,6 +125,8 @@ impl ProbeKind {
             ProbeKind::Command { argv } => argv.first().cloned().unwrap_or_default(),
             ProbeKind::Ipsec { connections, .. } if connections.is_empty() => "all connections".into(),
             ProbeKind::Ipsec { connections, .. } => connections.join(","),
+            ProbeKind::OpnsenseGateway { gateways, .. } if gateways.is_empty() => "all".into(),
+            ProbeKind::OpnsenseGateway { gateways, .. } => gateways.join(","),
         }
     }
 }

@@ -61,6 +61,12 @@ pub struct RawProbe {
     pub connections: Option<Spanned<Vec<String>>>,
     /// ipsec: strongSwan's VICI socket.
     pub vici_socket: Option<Spanned<String>>,
+    /// opnsense_gateway: gateway names (instead of one `target`).
+    pub gateways: Option<Spanned<Vec<String>>>,
+    /// opnsense_gateway: statuses that also pass ("delay", "loss").
+    pub accept: Option<Spanned<Vec<String>>>,
+    /// opnsense_gateway: path of configctl.
+    pub configctl: Option<Spanned<String>>,
     pub interval: Option<Spanned<Dur>>,
     pub timeout: Option<Spanned<Dur>>,
     pub rise: Option<Spanned<u32>>,

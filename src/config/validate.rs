@@ -327,6 +327,9 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
     if p.kind.get_ref() != "ipsec" {
         reject_keys(cx, &format!("{} probes", p.kind.get_ref()), &ipsec_keys);
     }
+    if p.kind.get_ref() != "opnsense_gateway" {
+        reject_gateway_keys(cx, p);
+    }
     let target = |cx: &mut Ctx<'_>, example: &str| match &p.target {
         Some(t) => Some((t.get_ref().clone(), t.span())),
         None => {
@@ -417,13 +420,86 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
             }
             Some(ProbeKind::Ipsec { vici_socket, connections })
         }
+        "opnsense_gateway" => opnsense_gateway(cx, p, table),
         other => {
             cx.err(
                 Some(p.kind.span()),
                 format!("unknown probe type {other:?}"),
-                Some("one of: icmp, tcp, http, command, ipsec"),
+                Some("one of: icmp, tcp, http, command, ipsec, opnsense_gateway"),
             );
             None
         }
     }
+}
+
+/// The opnsense_gateway keys (`gateways`, `accept`, `configctl`) on a probe of another type.
+fn reject_gateway_keys(cx: &mut Ctx<'_>, p: &RawProbe) {
+    let keys = [
+        ("gateways", p.gateways.as_ref().map(|s| s.span())),
+        ("accept", p.accept.as_ref().map(|s| s.span())),
+        ("configctl", p.configctl.as_ref().map(|s| s.span())),
+    ];
+    reject_keys(cx, &format!("{} probes", p.kind.get_ref()), &keys);
+}
+
+/// `type = "opnsense_gateway"`: `target = "WAN_GW"` or `"all"`, or `gateways = [...]`;
+/// `accept` adds "delay"/"loss" to the passing statuses; `configctl` is its path.
+fn opnsense_gateway(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<ProbeKind> {
+    use crate::probe::opnsense_gateway::ACCEPTABLE;
+    reject_keys(
+        cx,
+        "an opnsense_gateway probe",
+        &[
+            ("command", p.command.as_ref().map(|c| c.span())),
+            ("expect_status", p.expect_status.as_ref().map(|s| s.span())),
+        ],
+    );
+    let gateways = match (&p.target, &p.gateways) {
+        (Some(t), Some(_)) => {
+            cx.err(Some(t.span()), "give either `target` or `gateways`, not both", None);
+            return None;
+        }
+        (Some(t), None) if t.get_ref() == "all" => Vec::new(),
+        (Some(t), None) => vec![t.get_ref().clone()],
+        (None, Some(g)) => g.get_ref().clone(),
+        (None, None) => {
+            cx.err(
+                Some(table),
+                "missing `target`",
+                Some("target = \"WAN_GW\" (an OPNsense gateway name), target = \"all\", or gateways = [...]"),
+            );
+            return None;
+        }
+    };
+    let span = p.gateways.as_ref().map(|g| g.span()).or(p.target.as_ref().map(|t| t.span()));
+    let mut seen = HashSet::new();
+    let name_ok =
+        |g: &str| !g.is_empty() && g.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if p.gateways.is_some() && gateways.is_empty() {
+        cx.err(span.clone(), "`gateways` is empty", Some("leave it out and use target = \"all\""));
+    }
+    for g in &gateways {
+        if !name_ok(g) || !seen.insert(g.as_str()) {
+            cx.err(span.clone(), format!("gateway name {g:?} is not valid or listed twice"), None);
+        }
+    }
+    let accept = p.accept.as_ref().map(|a| a.get_ref().clone()).unwrap_or_default();
+    for a in &accept {
+        if !ACCEPTABLE.contains(&a.as_str()) {
+            cx.err(
+                p.accept.as_ref().map(|s| s.span()),
+                format!("unknown gateway status {a:?} in `accept`"),
+                Some("\"delay\" and/or \"loss\" (\"none\", i.e. Online, always passes)"),
+            );
+        }
+    }
+    let configctl = match &p.configctl {
+        Some(c) if c.get_ref().is_empty() => {
+            cx.err(Some(c.span()), "`configctl` is empty", Some(super::backend::DEFAULT_CONFIGCTL));
+            super::backend::DEFAULT_CONFIGCTL.to_string()
+        }
+        Some(c) => c.get_ref().clone(),
+        None => super::backend::DEFAULT_CONFIGCTL.to_string(),
+    };
+    Some(ProbeKind::OpnsenseGateway { configctl, gateways, accept })
 }

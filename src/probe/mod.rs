@@ -6,6 +6,7 @@ pub mod command;
 pub mod http;
 pub mod icmp;
 pub mod ipsec;
+pub mod opnsense_gateway;
 pub mod runner;
 pub mod tcp;
 
@@ -46,5 +47,8 @@ pub fn build(cfg: &ProbeConfig) -> Result<Box<dyn Prober>, String> {
         ProbeKind::Ipsec { vici_socket, connections } => {
             Box::new(ipsec::IpsecProber::new(vici_socket.clone(), connections.clone()))
         }
+        ProbeKind::OpnsenseGateway { configctl, gateways, accept } => Box::new(
+            opnsense_gateway::OpnsenseGatewayProber::new(configctl, gateways.clone(), accept, cfg.timeout),
+        ),
     })
 }
