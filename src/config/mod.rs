@@ -27,6 +27,10 @@ use std::time::Duration;
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9818";
 pub const DEFAULT_CONTROL_SOCKET: &str = "/var/run/failbackd.sock";
 pub const DEFAULT_STATE_FILE: &str = "/var/run/failbackd.state";
+/// strongSwan's default VICI socket; OPNsense never sets another one (charon's default applies).
+pub const DEFAULT_VICI_SOCKET: &str = "/var/run/charon.vici";
+/// Gateway statuses an `opnsense_gateway` probe may accept besides `none` (Online).
+pub const GATEWAY_ACCEPTABLE: [&str; 2] = ["delay", "loss"];
 /// How often the backend is measured by default: a hold changed behind failbackd's back is
 /// noticed within 5 s, for one configctl/sysctl exec (a few ms) each time.
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(5);

@@ -104,7 +104,7 @@ pub(super) fn build(
         }
     }
     if let Some(p) = &raw.peer {
-        match crate::probe::http::parse_url(p.get_ref()) {
+        match crate::url::parse_url(p.get_ref()) {
             Ok(_) => s.peer = Some(p.get_ref().clone()),
             Err(e) => err(
                 p.span(),

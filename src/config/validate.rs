@@ -371,7 +371,7 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
         "http" => {
             reject_keys(cx, "an http probe", &[("command", command_span)]);
             let (t, span) = target(cx, "target = \"http://198.51.100.1/health\"")?;
-            if crate::probe::http::parse_url(&t).is_err() {
+            if crate::url::parse_url(&t).is_err() {
                 cx.err(
                     Some(span),
                     format!("{t:?} is not an http://host:port/path URL"),
@@ -400,12 +400,12 @@ fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<Pro
                     cx.err(
                         Some(s.span()),
                         "`vici_socket` must be an absolute path",
-                        Some(crate::probe::ipsec::DEFAULT_VICI_SOCKET),
+                        Some(super::DEFAULT_VICI_SOCKET),
                     );
                     return None;
                 }
                 Some(s) => PathBuf::from(s.get_ref()),
-                None => PathBuf::from(crate::probe::ipsec::DEFAULT_VICI_SOCKET),
+                None => PathBuf::from(super::DEFAULT_VICI_SOCKET),
             };
             let connections = p.connections.as_ref().map(|c| c.get_ref().clone()).unwrap_or_default();
             let mut seen = HashSet::new();
@@ -445,7 +445,7 @@ fn reject_gateway_keys(cx: &mut Ctx<'_>, p: &RawProbe) {
 /// `type = "opnsense_gateway"`: `target = "WAN_GW"` or `"all"`, or `gateways = [...]`;
 /// `accept` adds "delay"/"loss" to the passing statuses; `configctl` is its path.
 fn opnsense_gateway(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<ProbeKind> {
-    use crate::probe::opnsense_gateway::ACCEPTABLE;
+    use super::GATEWAY_ACCEPTABLE as ACCEPTABLE;
     reject_keys(
         cx,
         "an opnsense_gateway probe",

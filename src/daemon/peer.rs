@@ -4,8 +4,8 @@
 //! [`PeerHealth::Unreachable`], never a guess.
 
 use crate::machine::PeerHealth;
-use crate::probe::http::{parse_url, UrlHost};
 use crate::status::Status;
+use crate::url::{parse_url, UrlHost};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;

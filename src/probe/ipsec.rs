@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// strongSwan's default VICI socket (also OPNsense's).
-pub const DEFAULT_VICI_SOCKET: &str = "/var/run/charon.vici";
+pub use crate::config::DEFAULT_VICI_SOCKET;
 
 #[derive(Debug, Deserialize)]
 struct Conn {

@@ -25,7 +25,7 @@ use std::time::Duration;
 pub const STATUS_ARGS: [&str; 3] = ["interface", "gateways", "status"];
 
 /// Statuses the `accept` key may add to `none`.
-pub const ACCEPTABLE: [&str; 2] = ["delay", "loss"];
+pub use crate::config::GATEWAY_ACCEPTABLE as ACCEPTABLE;
 
 /// One gateway as gateway_status.php prints it (only the fields read here).
 #[derive(Debug, Deserialize)]
