@@ -20,14 +20,20 @@ pub const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_BODY: usize = 1 << 20;
 
 /// Whether the peer can take over: it is at rest (idle or released: not holding, not failed,
-/// not draining) and every probe it tracks is up. A peer that tracks nothing is judged by its
-/// required probes.
+/// not draining) and every probe it tracks is up with no failure since its last pass. A peer
+/// that tracks nothing is judged by its required probes.
+///
+/// "No failure since its last pass", not just `up`: in a shared outage both nodes' probes fail
+/// from the same moment, and with the same `fall` the node that counts its `fall`-th failure
+/// first would otherwise find the peer still `up` (it has failed fewer than `fall` times) and
+/// demote onto a dead path — half the time, as measured in the testbed (tshared). The peer's
+/// first failure comes at most one interval after the outage starts, so it is always seen.
 pub fn judge(st: &Status) -> PeerHealth {
     let at_rest = matches!(st.phase.as_str(), "idle" | "released");
     let tracked: Vec<_> = st.probes.iter().filter(|p| p.tracked).collect();
     let probes: Vec<_> =
         if tracked.is_empty() { st.probes.iter().filter(|p| p.required).collect() } else { tracked };
-    if at_rest && probes.iter().all(|p| p.up) {
+    if at_rest && probes.iter().all(|p| p.up && p.fails == 0) {
         PeerHealth::Healthy
     } else {
         PeerHealth::Unhealthy
@@ -101,6 +107,9 @@ mod tests {
         let st = |phase: &str, probes| Status { phase: phase.into(), probes, ..Status::default() };
         assert_eq!(judge(&st("released", vec![probe("wan", true, true)])), PeerHealth::Healthy);
         assert_eq!(judge(&st("released", vec![probe("wan", false, true)])), PeerHealth::Unhealthy);
+        // Up, but failing already (a shared outage the peer has not counted to `fall` yet).
+        let failing = ProbeStatus { fails: 1, ..probe("wan", true, true) };
+        assert_eq!(judge(&st("released", vec![failing])), PeerHealth::Unhealthy);
         // Only tracked probes count when there are some.
         assert_eq!(
             judge(&st("idle", vec![probe("wan", true, true), probe("dns", false, false)])),

@@ -24,10 +24,24 @@
 #   reboot-d planned reboot: `failbackd drain` first, then the same
 #   failover r1 killed (keepalived frozen, links down): reference loss
 #
-# Usage: tests/e2e/testbed.sh [--quick | --runs N] [--only a,d0,...] [--out DIR]
-#                             [--bin PATH | --no-build] [--ready-after N] [--keep]
+# Tracking scenarios (issue 15): both routers up, r1 MASTER; r1's upstream path dies for
+# --outage seconds (30; blackhole route to the WAN host, every link stays up), then returns:
+#   ta       plain preempt, nothing tracked: the whole outage is lost
+#   tc2      keepalived vrrp_script (ping, interval 1 s, fall 2, rise 3, weight -253): the anchor
+#   td       failbackd tracking (icmp probe, same interval/fall/rise, track = true,
+#            track_without_peer = "demote", no peer URL), stable_for = 0, min_hold = 0
+#   tdp      td with failbackd on both routers, r1 asking r2's /status (`peer`) before demoting
+#   tflap    the path flaps (5 s dead, 7 s up, 5 times); failbackd tracking with
+#            max_demotions = 2: at most 2 switches, then r1 stays MASTER (flap_limit)
+#   tflap-ka the same flapping with the vrrp_script (no flap limit: a switch per flap)
+#   tshared  both paths die (shared upstream); failbackd on both with `peer`: no switch
+#   tshared-ka the same with the vrrp_script on both routers
+#
+# Usage: tests/e2e/testbed.sh [--quick | --runs N] [--only a,d0,...] [--tracking] [--out DIR]
+#                             [--bin PATH | --no-build] [--ready-after N] [--outage N] [--keep]
 #                             [--backend command|keepalived]
-# --quick (default): one run of each scenario, asserts, < 8 min. --runs 3: median of 3.
+# --quick (default): one run of each failback scenario plus td, asserts, < 9 min.
+# --tracking: the tracking scenarios instead (~8 min a run). --runs 3: median of 3.
 # Needs root, keepalived, iputils-ping, iproute2. Exit 0 when every assertion holds.
 set -euo pipefail
 
@@ -44,15 +58,20 @@ FORUM_DELAY=20     # (c) the forum's "sleep 120", scaled
 FORUM_STABLE=5     # (c) the forum's "sleep 30", scaled
 RISE=3 INTERVAL=1  # c2 and d: same probe interval and rise
 NEVER_MAX_HOLD=20
-SCENARIOS_ALL=(a b c cboot c2 d0 ddef never reboot-a reboot-d failover)
+OUTAGE=30          # tracking: seconds r1's path is dead
+FLAP_DOWN=5 FLAP_UP=7 FLAP_CYCLES=5 FLAP_MAX=2 # tflap: the path's flapping; max_demotions
+SCENARIOS_ALL=(a b c cboot c2 d0 ddef never reboot-a reboot-d failover td)
+SCENARIOS_TRACKING=(ta tc2 td tdp tflap tflap-ka tshared tshared-ka)
 
-RUNS=1 OUT="" BIN="" BUILD=1 KEEP=0 ONLY="" BACKEND=command
+RUNS=1 OUT="" BIN="" BUILD=1 KEEP=0 ONLY="" BACKEND=command TRACKING=0
 usage() { sed -n '5,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
     case $1 in
     --quick) RUNS=1 ;;
     --runs) RUNS=${2:?}; shift ;;
     --only) ONLY=${2:?}; shift ;;
+    --tracking) TRACKING=1 ;;
+    --outage) OUTAGE=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     --bin) BIN=${2:?}; BUILD=0; shift ;;
     --no-build) BUILD=0 ;;
@@ -66,7 +85,14 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $RUNS =~ ^[1-9]$ ]] || { echo "--runs takes 1..9" >&2; exit 2; }
 [[ $BACKEND == command || $BACKEND == keepalived ]] || { echo "--backend command|keepalived" >&2; exit 2; }
-if [[ -n $ONLY ]]; then IFS=, read -r -a SCENARIOS <<<"$ONLY"; else SCENARIOS=("${SCENARIOS_ALL[@]}"); fi
+[[ $OUTAGE =~ ^[0-9]+$ && $OUTAGE -ge 10 && $OUTAGE -le 300 ]] || { echo "--outage takes 10..300" >&2; exit 2; }
+if [[ -n $ONLY ]]; then
+    IFS=, read -r -a SCENARIOS <<<"$ONLY"
+elif [[ $TRACKING == 1 ]]; then
+    SCENARIOS=("${SCENARIOS_TRACKING[@]}")
+else
+    SCENARIOS=("${SCENARIOS_ALL[@]}")
+fi
 
 log() { printf '%s [e2e] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -84,7 +110,7 @@ WORK=$(mktemp -d /tmp/fbd-e2e.XXXXXX)
 OUT=${OUT:-$WORK/results}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.tsv
-printf 'run\tscenario\tlost_failover\tlost_failback\tmaster_after_ready_s\treleased_after_ready_s\tr1_master_flips\tnote\n' >"$RESULTS"
+printf 'run\tscenario\tlost_failover\tlost_failback\tmaster_after_ready_s\treleased_after_ready_s\tr1_master_flips\tnote\ttraffic_back_s\tr1_left_master\n' >"$RESULTS"
 
 declare -A PID_NAME=() # every process we started: pid -> name
 MADE_NS=()
@@ -129,6 +155,7 @@ stop_everything() {
     local ns
     for ns in "${MADE_NS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     MADE_NS=()
+    FBD_PID=()
 }
 
 cleanup() {
@@ -197,6 +224,7 @@ topo_up() {
 
 r1_links() { ip -n "$NS_R1" link set lan "$1"; ip -n "$NS_R1" link set wan "$1"; }
 blackhole() { ip -n "$NS_R1" route "$1" blackhole "$WAN_HOST"/32; }
+blackhole_on() { ip -n "$P-$1" route "$2" blackhole "$WAN_HOST"/32; } # blackhole_on ROUTER add|del
 
 # ---------------------------------------------------------------- keepalived
 ts_lines() { # timestamps every line of stdin (bounded: 200000 lines, then drained)
@@ -262,46 +290,67 @@ is_state() { [[ $(ka_state "$1") == "$2" ]]; }
 state_times() { awk -v r="$1" -v s="$2" -v t="$3" '$2 == r && $3 == "VI_WAN" && $4 == s && $1 >= t { print $1 }' "$WORK/events" 2>/dev/null; }
 
 # ---------------------------------------------------------------- failbackd
-FBD_PID=""
-render_fbd() { # render_fbd MIN_HOLD STABLE_FOR MAX_HOLD
-    local t
+declare -A FBD_PID=() # router -> pid of its failbackd
+# r1's failbackd keeps the historical file names (fbd.toml, fbd.log, fbd.state, fbd.sock).
+fbd_name() { if [[ $1 == r1 ]]; then printf fbd; else printf 'fbd-%s' "$1"; fi; }
+# render_fbd MIN_HOLD STABLE_FOR MAX_HOLD [ROUTER [LISTEN [TRACKING [PROBE_EXTRA]]]]:
+# TRACKING is a [tracking] table (or empty), PROBE_EXTRA lines added to the probe.
+render_fbd() {
+    local r=${4:-r1} listen=${5:-127.0.0.1:9818} tracking=${6:-} probe_extra=${7:-}
+    local t name log
+    name=$(fbd_name "$r")
+    log=$WORK/track.log
+    [[ $r == r1 ]] || log=$WORK/track-$r.log
     t=$(<"$HERE/failbackd.toml.in")
     local backend
     if [[ $BACKEND == keepalived ]]; then
+        # instances: VRRP state from `ip -j addr show` as well as from the hooks.
         backend="type = \"keepalived\"
-track_file = \"$WORK/r1.track\"
-held_value = $HELD"
+track_file = \"$WORK/$r.track\"
+held_value = $HELD
+instances = [{ vhid = 51, interface = \"lan\", address = \"192.0.2.1\" }, { vhid = 52, interface = \"wan\", address = \"198.51.100.1\" }]"
     else
         backend="type = \"command\"
-demote = [\"$HERE/track-file.sh\", \"set\", \"$WORK/r1.track\", \"$HELD\", \"$WORK/track.log\"]
-promote = [\"$HERE/track-file.sh\", \"set\", \"$WORK/r1.track\", \"0\", \"$WORK/track.log\"]
-state = [\"$HERE/track-file.sh\", \"state\", \"$WORK/r1.track\", \"$HELD\"]
+demote = [\"$HERE/track-file.sh\", \"set\", \"$WORK/$r.track\", \"$HELD\", \"$log\"]
+promote = [\"$HERE/track-file.sh\", \"set\", \"$WORK/$r.track\", \"0\", \"$log\"]
+state = [\"$HERE/track-file.sh\", \"state\", \"$WORK/$r.track\", \"$HELD\"]
 timeout = \"5s\""
     fi
     t=${t//@BACKEND@/$backend}
     t=${t//@MIN_HOLD@/$1}
     t=${t//@STABLE_FOR@/$2}
     t=${t//@MAX_HOLD@/$3}
+    t=${t//@NAME@/$name}
+    t=${t//@LISTEN@/$listen}
+    t=${t//@TRACKING@/$tracking}
+    t=${t//@PROBE_EXTRA@/$probe_extra}
     t=${t//@WORK@/$WORK}
     t=${t//@INTERVAL@/${INTERVAL}s}
     t=${t//@RISE@/$RISE}
-    printf '%s\n' "$t" >"$WORK/fbd.toml"
-    "$BIN" check-config "$WORK/fbd.toml" >/dev/null || die "failbackd rejects $WORK/fbd.toml"
+    printf '%s\n' "$t" >"$WORK/$name.toml"
+    "$BIN" check-config "$WORK/$name.toml" >/dev/null || die "failbackd rejects $WORK/$name.toml"
 }
-start_fbd() {
-    ip netns exec "$NS_R1" "$BIN" run --config "$WORK/fbd.toml" >>"$WORK/fbd.log" 2>&1 &
-    FBD_PID=$!
-    track_pid "$FBD_PID" failbackd
+start_fbd() { # start_fbd [ROUTER]: in the router's namespace
+    local r=${1:-r1} name
+    name=$(fbd_name "$r")
+    ip netns exec "$P-$r" "$BIN" run --config "$WORK/$name.toml" >>"$WORK/$name.log" 2>&1 &
+    FBD_PID[$r]=$!
+    track_pid "${FBD_PID[$r]}" "failbackd-$r"
 }
-stop_fbd() { [[ -n $FBD_PID ]] && stop_pid "$FBD_PID" TERM; FBD_PID=""; }
-track_held() { [[ -f $WORK/r1.track && $(<"$WORK/r1.track") == "$HELD" ]]; }
-fbd_released() { "$BIN" status --config "$WORK/fbd.toml" >/dev/null 2>&1; } # exit 0: released/idle
+stop_fbd() {
+    local r=$1
+    [[ -n ${FBD_PID[$r]:-} ]] && stop_pid "${FBD_PID[$r]}" TERM
+    unset "FBD_PID[$r]"
+}
+track_held() { local f=$WORK/${1:-r1}.track; [[ -f $f && $(<"$f") == "$HELD" ]]; }
+fbd_released() { "$BIN" status --config "$WORK/$(fbd_name "${1:-r1}").toml" >/dev/null 2>&1; } # exit 0: released/idle
 
 # GET /metrics of the failbackd in r1 (bash /dev/tcp inside the namespace: no curl needed).
+R1_LISTEN=127.0.0.1
 r1_metrics() {
     # shellcheck disable=SC2016 # expanded by the inner bash
-    timeout 5 ip netns exec "$NS_R1" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9818 &&
-        printf "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' | tr -d '\r'
+    timeout 5 ip netns exec "$NS_R1" bash -c 'exec 3<>/dev/tcp/$0/9818 &&
+        printf "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' "$R1_LISTEN" | tr -d '\r'
 }
 
 # ---------------------------------------------------------------- ping and loss
@@ -330,25 +379,12 @@ lost() {
 # ---------------------------------------------------------------- one scenario
 declare -A R=() # results of the current scenario
 
-# r1's keepalived config for a scenario; $2 = before|after the reboot.
-r1_conf() {
-    local sc=$1 phase=$2 fbd=- forum=- defs="" group="" inst=""
-    local track="    track_file {
-        fbd
-    }"
-    case $sc in
-    b) inst="    preempt_delay $PREEMPT_DELAY" ;;
-    c | cboot)
-        defs="track_file fbd {
-    file \"$WORK/r1.track\"
-    weight 1
-}"
-        group="    sync_group_tracking_weight"
-        inst=$track
-        if [[ $sc == c && $phase == after ]]; then forum=$WORK/forum.env; fi
-        ;;
-    c2)
-        defs="vrrp_script chk_wan {
+# keepalived blocks shared by both routers' configs.
+track_file_defs() { # track_file_defs ROUTER: the track file failbackd writes
+    printf 'track_file fbd {\n    file "%s"\n    weight 1\n}' "$WORK/$1.track"
+}
+vrrp_script_defs() { # keepalived's own gating: ping the WAN host, same interval and rise as d
+    printf '%s' "vrrp_script chk_wan {
     script \"/usr/bin/ping -n -c 1 -W 0.5 $WAN_HOST\"
     interval $INTERVAL
     timeout 1
@@ -357,18 +393,34 @@ r1_conf() {
     weight $HELD
     init_fail
 }"
-        group="    sync_group_tracking_weight"
-        inst="    track_script {
+}
+TRACK_INST="    track_file {
+        fbd
+    }"
+SCRIPT_INST="    track_script {
         chk_wan
     }"
-        ;;
-    d0 | ddef | never | reboot-d)
-        defs="track_file fbd {
-    file \"$WORK/r1.track\"
-    weight 1
-}"
+
+# r1's keepalived config for a scenario; $2 = before|after the reboot.
+r1_conf() {
+    local sc=$1 phase=$2 fbd=- forum=- defs="" group="" inst=""
+    case $sc in
+    b) inst="    preempt_delay $PREEMPT_DELAY" ;;
+    c | cboot)
+        defs=$(track_file_defs r1)
         group="    sync_group_tracking_weight"
-        inst=$track
+        inst=$TRACK_INST
+        if [[ $sc == c && $phase == after ]]; then forum=$WORK/forum.env; fi
+        ;;
+    c2 | tc2 | tflap-ka | tshared-ka)
+        defs=$(vrrp_script_defs)
+        group="    sync_group_tracking_weight"
+        inst=$SCRIPT_INST
+        ;;
+    d0 | ddef | never | reboot-d | td | tdp | tflap | tshared)
+        defs=$(track_file_defs r1)
+        group="    sync_group_tracking_weight"
+        inst=$TRACK_INST
         fbd=$BIN
         ;;
     esac
@@ -376,13 +428,57 @@ r1_conf() {
     printf '%s' "$WORK/r1-$phase.conf"
 }
 
-uses_fbd() { [[ $1 == d0 || $1 == ddef || $1 == never || $1 == reboot-d ]]; }
+# r2's keepalived config: plain, except in the tracking scenarios that track on both routers.
+r2_conf() {
+    local sc=$1 fbd=- defs="" group="" inst=""
+    case $sc in
+    tshared-ka)
+        defs=$(vrrp_script_defs)
+        group="    sync_group_tracking_weight"
+        inst=$SCRIPT_INST
+        ;;
+    tdp | tshared)
+        defs=$(track_file_defs r2)
+        group="    sync_group_tracking_weight"
+        inst=$TRACK_INST
+        fbd=$BIN
+        ;;
+    esac
+    render_ka r2 100 "r2 $WORK/events $fbd $WORK/fbd-r2.toml -" "$defs" "$group" "$inst" >"$WORK/r2.conf"
+    printf '%s' "$WORK/r2.conf"
+}
+
+uses_fbd() { [[ $1 =~ ^(d0|ddef|never|reboot-d|td|tdp|tflap|tshared)$ ]]; }
+r2_uses_fbd() { [[ $1 == tdp || $1 == tshared ]]; }
+is_tracking() { [[ $1 =~ ^(ta|tc2|td|tdp|tflap|tflap-ka|tshared|tshared-ka)$ ]]; }
+
+# [tracking] tables and probe keys of the tracking scenarios.
+TRACK_PROBE='track = true'
+tracking_table() { # tracking_table [PEER_URL [EXTRA]]
+    printf '[tracking]\n'
+    [[ -z ${1:-} ]] || printf 'peer = "%s"\n' "$1"
+    [[ -z ${2:-} ]] || printf '%s\n' "$2"
+}
 
 fbd_config_for() {
     case $1 in
     d0 | reboot-d) render_fbd 0s 0s 10m ;;
     ddef) render_fbd 10s 10s 10m ;;
     never) render_fbd 0s 0s "${NEVER_MAX_HOLD}s" ;;
+    td)
+        render_fbd 0s 0s 10m r1 127.0.0.1:9818 "$(tracking_table)" "$TRACK_PROBE
+track_without_peer = \"demote\""
+        ;;
+    tflap)
+        render_fbd 0s 0s 10m r1 127.0.0.1:9818 "$(tracking_table "" "max_demotions = $FLAP_MAX
+window = \"10m\"")" "$TRACK_PROBE
+track_without_peer = \"demote\""
+        ;;
+    tdp | tshared)
+        # Each asks the other over the LAN (the sync link here); track_without_peer = "stay".
+        render_fbd 0s 0s 10m r1 192.0.2.2:9818 "$(tracking_table http://192.0.2.3:9818/status)" "$TRACK_PROBE"
+        render_fbd 0s 0s 10m r2 192.0.2.3:9818 "$(tracking_table http://192.0.2.2:9818/status)" "$TRACK_PROBE"
+        ;;
     esac
 }
 
@@ -391,16 +487,28 @@ bring_up() {
     local sc=$1
     : >"$WORK/events"
     printf '0\n' >"$WORK/r1.track"
-    render_ka r2 100 "r2 $WORK/events - - -" "" "" "" >"$WORK/r2.conf"
-    start_ka r2 "$WORK/r2.conf"
+    printf '0\n' >"$WORK/r2.track"
+    R1_LISTEN=127.0.0.1
+    [[ $sc == tdp || $sc == tshared ]] && R1_LISTEN=192.0.2.2
+    if uses_fbd "$sc"; then fbd_config_for "$sc"; fi
+    if r2_uses_fbd "$sc"; then
+        start_fbd r2
+        wait_until 5 track_held r2 || die "$sc: r2's failbackd did not demote at start"
+    fi
+    start_ka r2 "$(r2_conf "$sc")"
     if uses_fbd "$sc"; then
-        fbd_config_for "$sc"
         start_fbd
         wait_until 5 track_held || die "$sc: failbackd did not demote at start"
     fi
     start_ka r1 "$(r1_conf "$sc" before)"
     wait_until 30 is_state r1 MASTER || die "$sc: r1 never became MASTER at bring-up"
     wait_until 10 is_state r2 BACKUP || die "$sc: r2 not BACKUP at bring-up"
+    if is_tracking "$sc"; then
+        # Both at rest before the path dies: r2's failbackd re-holds r2 when it loses MASTER to r1.
+        if uses_fbd "$sc"; then wait_until 30 fbd_released || die "$sc: r1's failbackd not released at bring-up"; fi
+        if r2_uses_fbd "$sc"; then wait_until 30 fbd_released r2 || die "$sc: r2's failbackd not released at bring-up"; fi
+        sleep 1
+    fi
 }
 
 forum_env() {
@@ -436,7 +544,7 @@ sc_failback() {
     # r1 fails: keepalived stopped (graceful), failbackd with it; the box goes down.
     t_stop=$(now)
     stop_ka r1
-    stop_fbd
+    stop_fbd r1
     wait_until 10 is_state r2 MASTER || die "$sc: r2 did not take over"
     sleep 1
     # r1 comes back: its WAN path is not usable yet. /run is fresh: no state file, the track
@@ -525,7 +633,7 @@ sc_leave() {
         t_drain=$(fsub "$(now)" "$t_stop")
         note="drain exit $rc after ${t_drain} s: $(tr '\n' ' ' <"$WORK/drain.out")"
         stop_ka r1
-        stop_fbd
+        stop_fbd r1
         r1_links down
         ;;
     failover)
@@ -543,6 +651,85 @@ sc_leave() {
     R[note]=$note
 }
 
+# traffic_back FROM TO: seconds from FROM until the first reply after the first echo request
+# (sent in [FROM, TO]) that got none; 0.0 when none was lost, empty when traffic never came back.
+traffic_back() {
+    awk -v a="$1" -v b="$2" '
+        $1 ~ /^\[[0-9.]+\]$/ {
+            ts = substr($1, 2, length($1) - 2) + 0; seq = ""
+            for (i = 2; i <= NF; i++) if ($i ~ /^icmp_seq=/) seq = substr($i, 10) + 0
+            if (seq == "") next
+            if (!(seq in first)) first[seq] = ts
+            if ($0 ~ / bytes from /) { ok[seq] = 1; reply[seq] = ts }
+        }
+        END {
+            lo = -1; for (s in first) if (first[s] >= a && first[s] <= b && !(s in ok) && (lo < 0 || s + 0 < lo)) lo = s + 0
+            if (lo < 0) { print "0.0"; exit }
+            hi = -1; for (s in ok) if (s + 0 > lo && (hi < 0 || s + 0 < hi)) hi = s + 0
+            if (hi >= 0) printf "%.1f\n", reply[hi] - a
+        }
+    ' "$WORK/ping.log"
+}
+
+# Times ROUTER's VI_WAN left MASTER after T (BACKUP, FAULT or STOP following MASTER).
+left_master() {
+    awk -v r="$1" -v t="$2" '$2 == r && $3 == "VI_WAN" { if ($1 >= t && prev == "MASTER" && $4 != "MASTER") n++; prev = $4 }
+        END { print n + 0 }' "$WORK/events" 2>/dev/null
+}
+
+# "demotions=N flap_limit=N ..." from r1's /metrics (every reason, 0 when absent).
+track_counts() {
+    awk '$1 ~ /^failback_track_demotions_total[{]/ { d += $2 }
+        $1 ~ /^failback_track_suppressed_total[{]/ { match($1, /reason="[a-z_]+"/); s[substr($1, RSTART + 8, RLENGTH - 9)] += $2 }
+        END { printf "demotions=%d not_master=%d peer_unhealthy=%d peer_unreachable=%d flap_limit=%d",
+              d, s["not_master"], s["peer_unhealthy"], s["peer_unreachable"], s["flap_limit"] }'
+}
+
+# The tracking scenarios: r1 MASTER, its path dies (and r2's for tshared*) while every link
+# stays up; it comes back after OUTAGE s (tflap*: flaps FLAP_CYCLES times).
+sc_track() {
+    local sc=$1 t_out t_ret t_end note="" i r rel="" last_master routers=(r1)
+    [[ $sc == tshared* ]] && routers=(r1 r2)
+    bring_up "$sc"
+    start_ping
+    sleep 2
+    t_out=$(now)
+    if [[ $sc == tflap* ]]; then
+        for ((i = 1; i <= FLAP_CYCLES; i++)); do
+            blackhole_on r1 add
+            sleep "$FLAP_DOWN"
+            blackhole_on r1 del
+            ((i == FLAP_CYCLES)) || sleep "$FLAP_UP"
+        done
+    else
+        for r in "${routers[@]}"; do blackhole_on "$r" add; done
+        sleep "$OUTAGE"
+        for r in "${routers[@]}"; do blackhole_on "$r" del; done
+    fi
+    t_ret=$(now)
+    T_READY=$t_ret
+    wait_until 60 settled || note="r1 not settled as MASTER within 60 s of the path's return; "
+    t_end=$(now)
+    sleep 0.5
+    stop_ping
+    R[lost_failover]=$(lost "$t_out" "$t_ret")
+    R[lost_failback]=$(lost "$t_ret" "$t_end")
+    R[back]=$(traffic_back "$t_out" "$t_end")
+    R[left]=$(left_master r1 "$t_out")
+    R[flips]=$(state_times r1 MASTER "$t_out" | wc -l)
+    last_master=$(state_times r1 MASTER "$t_out" | tail -n 1)
+    R[master]=""
+    [[ -n $last_master ]] && R[master]=$(fsub "$last_master" "$T_READY")
+    rel=$(awk -v t="$t_out" '$1 >= t && /\(VI_WAN\) Changing effective priority from [0-9]+ to 150$/ { r = $1 } END { print r }' "$WORK/r1.klog")
+    R[released]=""
+    [[ -n $rel ]] && R[released]=$(fsub "$rel" "$T_READY")
+    if uses_fbd "$sc"; then
+        r1_metrics >"$WORK/track.metrics" 2>/dev/null || true
+        note="$note$(track_counts <"$WORK/track.metrics")"
+    fi
+    R[note]=$note
+}
+
 run_scenario() {
     local run=$1 sc=$2 started
     started=$SECONDS
@@ -553,6 +740,7 @@ run_scenario() {
     case $sc in
     a | b | c | cboot | c2 | d0 | ddef | never) sc_failback "$sc" ;;
     reboot-a | reboot-d | failover) sc_leave "$sc" ;;
+    ta | tc2 | td | tdp | tflap | tflap-ka | tshared | tshared-ka) sc_track "$sc" ;;
     *) die "unknown scenario $sc" ;;
     esac
     stop_everything
@@ -560,11 +748,11 @@ run_scenario() {
     local d=$OUT/logs/run$run-$sc
     mkdir -p "$d"
     cp "$WORK"/*.klog "$WORK/events" "$WORK/ping.log" "$d/" 2>/dev/null || true
-    cp "$WORK"/*.conf "$WORK/fbd.toml" "$WORK/fbd.log" "$WORK/track.log" "$WORK"/never.* "$WORK/drain.out" "$WORK/events.hook" "$d/" 2>/dev/null || true
-    rm -f "$WORK/events.hook" "$WORK"/never.* "$WORK/drain.out" "$WORK/ping.log"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$sc" "${R[lost_failover]}" "${R[lost_failback]}" \
-        "${R[master]}" "${R[released]}" "${R[flips]}" "${R[note]}" >>"$RESULTS"
-    log "run $run: $sc done in $((SECONDS - started)) s: lost failover ${R[lost_failover]}, failback ${R[lost_failback]:--}, MASTER after ready ${R[master]:--} s, released after ready ${R[released]:--} s ${R[note]}"
+    cp "$WORK"/*.conf "$WORK"/fbd*.toml "$WORK"/fbd*.log "$WORK"/track*.log "$WORK"/never.* "$WORK/drain.out" "$WORK/events.hook" "$WORK/track.metrics" "$d/" 2>/dev/null || true
+    rm -f "$WORK/events.hook" "$WORK"/never.* "$WORK/drain.out" "$WORK/ping.log" "$WORK/track.metrics" "$WORK"/fbd-r2.* "$WORK"/track-r2.log
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$sc" "${R[lost_failover]}" "${R[lost_failback]}" \
+        "${R[master]}" "${R[released]}" "${R[flips]}" "${R[note]}" "${R[back]:-}" "${R[left]:-}" >>"$RESULTS"
+    log "run $run: $sc done in $((SECONDS - started)) s: lost failover ${R[lost_failover]}, failback ${R[lost_failback]:--}, MASTER after ready ${R[master]:--} s, released after ready ${R[released]:--} s${R[back]:+, traffic back after ${R[back]} s, r1 left MASTER ${R[left]} times} ${R[note]}"
 }
 
 # ---------------------------------------------------------------- main
@@ -587,26 +775,43 @@ DURATION=$((SECONDS - START))
 
 # ---------------------------------------------------------------- report and assertions
 SUMMARY=$OUT/summary.md
-{
-    echo "| scenario | lost pings (r1 leaves) | lost pings (failback) | r1 MASTER after path ready (s) | released after path ready (s) | r1 MASTER transitions | notes |"
-    echo "|---|---|---|---|---|---|---|"
-    awk -F'\t' -v order="${SCENARIOS[*]}" '
+# table ORDER COLUMNS...: one row per scenario in ORDER, the median (and every run) of each
+# results.tsv column given, then the last note.
+table() {
+    awk -F'\t' -v order="$1" -v cols="$2" '
         function median(list,   n, v, i, j, t) {
             n = split(list, v, " "); if (n == 0) return "-"
             for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
             return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
         }
         function add(k, x) { if (x != "") col[k] = col[k] (col[k] == "" ? "" : " ") x }
-        NR > 1 { add($2 SUBSEP 3, $3); add($2 SUBSEP 4, $4); add($2 SUBSEP 5, $5); add($2 SUBSEP 6, $6); add($2 SUBSEP 7, $7)
+        NR > 1 { for (c = 3; c <= NF; c++) if (c != 8) add($2 SUBSEP c, $c)
                  if ($8 != "") note[$2] = $8 }
         END {
-            n = split(order, o, " ")
+            n = split(order, o, " "); m = split(cols, cs, " ")
             for (i = 1; i <= n; i++) {
                 s = o[i]; line = "| " s
-                for (c = 3; c <= 7; c++) { v = col[s SUBSEP c]; line = line " | " (v == "" ? "-" : median(v)) (index(v, " ") ? " (" v ")" : "") }
+                for (k = 1; k <= m; k++) { v = col[s SUBSEP cs[k]]; line = line " | " (v == "" ? "-" : median(v)) (index(v, " ") ? " (" v ")" : "") }
                 print line " | " note[s] " |"
             }
         }' "$RESULTS"
+}
+FAILBACK_SC=() TRACK_SC=()
+for sc in "${SCENARIOS[@]}"; do
+    if is_tracking "$sc"; then TRACK_SC+=("$sc"); else FAILBACK_SC+=("$sc"); fi
+done
+{
+    if [[ ${#FAILBACK_SC[@]} -gt 0 ]]; then
+        echo "| scenario | lost pings (r1 leaves) | lost pings (failback) | r1 MASTER after path ready (s) | released after path ready (s) | r1 MASTER transitions | notes |"
+        echo "|---|---|---|---|---|---|---|"
+        table "${FAILBACK_SC[*]}" "3 4 5 6 7"
+    fi
+    if [[ ${#TRACK_SC[@]} -gt 0 ]]; then
+        [[ ${#FAILBACK_SC[@]} -eq 0 ]] || echo
+        echo "| tracking scenario | lost pings (path dead) | traffic back after the path died (s) | r1 left MASTER | lost pings (path back) | released after path back (s) | notes |"
+        echo "|---|---|---|---|---|---|---|"
+        table "${TRACK_SC[*]}" "3 9 10 4 6"
+    fi
 } >"$SUMMARY"
 log "results: $RESULTS"
 cat "$SUMMARY"
@@ -628,7 +833,22 @@ check d0 "released within rise*interval + stable_for + 1 s of readiness" "\$6 !=
 check ddef "released within rise*interval + stable_for + 1 s of readiness" "\$6 != \"\" && \$6 <= $((RISE * INTERVAL + 10 + 1))"
 check never "path never returns: no ping lost, r1 never MASTER" '$4 == 0 && $7 == 0'
 check never "failed outcome on /metrics" 'index($8, "outcome=\"failed\"} 1;") > 0'
+check ta "plain preempt: r1 stays MASTER with its path dead, pings lost" '$3 > 0 && $10 == 0'
+check tc2 "vrrp_script: one switch to r2 and back, none lost on the way back" '$10 == 1 && $4 == 0'
+for sc in td tdp; do
+    check "$sc" "tracking: one demotion, traffic back before the path returns" "\$10 == 1 && \$9 != \"\" && \$9 < $OUTAGE && index(\$8, \"demotions=1 \")"
+    check "$sc" "tracking: the failback after the path returns loses no ping" '$4 == 0'
+done
+check tflap "flap limit: at most $FLAP_MAX switches, then r1 stays MASTER (flap_limit)" "\$10 <= $FLAP_MAX && index(\$8, \"demotions=\") && \$8 !~ /flap_limit=0/"
+check tshared "shared outage: no switch, suppressed as peer_unhealthy" '$10 == 0 && index($8, "demotions=0 ") && $8 !~ /peer_unhealthy=0/'
 }
+# Reported, not asserted: with the same interval and fall, failbackd's tracking loses no more
+# pings than keepalived's vrrp_script.
+if grep -qP "^\d+\ttd\t" "$RESULTS" && grep -qP "^\d+\ttc2\t" "$RESULTS"; then
+    awk -F'\t' '$2 == "td" { d[$1] = $3; db[$1] = $9 } $2 == "tc2" { c[$1] = $3; cb[$1] = $9 }
+        END { for (r in d) if (r in c) printf "%s run %s: td lost %d pings (traffic back after %s s), tc2 %d (%s s) (goal: td <= tc2)\n",
+              (d[r] <= c[r] ? "ok:" : "NOTE:"), r, d[r], db[r], c[r], cb[r] }' "$RESULTS" >&2
+fi
 # Reported, not asserted: with the same interval and rise, failbackd (stable_for = 0,
 # min_hold = 0) releases no more than 1 s after keepalived's own vrrp_script gating.
 if grep -qP "^\d+\td0\t" "$RESULTS" && grep -qP "^\d+\tc2\t" "$RESULTS"; then
