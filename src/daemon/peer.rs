@@ -26,8 +26,8 @@ const MAX_BODY: usize = 1 << 20;
 /// "No failure since its last pass", not just `up`: in a shared outage both nodes' probes fail
 /// from the same moment, and with the same `fall` the node that counts its `fall`-th failure
 /// first would otherwise find the peer still `up` (it has failed fewer than `fall` times) and
-/// demote onto a dead path — half the time, as measured in the testbed (tshared). The peer's
-/// first failure comes at most one interval after the outage starts, so it is always seen.
+/// demote onto a dead path (every run of the testbed's `tshared` before this check). With the
+/// same interval and `fall` >= 2, the peer has failed at least once by then.
 pub fn judge(st: &Status) -> PeerHealth {
     let at_rest = matches!(st.phase.as_str(), "idle" | "released");
     let tracked: Vec<_> = st.probes.iter().filter(|p| p.tracked).collect();

@@ -8,7 +8,7 @@
 #   --soak S      soak duration in seconds (default 300; e.g. 20 for a smoke run)
 #   --results DIR where the raw results go (default target/bench-results)
 #   --reuse       keep results already in DIR, run only what is missing
-#   --skip LIST   testbed,hook,soak,metrics,criterion: do not run these (reported as not run)
+#   --skip LIST   testbed,tracking,hook,soak,metrics,criterion: do not run these (reported as not run)
 #   --output FILE default BENCHMARKS.md at the repository root
 #   --bin PATH    use this failbackd binary (default: cargo build --release)
 # Needs root (namespaces), keepalived, iputils-ping, iproute2, curl, cargo.
@@ -44,6 +44,11 @@ if need testbed "$RES/testbed/summary.md"; then
     blog "testbed, $RUNS runs"
     rm -rf "$RES/testbed"
     "$ROOT/tests/e2e/testbed.sh" --runs "$RUNS" --bin "$BIN" --out "$RES/testbed" 2>&1 | tee "$RES/testbed.log" >&2 || true
+fi
+if need tracking "$RES/tracking/summary.md"; then
+    blog "testbed tracking scenarios, $RUNS runs"
+    rm -rf "$RES/tracking"
+    "$ROOT/tests/e2e/testbed.sh" --tracking --runs "$RUNS" --bin "$BIN" --out "$RES/tracking" 2>&1 | tee "$RES/tracking.log" >&2 || true
 fi
 if need hook "$RES/hook.env"; then
     blog "hook latency"
@@ -92,6 +97,80 @@ rev=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=""
 if [[ -n $(cd "$ROOT" && git status --porcelain 2>/dev/null) ]]; then dirty=" + uncommitted changes"; fi
 criterion_v=$(awk '/^name = "criterion"$/ { getline; print $3; exit }' "$ROOT/Cargo.lock" | tr -d '"')
+
+# The tracking section (issue 15): the testbed's --tracking scenarios.
+tracking_section() {
+    cat <<MD
+## Tracking: a MASTER whose path died (testbed)
+
+The same testbed with both routers up and r1 MASTER; then r1's upstream path dies (a blackhole
+route to the WAN host in r1: every link stays up, so VRRP alone notices nothing) for 30 s and
+returns. The client pings through the VIPs at 10 pps. Every gate pings the WAN host every 1 s
+with fall 2 and rise 3: keepalived's \`vrrp_script\` (weight -253, \`sync_group_tracking_weight\`)
+or failbackd's icmp probe with \`track = true\` (stable_for 0, min_hold 0, so the failback after
+the path's return gates like the vrrp_script's rise). Cells are the median of the runs, the runs
+in parentheses.
+
+- *lost pings (path dead)*: echo requests sent while the path was dead (tflap: from its first
+  death to its last return) that got no reply.
+- *traffic back after the path died*: from the path dying to the first reply after the first
+  lost ping (r2 carrying the traffic, or the path back).
+- *r1 left MASTER*: switches to r2. *lost pings (path back)*: from the path's return until r1 is
+  settled as MASTER again (a ping in flight at the return instant can count here).
+  *released after path back*: r1's priority restored (track file 0, or the vrrp_script good),
+  relative to the path's return.
+- rows: ta plain preempt, nothing tracked; tc2 keepalived \`vrrp_script\` (the anchor); td
+  failbackd tracking, no \`peer\`, \`track_without_peer = "demote"\`; tdp the same with failbackd on
+  both routers and \`peer\` (r1 asks r2's /status over the LAN first); tflap the path flaps (5 s
+  dead, 7 s up, 5 times) with \`max_demotions = 2\`; tflap-ka the same flapping with the
+  vrrp_script; tshared both routers' paths die (shared upstream), failbackd on both with
+  \`peer\`; tshared-ka the same with the vrrp_script on both. In tdp/tshared r1's probes run
+  ~0.5 s out of phase with r2's.
+
+MD
+    if [[ -f $RES/tracking/summary.md ]]; then
+        cat "$RES/tracking/summary.md"
+        echo
+        grep -h '^runs:' "$RES/tracking.log" 2>/dev/null | tail -n 1 | sed 's/^/Testbed: /' || true
+        echo
+        echo "Assertions and comparisons of that run:"
+        echo
+        grep -h 'ASSERTION FAILED\|NOTE:\|\] ok:\|^ok:' "$RES/tracking.log" 2>/dev/null | sed 's/^[0-9:]* \[e2e\] //; s/^/- /' || true
+    else
+        echo "_not run_"
+    fi
+    cat <<MD
+
+Reading the table:
+- plain preempt (ta) keeps r1 MASTER with its path dead: the whole outage is lost (~287 of the
+  ~300 pings); traffic flows again only when the path does.
+- failbackd tracking (td) and keepalived's \`vrrp_script\` (tc2) perform the same: 43-44 pings
+  (4.6-4.7 s) each, within one ping of each other in every run (where the 1 s probe schedules
+  fall relative to the outage). Of the 4.6 s, ~1.5 s is detection (fall 2 at 1 s), ~10 ms is
+  failbackd's demote (probe down to track file written) and ~3.1 s is r2's master-down timer:
+  keepalived 2.2.7 discards the lower-priority adverts of r1 (now priority 1) rather than
+  preempting, so both gates pay it. The failback after the path returns loses nothing in either
+  (released 2.4-2.5 s after the return: rise 3 x 1 s).
+- asking the peer first (tdp: one HTTP GET of r2's /status over the LAN) costs nothing
+  measurable.
+- a flapping path (tflap, tflap-ka): with \`max_demotions = 2\` failbackd switches twice, then stays
+  MASTER and counts \`flap_limit\` for each later flap (3); its "released" cell is negative
+  because r1's last release came before the last flaps. The \`vrrp_script\` switches at every flap
+  (5). With flaps this short (5 s dead) against 4.6 s to switch, the three extra switches save
+  6 pings (226 vs 232).
+- shared outage (tshared): r1 asks r2, whose path is dead too (\`peer_unhealthy\`): no switch; the
+  outage is lost on either node. Before the fix in \`src/daemon/peer.rs\` (failbackd at e538a5e),
+  r1 counted its \`fall\` first and found r2's probe still *up* (one failure of its fall 2): r1
+  demoted onto r2's dead path in 4 of 4 runs (\`tests/e2e/testbed.sh --only tshared --runs 4\`: r1
+  left MASTER once per run, a needless switch and failback). The peer is now ready only when its
+  tracked probes are up with no failure since their last pass. With the \`vrrp_script\` on both
+  (tshared-ka) keepalived does not switch either here: r2's own script drops it to priority 1
+  within its master-down time, and an equal priority does not preempt.
+
+Reproduce: \`tests/e2e/testbed.sh --tracking --runs $RUNS\` (one scenario: \`--only td\`; td also
+runs in \`--quick\`).
+MD
+}
 
 {
     cat <<MD
@@ -169,6 +248,10 @@ Reading the table:
   lower-priority adverts).
 
 Reproduce: \`tests/e2e/testbed.sh --runs $RUNS\` (one run of each: \`tests/e2e/testbed.sh --quick\`).
+
+MD
+    tracking_section
+    cat <<MD
 
 ## Hook to demote
 
