@@ -10,7 +10,8 @@
 //! 5. the reported phase matches the last phase change, and phase/failback agree;
 //! 6. a stale or duplicate input (a backend result nobody waits for, a reading that a call or a
 //!    hook overtook) changes neither the confirmed backend state nor the CARP states;
-//! 7. every drain is answered: finished, timed out or superseded, never left waiting.
+//! 7. every drain is answered: finished, timed out or superseded, never left waiting;
+//! 8. after a step, no deadline is due (the driver would spin).
 //!
 //! The simulated backend has a real state; "someone" may change it behind the machine's back
 //! (drift) and readings report it, current or stale.
@@ -299,6 +300,10 @@ fn run(
         }
         if let Some(d) = m.next_deadline() {
             prop_assert!(d >= t0, "deadline before start");
+            // Invariant 8: after a step nothing is due any more. A deadline at or before `now`
+            // would wake the driver at once, forever: a busy loop (a retry left armed when no
+            // call is needed any more was one).
+            prop_assert!(d > now, "deadline {:?} not after now after {:?}", d - t0, event);
         }
     }
     // Invariant 3: a failback still open ends by max_hold at the latest, whatever the probes do,

@@ -238,7 +238,7 @@ fn a_failback_is_exported_as_one_trace_with_phases_and_probe_attempts() {
 /// spans. The demo is the real binary, stopped by its own `--duration`.
 #[test]
 fn the_demo_exports_traces_to_the_otel_environment_endpoint() {
-    let (rt, collector, store) = collector();
+    let (_rt, collector, store) = collector();
 
     let mut demo = std::process::Command::new(assert_cmd::cargo::cargo_bin("failbackd"))
         .args(["demo", "--listen", "127.0.0.1:0", "--duration", "6s"])
