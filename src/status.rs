@@ -169,7 +169,13 @@ impl Status {
             );
             for p in &self.probes {
                 let up = if p.up { "up" } else { "down" };
-                let name = if p.required { p.name.clone() } else { format!("{} (opt)", p.name) };
+                let mut name = p.name.clone();
+                if !p.required {
+                    name.push_str(" (opt)");
+                }
+                if p.tracked {
+                    name.push_str(" (trk)");
+                }
                 let lat = p.last_latency_ms.map_or("-".to_string(), |l| format!("{l:.1}ms"));
                 let _ = writeln!(
                     s,

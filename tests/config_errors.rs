@@ -353,3 +353,70 @@ fn backend_timeout_over_10_minutes() {
         "backend `timeout` must be at most 10m",
     );
 }
+
+// ---- [tracking] ----
+
+const TRACKED_PROBE: &str =
+    "[backend]\ntype = \"simulated\"\n[[probe]]\nname = \"p\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\n";
+
+#[test]
+fn tracking_peer_must_be_a_plain_http_url() {
+    assert_error(
+        &format!("[tracking]\npeer = \"https://192.0.2.2/status\"\n{TRACKED_PROBE}"),
+        2,
+        8,
+        "`peer`: https is not supported: use http://, or a command probe (e.g. curl) for TLS",
+    );
+}
+
+#[test]
+fn tracking_max_demotions_must_be_at_least_one() {
+    assert_error(
+        &format!("[tracking]\nmax_demotions = 0\n{TRACKED_PROBE}"),
+        2,
+        17,
+        "`max_demotions` must be at least 1",
+    );
+}
+
+#[test]
+fn tracking_window_is_bounded() {
+    assert_error(
+        &format!("[tracking]\nwindow = \"2days\"\n{TRACKED_PROBE}"),
+        2,
+        10,
+        "`window` must be between 1s and 1day",
+    );
+}
+
+#[test]
+fn track_without_peer_is_stay_or_demote() {
+    assert_error(
+        &format!("{TRACKED_PROBE}track = true\ntrack_without_peer = \"maybe\"\n"),
+        8,
+        22,
+        "unknown track_without_peer \"maybe\"",
+    );
+}
+
+#[test]
+fn tracking_keys_are_decoded() {
+    let cfg = failbackd::config::Config::parse(
+        "t.toml",
+        &format!(
+            "[tracking]\nenabled = true\ntrack_for = \"5s\"\nmax_demotions = 2\nwindow = \"30m\"\npeer = \"http://192.0.2.2:9818/status\"\n{TRACKED_PROBE}track_without_peer = \"demote\"\n"
+        ),
+    )
+    .unwrap();
+    let m = cfg.machine();
+    assert_eq!(m.probes[0].track, Some(failbackd::machine::TrackSpec { demote_without_peer: true }));
+    assert_eq!(
+        (
+            m.tracking.track_for.as_secs(),
+            m.tracking.max_demotions,
+            m.tracking.window.as_secs(),
+            m.tracking.peer
+        ),
+        (5, 2, 1800, true)
+    );
+}

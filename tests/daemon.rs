@@ -1,5 +1,8 @@
 //! The daemon end to end, in-process: real probes on loopback, the real control socket and
-//! HTTP server, the simulated backend.
+//! HTTP server, the simulated backend — on paused tokio time (the driver takes tokio's clock),
+//! so timers are exact and the file runs in milliseconds. In-process loopback I/O (a refused or
+//! accepted TCP connect, the Unix socket) completes before paused time moves on; probes that
+//! run programs stay in tests on real time (faults.rs, measured_state.rs).
 
 mod support;
 
@@ -20,7 +23,7 @@ fn config(port: std::net::SocketAddr) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn holds_from_boot_until_the_probe_passes_then_releases() {
     let mut port = LatePort::new();
     let d = TestDaemon::start(&config(port.addr)).await;
@@ -47,7 +50,7 @@ async fn holds_from_boot_until_the_probe_passes_then_releases() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn control_socket_is_0600_and_answers_status_hold_release() {
     let port = LatePort::new();
     let d = TestDaemon::start(&config(port.addr)).await;
@@ -73,7 +76,7 @@ async fn control_socket_is_0600_and_answers_status_hold_release() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn bad_control_requests_get_an_error_reply_not_a_hang() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let port = LatePort::new();
@@ -98,7 +101,7 @@ async fn bad_control_requests_get_an_error_reply_not_a_hang() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn unwatched_carp_events_create_no_series() {
     let port = LatePort::new();
     let cfg = format!("watch = [\"1@em0\"]\nhold_on_boot = false\n{}", config(port.addr));
@@ -124,7 +127,7 @@ async fn unwatched_carp_events_create_no_series() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn restart_during_a_hold_resumes_it_without_a_second_demote() {
     let port = LatePort::new();
     let cfg = config(port.addr);
@@ -141,7 +144,7 @@ async fn restart_during_a_hold_resumes_it_without_a_second_demote() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn restart_after_release_does_not_hold_again() {
     let mut port = LatePort::new();
     port.listen();
@@ -157,7 +160,7 @@ async fn restart_after_release_does_not_hold_again() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn http_endpoints() {
     let port = LatePort::new();
     let d = TestDaemon::start(&config(port.addr)).await;

@@ -82,15 +82,18 @@ async fn hung_garbage_and_blackholed_probes_stall_nothing() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// On paused tokio time (the driver takes tokio's clock): the backoff is checked exactly.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn demote_failures_are_retried_with_backoff_and_counted() {
     let sim = failbackd::carp::simulated::SimulatedBackend::default();
     sim.state.fail_next.store(2, Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
     let d =
         TestDaemon::start_in(tempfile::tempdir().unwrap(), "[backend]\ntype = \"simulated\"\n", sim).await;
     // Retries after 1 s and 2 s: held all along, then in place (no probes: straight on to
     // stabilizing).
     d.wait_phase("stabilizing", LIMIT).await;
+    assert_eq!(started.elapsed().as_secs(), 3, "1 s + 2 s of backoff, on tokio's clock");
     assert_eq!(d.handles.metrics.backend_errors.with_label_values(&["simulated", "demote"]).get(), 2);
     assert_eq!(d.sim.state.demotes.load(Ordering::SeqCst), 1);
     d.stop().await;

@@ -10,7 +10,8 @@
 //! 5. the reported phase matches the last phase change, and phase/failback agree;
 //! 6. a stale or duplicate input (a backend result nobody waits for, a reading that a call or a
 //!    hook overtook) changes neither the confirmed backend state nor the CARP states;
-//! 7. every drain is answered: finished, timed out or superseded, never left waiting.
+//! 7. every drain is answered: finished, timed out or superseded, never left waiting;
+//! 8. after a step, no deadline is due (the driver would spin).
 //!
 //! The simulated backend has a real state; "someone" may change it behind the machine's back
 //! (drift) and readings report it, current or stale.
@@ -299,40 +300,47 @@ fn run(
         }
         if let Some(d) = m.next_deadline() {
             prop_assert!(d >= t0, "deadline before start");
+            // Invariant 8: after a step nothing is due any more. A deadline at or before `now`
+            // would wake the driver at once, forever: a busy loop (a retry left armed when no
+            // call is needed any more was one).
+            prop_assert!(d > now, "deadline {:?} not after now after {:?}", d - t0, event);
         }
     }
     // Invariant 3: a failback still open ends by max_hold at the latest, whatever the probes do,
     // as long as the backend answers.
-    for _ in 0..50 {
-        if c.open_failback.is_none() {
+    run_on(&mut m, &mut c, &mut now, 50, |c| c.open_failback.is_none())?;
+    prop_assert!(c.open_failback.is_none(), "failback never ended (phase {})", m.phase());
+    prop_assert_eq!(c.arms, c.outcomes, "every arm ends in exactly one outcome");
+    // Invariant 7: once the drain's timeout has passed (the flush above advanced by minutes),
+    // every drain has had its answer.
+    run_on(&mut m, &mut c, &mut now, 3, |_| false)?;
+    prop_assert!(!c.drain_pending, "a drain was never answered (phase {})", m.phase());
+    Ok(())
+}
+
+/// Lets time pass (61 s a round, at most `rounds`) with the backend answering every call, until
+/// `done`.
+fn run_on(
+    m: &mut Machine,
+    c: &mut Checker,
+    now: &mut Instant,
+    rounds: usize,
+    done: impl Fn(&Checker) -> bool,
+) -> Result<(), TestCaseError> {
+    for _ in 0..rounds {
+        if done(c) {
             break;
         }
         if let Some(op) = c.in_flight {
             c.answered(op, true);
             let ev = Event::Backend { op, ok: true };
-            let a = m.step(now, ev.clone());
-            c.observe(&m, &ev, &a)?;
+            let a = m.step(*now, ev.clone());
+            c.observe(m, &ev, &a)?;
         }
-        now += Duration::from_secs(61);
-        let a = m.step(now, Event::Tick);
-        c.observe(&m, &Event::Tick, &a)?;
+        *now += Duration::from_secs(61);
+        let a = m.step(*now, Event::Tick);
+        c.observe(m, &Event::Tick, &a)?;
     }
-    prop_assert!(c.open_failback.is_none(), "failback never ended (phase {})", m.phase());
-    prop_assert_eq!(c.arms, c.outcomes, "every arm ends in exactly one outcome");
-    // Invariant 7: once the drain's timeout has passed (the flush above advanced by minutes),
-    // every drain has had its answer.
-    for _ in 0..3 {
-        if let Some(op) = c.in_flight {
-            c.answered(op, true);
-            let ev = Event::Backend { op, ok: true };
-            let a = m.step(now, ev.clone());
-            c.observe(&m, &ev, &a)?;
-        }
-        now += Duration::from_secs(61);
-        let a = m.step(now, Event::Tick);
-        c.observe(&m, &Event::Tick, &a)?;
-    }
-    prop_assert!(!c.drain_pending, "a drain was never answered (phase {})", m.phase());
     Ok(())
 }
 

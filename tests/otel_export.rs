@@ -114,12 +114,7 @@ fn a_failback_is_exported_as_one_trace_with_phases_and_probe_attempts() {
     ] {
         std::env::remove_var(var);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let collector = listener.local_addr().unwrap();
-    let store: Store = Arc::default();
-    rt.spawn(receiver(listener, store.clone()));
+    let (rt, collector, store) = collector();
 
     let mut port = LatePort::new();
     let config = format!(
@@ -243,12 +238,7 @@ fn a_failback_is_exported_as_one_trace_with_phases_and_probe_attempts() {
 /// spans. The demo is the real binary, stopped by its own `--duration`.
 #[test]
 fn the_demo_exports_traces_to_the_otel_environment_endpoint() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let collector = listener.local_addr().unwrap();
-    let store: Store = Arc::default();
-    rt.spawn(receiver(listener, store.clone()));
+    let (_rt, collector, store) = collector();
 
     let mut demo = std::process::Command::new(assert_cmd::cargo::cargo_bin("failbackd"))
         .args(["demo", "--listen", "127.0.0.1:0", "--duration", "6s"])
@@ -299,4 +289,15 @@ fn the_demo_exports_traces_to_the_otel_environment_endpoint() {
         "spans: {:?}",
         spans.iter().map(|s| &s.name).collect::<Vec<_>>()
     );
+}
+
+/// A runtime with an OTLP receiver on an ephemeral loopback port: (runtime, address, spans).
+fn collector() -> (tokio::runtime::Runtime, std::net::SocketAddr, Store) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let collector = listener.local_addr().unwrap();
+    let store: Store = Arc::default();
+    rt.spawn(receiver(listener, store.clone()));
+    (rt, collector, store)
 }

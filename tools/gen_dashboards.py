@@ -630,6 +630,18 @@ def node():
                      unit="ops"), 12, 8)
     g.newline()
 
+    g.add(timeseries("Tracking", "Tracking demotions (a tracked probe died while this node was MASTER, the "
+                     "peer took over) by probe, and demotions not made, by reason (not_master, peer_unhealthy, "
+                     "peer_unreachable, flap_limit), each counted once.",
+                     targets((events("failback_track_demotions_total", base, "probe") + " > 0", "demoted: {{probe}}"),
+                             (events("failback_track_suppressed_total", base, "reason") + " > 0",
+                              "suppressed: {{reason}}")),
+                     bars=True), 12, 7)
+    g.add(timeseries("Tracking suppressed", "1 while a tracked probe is down and its demotion is suppressed: "
+                     "the node stays MASTER with the path down (FailbackTrackSuppressed).",
+                     targets(("max(failback_track_suppressed%s)" % s, "suppressed"))), 12, 7)
+    g.newline()
+
     g.add(timeseries("Backend errors and drift", "Failed backend calls (demote, promote, observe), and "
                      "changes of failbackd's hold made behind its back (drift), each counted once.",
                      targets((events("failback_backend_errors_total", base, "backend, operation") + " > 0",

@@ -242,6 +242,10 @@ NO_DATA_IN_DEMO = {
         "the demo's simulated backend never fails a call, so no error increments",
     ("failbackd-node", "Backend errors and drift", "failback_backend_drift_total"):
         "nothing changes the demo's hold behind failbackd's back, so no drift increments",
+    ("failbackd-node", "Tracking", "failback_track_demotions_total"):
+        "the demo tracks no probe, so tracking never demotes",
+    ("failbackd-node", "Tracking", "failback_track_suppressed_total"):
+        "the demo tracks no probe, so no demotion is ever suppressed",
     ("failbackd-node", "annotation: Peer lost", "failback_peer_lost_total"):
         "the demo's peer never vanishes while the node is held, so no peer-lost event",
     ("failbackd-fleet", "annotation: Peer lost", "failback_peer_lost_total"):

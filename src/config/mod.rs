@@ -201,11 +201,28 @@ impl Config {
         let _ = writeln!(s, "control socket  {}", self.control_socket.display());
         let _ = writeln!(s, "tracing         {}", self.telemetry.tracing.summary());
         let _ = writeln!(s, "syslog          {}", self.telemetry.syslog.summary());
+        let tracked = self.probes.iter().filter(|p| p.track.is_some()).count();
+        let _ = writeln!(
+            s,
+            "tracking        {}",
+            if tracked == 0 {
+                "off".to_string()
+            } else {
+                let t = &self.tracking;
+                format!(
+                    "{tracked} probe(s), after {}, at most {} per {}, peer {}",
+                    d(t.track_for),
+                    t.max_demotions,
+                    d(t.window),
+                    t.peer.as_deref().unwrap_or("none")
+                )
+            }
+        );
         let _ = writeln!(s, "probes          {}", self.probes.len());
         for p in &self.probes {
             let _ = writeln!(
                 s,
-                "  {:<16} {:<8} {:<28} every {}, timeout {}, rise {}, fall {}{}",
+                "  {:<16} {:<16} {:<28} every {}, timeout {}, rise {}, fall {}{}{}",
                 p.name,
                 p.kind.type_name(),
                 p.kind.target(),
@@ -213,7 +230,8 @@ impl Config {
                 d(p.timeout),
                 p.rise,
                 p.fall,
-                if p.required { "" } else { " (optional)" }
+                if p.required { "" } else { " (optional)" },
+                if p.track.is_some() { " (tracked)" } else { "" }
             );
         }
         s

@@ -478,9 +478,15 @@ impl Machine {
 
     /// Issues the backend call the current phase needs, if it is not already in place.
     fn reconcile_backend(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let Some(want_demoted) = self.phase.wants_demoted() else { return };
+        let want = self.phase.wants_demoted();
         let b = &mut self.backend;
-        if b.in_flight.is_some() || b.awaiting_observation || b.demoted == Some(want_demoted) {
+        if want.is_none() || b.demoted == want {
+            // Nothing to (re)try: a retry left armed would be a deadline that is always due.
+            b.retry_at = None;
+            return;
+        }
+        let Some(want_demoted) = want else { return };
+        if b.in_flight.is_some() || b.awaiting_observation {
             return;
         }
         if b.retry_at.is_some_and(|at| now < at) {

@@ -319,3 +319,20 @@ fn a_probe_re_pointed_by_a_reload_starts_down() {
     assert!(!t.m.probe(0).unwrap().up);
     assert_eq!(phases(&a), vec![Phase::Probing]);
 }
+
+#[test]
+fn a_retry_that_is_no_longer_needed_is_disarmed_never_a_busy_loop() {
+    // Found by the soak benchmark: a drift re-apply waiting out its backoff, then the reading
+    // agrees with what the phase wants; the armed retry was a deadline in the past for ever.
+    let mut t = T::booted(cfg());
+    t.at(1.0);
+    assert!(t.ev(reading(&t, Some(false))).contains(&Action::Demote));
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.at(2.0);
+    t.ev(reading(&t, Some(false))); // second drift: the re-apply waits (backoff)
+    t.at(2.5);
+    t.ev(reading(&t, Some(true))); // it came back by itself: no call needed any more
+    t.at(3.0);
+    assert!(t.tick().is_empty());
+    assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "{:?}", t.m.next_deadline());
+}

@@ -365,9 +365,8 @@ impl Metrics {
             self.probe_up.with_label_values(&[name]).set(0);
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
             self.release_blocked.with_label_values(&[name]).set(0);
-            if p.track.is_some() {
-                self.track_demotions.with_label_values(&[name]);
-            }
+            // Every probe, tracked or not: the dashboard's tracking panel has a series at once.
+            self.track_demotions.with_label_values(&[name]);
             for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);
             }
@@ -390,6 +389,7 @@ impl Metrics {
             let _ = self.probe_up.remove_label_values(&[name]);
             let _ = self.probe_required.remove_label_values(&[name]);
             let _ = self.release_blocked.remove_label_values(&[name]);
+            let _ = self.track_demotions.remove_label_values(&[name]);
             for result in PROBE_RESULTS {
                 let _ = self.probe_attempts.remove_label_values(&[name, result]);
             }
@@ -397,6 +397,7 @@ impl Metrics {
         for p in &new.probes {
             let name = p.name.as_str();
             self.probe_duration.with_label_values(&[name, p.kind.type_name()]);
+            self.track_demotions.with_label_values(&[name]);
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
             for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);

@@ -376,6 +376,18 @@ def check_js(r):
         ["Last outcome", "released"], ["Failback", "#3 (boot)"],
         ["Blocking the release", "wan-gw, ipsec"], ["Time left in the hold", "2m 5s"],
     ], f"summary rows {out['summary']}")
+    # With a measurement (src/status.rs MeasuredStatus): the measured demotion, its age, and the
+    # wanted state when it differs.
+    measured = dict(status, measured={"held": False, "foreign": False, "demoted": True, "demotion": 240,
+                                      "others": ["other sources add 240"], "at": now - 3},
+                    wanted_demoted=True)
+    res2 = subprocess.run([node, "-e",
+                           "const st=require(process.argv[1]);"
+                           "console.log(JSON.stringify(st.summaryRows(JSON.parse(process.argv[2]), Number(process.argv[3]))))",
+                           str(status_js), json.dumps(measured), str(now)], capture_output=True, text=True)
+    if r.check(res2.returncode == 0, f"node render (measured): {res2.stderr}"):
+        rows = json.loads(res2.stdout)
+        r.check(["Measured", "not held, demotion 240, 3s ago; wanted held"] in rows, f"measured row {rows}")
     r.check(out["probes"][0] == ["wan-gw", "opnsense_gateway", "WAN_GW", "down", "yes", "yes", "0/4", "41.3 ms",
                                  "WAN_GW: status down (Offline)"], f"probe row {out['probes'][0]}")
     r.check(out["probes"][1][3:6] == ["up", "yes", "no"] and out["probes"][3][4:6] == ["no", "no"],

@@ -22,11 +22,22 @@ pub struct NodeOpts {
     pub stable_for: &'static str,
     pub max_hold: &'static str,
     pub extra: &'static str,
+    /// The backend reports CARP states from the file `carp` (`VHID@IFACE STATE` lines).
+    pub carp: bool,
+    /// Keys added to the probe table (e.g. `track = true`).
+    pub probe_extra: &'static str,
 }
 
 impl Default for NodeOpts {
     fn default() -> Self {
-        NodeOpts { hold_on_boot: true, stable_for: "300ms", max_hold: "60s", extra: "" }
+        NodeOpts {
+            hold_on_boot: true,
+            stable_for: "300ms",
+            max_hold: "60s",
+            extra: "",
+            carp: false,
+            probe_extra: "",
+        }
     }
 }
 
@@ -45,19 +56,25 @@ impl Node {
         let cfg = d.join("failbackd.toml");
         // A free loopback port now; taken by the daemon at start (other tests use port 0).
         let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let carp_state = if opts.carp {
+            format!("carp_state = [\"cat\", \"{}/carp\"]\n", d.display())
+        } else {
+            String::new()
+        };
         std::fs::write(
             &cfg,
             format!(
                 "watch = [\"1@em0\"]\nhold_on_boot = {}\nmin_hold = \"0s\"\nstable_for = \"{}\"\nmax_hold = \"{}\"\n\
                  control_socket = \"{d}/s.sock\"\nstate_file = \"{d}/state\"\nmetrics_listen = \"{http}\"\n{}\n\
-                 [backend]\ntype = \"command\"\ndemote = {}\npromote = {}\nstate = [\"cat\", \"{d}/backend\"]\ntimeout = \"30s\"\n\
-                 [[probe]]\nname = \"path\"\ntype = \"command\"\ncommand = [\"test\", \"-e\", \"{d}/up\"]\ninterval = \"100ms\"\nrise = 2\nfall = 2\n",
+                 [backend]\ntype = \"command\"\ndemote = {}\npromote = {}\nstate = [\"cat\", \"{d}/backend\"]\ntimeout = \"30s\"\n{carp_state}\
+                 [[probe]]\nname = \"path\"\ntype = \"command\"\ncommand = [\"test\", \"-e\", \"{d}/up\"]\ninterval = \"100ms\"\nrise = 2\nfall = 2\n{}\n",
                 opts.hold_on_boot,
                 opts.stable_for,
                 opts.max_hold,
                 opts.extra,
                 call("demoted"),
                 call("promoted"),
+                opts.probe_extra,
                 d = d.display()
             ),
         )

@@ -43,12 +43,16 @@ state_file = "$WORK/fbd.state"
 metrics_listen = "127.0.0.1:9818"
 [backend]
 type = "command"
-demote = ["/bin/true"]
-promote = ["/bin/true"]
+# The state lives in a file the demote/promote commands write and the state command reads: measured every
+# reconcile_interval (5 s), one exec, as on OPNsense (configctl) or FreeBSD (sysctl).
+demote = ["/bin/sh", "-c", "echo demoted > $WORK/state"]
+promote = ["/bin/sh", "-c", "echo promoted > $WORK/state"]
+state = ["/bin/cat", "$WORK/state"]
 
 TOML
     probe_toml "$PROBES" "$INTERVAL"
 } >"$WORK/fbd.toml"
+echo promoted >"$WORK/state"
 "$BIN" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
 ip netns exec "$BENCH_NS" "$BIN" run --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
 DPID=$!

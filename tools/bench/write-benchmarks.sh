@@ -8,7 +8,7 @@
 #   --soak S      soak duration in seconds (default 300; e.g. 20 for a smoke run)
 #   --results DIR where the raw results go (default target/bench-results)
 #   --reuse       keep results already in DIR, run only what is missing
-#   --skip LIST   testbed,tracking,hook,soak,metrics,criterion: do not run these (reported as not run)
+#   --skip LIST   testbed,tracking,hook,soak,drift,metrics,criterion: do not run these (reported as not run)
 #   --output FILE default BENCHMARKS.md at the repository root
 #   --bin PATH    use this failbackd binary (default: cargo build --release)
 # Needs root (namespaces), keepalived, iputils-ping, iproute2, curl, cargo.
@@ -58,6 +58,10 @@ if need soak "$RES/soak.env"; then
     blog "soak ${SOAK} s"
     "$HERE/soak.sh" --duration "$SOAK" --probes 10 --interval 1s --bin "$BIN" --out "$RES/soak.env" >&2
 fi
+if need drift "$RES/drift.env"; then
+    blog "drift latency"
+    "$HERE/drift-latency.sh" --runs 12 --bin "$BIN" --out "$RES/drift.env" >&2
+fi
 if need metrics "$RES/metrics.env"; then
     blog "/metrics load"
     "$HERE/metrics-load.sh" --probes 20 --slow 120 --fast 5000 --concurrency 50 --bin "$BIN" --out "$RES/metrics.env" >&2
@@ -88,6 +92,7 @@ load() { # KEY=VALUE lines written by the bench scripts; nothing is executed
 }
 load "$RES/hook.env"
 load "$RES/soak.env"
+load "$RES/drift.env"
 load "$RES/metrics.env"
 v() { local x=${!1:-}; printf '%s' "${x:-not run}"; }
 nsfmt() { awk -v n="$1" 'BEGIN { if (n >= 1e6) printf "%.2f ms", n / 1e6; else if (n >= 1e3) printf "%.2f µs", n / 1e3; else printf "%.0f ns", n }'; }
@@ -286,7 +291,17 @@ warm-up (phase then: $(v SOAK_PHASE)); $(v SOAK_PROBE_ATTEMPTS) probe attempts i
 
 $(awk -v r="$(v SOAK_RSS_MAX_MIB)" -v c="$(v SOAK_CPU_PCT)" 'BEGIN { printf "RSS goal %s, CPU goal %s.", (r + 0 > 0 && r + 0 < 10 ? "met" : "**not met**"), (c + 0 > 0 && c + 0 < 0.5 ? "met" : "**not met**") }') Load average at the end: $(v SOAK_LOADAVG_END).
 
-Reproduce: \`tools/bench/soak.sh --duration 300 --probes 10 --interval 1s\`
+Reproduce: \`tools/bench/soak.sh --duration 300 --probes 10 --interval 1s\` (the backend's state
+command runs every reconcile_interval, 5 s, as the measured-state poll does on a firewall)
+
+## Drift: a hold changed behind failbackd's back
+
+The command backend's state file set to "promoted" while failbackd holds, at a random point of
+the reconcile cycle; the time until failbackd's own demote command has run again
+(reconcile_interval $(v DRIFT_INTERVAL), $(v DRIFT_RUNS) runs): min $(v DRIFT_MIN_MS) ms, median $(v DRIFT_MEDIAN_MS) ms,
+max $(v DRIFT_MAX_MS) ms. Bound: one reconcile_interval plus a state and a demote exec.
+
+Reproduce: \`tools/bench/drift-latency.sh --runs 12\`
 
 ## /metrics
 

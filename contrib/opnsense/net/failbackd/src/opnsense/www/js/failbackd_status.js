@@ -24,6 +24,22 @@ var failbackdStatus = (function () {
             ['Backend', state.backend],
             ['Last outcome', state.last_outcome || '-']
         ];
+        if (state.measured) {
+            // What the backend measured (net.inet.carp.demotion), and how old that is.
+            var m = state.measured;
+            var text = m.held === true ? 'held' : m.held === false ? 'not held' : 'unknown';
+            if (m.demotion != null) {
+                text += ', demotion ' + m.demotion;
+            }
+            if (m.foreign) {
+                text += ', not failbackd\'s (left alone)';
+            }
+            text += ', ' + duration(now - m.at) + ' ago';
+            if (state.wanted_demoted != null && state.wanted_demoted !== m.held) {
+                text += '; wanted ' + (state.wanted_demoted ? 'held' : 'not held');
+            }
+            rows.splice(2, 0, ['Measured', text]);
+        }
         if (state.failback) {
             var fb = state.failback;
             rows.push(['Failback', '#' + fb.id + ' (' + fb.trigger + ')']);
