@@ -136,7 +136,8 @@ impl Machine {
         let name = self.cfg.probes.get(probe).map(|p| p.name.clone()).unwrap_or_default();
         self.track.demotions.push_back(now);
         out.push(Action::Record(Record::TrackDemoted { probe }));
-        self.end_episode(out);
+        // The episode ends in a demotion, not because the path came back: no TrackCleared.
+        self.reset_episode();
         self.arm(now, Trigger::Track { probe: name }, out);
     }
 
@@ -157,10 +158,15 @@ impl Machine {
 
     fn end_episode(&mut self, out: &mut Vec<Action>) {
         let had = self.track.down.is_some();
-        let demotions = std::mem::take(&mut self.track.demotions);
-        self.track = Track { demotions, ..Track::default() };
+        self.reset_episode();
         if had {
             out.push(Action::Record(Record::TrackCleared));
         }
+    }
+
+    /// Forgets the episode; the flap limit's history stays.
+    fn reset_episode(&mut self) {
+        let demotions = std::mem::take(&mut self.track.demotions);
+        self.track = Track { demotions, ..Track::default() };
     }
 }

@@ -46,6 +46,7 @@ fn a_dead_path_on_the_master_asks_the_peer_and_demotes_when_it_is_ready() {
     assert!(!a.contains(&Action::Demote), "not before the peer answered");
     let a = t.ev(Event::PeerAnswer(PeerHealth::Healthy));
     assert!(a.contains(&Action::Record(Record::TrackDemoted { probe: 0 })));
+    assert!(!a.contains(&Action::Record(Record::TrackCleared)), "the path did not come back");
     assert_eq!(started(&a), Some(Trigger::Track { probe: "gw".into() }));
     assert!(a.contains(&Action::Demote));
     // From here it is an ordinary failback: released only when the probe is up again.
