@@ -189,7 +189,7 @@ impl Daemon {
             }
         };
         let previous = persisted.as_ref().map(|p| p.phase().unwrap_or(Phase::Idle));
-        let reading = self.observer.measure_now(self, 0, 0).await;
+        let reading = observe::measure(Arc::clone(&self.backend), self.backend_gen, 0, 0).await;
         let measured = reading.result.as_ref().ok().and_then(|o| o.held);
         // A backend that cannot tell falls back to what the state file says we had in place.
         let backend_demoted = measured.or(previous.and_then(Phase::wants_demoted));

@@ -34,14 +34,13 @@ pub(crate) struct Observer {
     last_error: Option<String>,
 }
 
-impl Observer {
-    /// Measures now and waits for it (at start, before the machine's first step).
-    pub(crate) async fn measure_now(&self, daemon: &Daemon, backend_seq: u64, carp_seq: u64) -> Reading {
-        measure(Arc::clone(&daemon.backend), daemon.backend_gen, backend_seq, carp_seq).await
-    }
-}
-
-async fn measure(backend: Arc<dyn Backend>, generation: u64, backend_seq: u64, carp_seq: u64) -> Reading {
+/// Measures the backend now (at start it is awaited before the machine's first step).
+pub(super) async fn measure(
+    backend: Arc<dyn Backend>,
+    generation: u64,
+    backend_seq: u64,
+    carp_seq: u64,
+) -> Reading {
     let started = now();
     // In its own task: a panicking backend is an error reading, not a measurement that never ends.
     let result =
