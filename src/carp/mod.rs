@@ -64,7 +64,8 @@ pub trait Backend: Send + Sync {
     fn promote(&self) -> BackendFuture<'_, ()>;
     /// Reads the platform: failbackd's hold, every other demotion, the CARP/VRRP states.
     fn observe(&self) -> BackendFuture<'_, Observation>;
-    /// Whether failbackd's hold is in place now; `Ok(None)` when the backend cannot tell.
+    /// Shorthand for `observe().held` (a whole measurement, `ifconfig`/`ip` included): whether
+    /// failbackd's hold is in place now; `Ok(None)` when the backend cannot tell.
     fn demoted(&self) -> BackendFuture<'_, Option<bool>> {
         Box::pin(async move { Ok(self.observe().await?.held) })
     }

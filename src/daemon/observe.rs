@@ -130,9 +130,8 @@ impl Daemon {
         if !self.cfg.watches(vhid, iface) {
             return false;
         }
-        let mut known = self.machine.carp_states();
-        let count = self.machine.carp_states().count();
-        known.any(|((v, i), _)| *v == vhid && i == iface) || count < MAX_CARP_SERIES
+        self.machine.carp_states().count() < MAX_CARP_SERIES
+            || self.machine.carp_states().any(|((v, i), _)| *v == vhid && i == iface)
     }
 
     fn log_other_sources(&self, obs: &Observation) {
