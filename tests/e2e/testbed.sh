@@ -405,26 +405,32 @@ SCRIPT_INST="    track_script {
         chk_wan
     }"
 
+# The gate of a router's VRRP instances, set in the caller's `defs`, `group` and `inst` (bash
+# locals are visible to the functions a function calls): failbackd's track file, or keepalived's
+# own vrrp_script; a sync group needs sync_group_tracking_weight for either to count.
+gate_track_file() {
+    defs=$(track_file_defs "$1")
+    group="    sync_group_tracking_weight"
+    inst=$TRACK_INST
+}
+gate_vrrp_script() {
+    defs=$(vrrp_script_defs)
+    group="    sync_group_tracking_weight"
+    inst=$SCRIPT_INST
+}
+
 # r1's keepalived config for a scenario; $2 = before|after the reboot.
 r1_conf() {
     local sc=$1 phase=$2 fbd=- forum=- defs="" group="" inst=""
     case $sc in
     b) inst="    preempt_delay $PREEMPT_DELAY" ;;
     c | cboot)
-        defs=$(track_file_defs r1)
-        group="    sync_group_tracking_weight"
-        inst=$TRACK_INST
+        gate_track_file r1
         if [[ $sc == c && $phase == after ]]; then forum=$WORK/forum.env; fi
         ;;
-    c2 | tc2 | tflap-ka | tshared-ka)
-        defs=$(vrrp_script_defs)
-        group="    sync_group_tracking_weight"
-        inst=$SCRIPT_INST
-        ;;
+    c2 | tc2 | tflap-ka | tshared-ka) gate_vrrp_script ;;
     d0 | ddef | never | reboot-d | td | tdp | tflap | tshared)
-        defs=$(track_file_defs r1)
-        group="    sync_group_tracking_weight"
-        inst=$TRACK_INST
+        gate_track_file r1
         fbd=$BIN
         ;;
     esac
@@ -437,15 +443,9 @@ r1_conf() {
 r2_conf() {
     local sc=$1 fbd=- defs="" group="" inst=""
     case $sc in
-    tshared-ka)
-        defs=$(vrrp_script_defs)
-        group="    sync_group_tracking_weight"
-        inst=$SCRIPT_INST
-        ;;
+    tshared-ka) gate_vrrp_script ;;
     tdp | tshared)
-        defs=$(track_file_defs r2)
-        group="    sync_group_tracking_weight"
-        inst=$TRACK_INST
+        gate_track_file r2
         fbd=$BIN
         ;;
     esac
