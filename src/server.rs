@@ -67,11 +67,25 @@ impl Heartbeat {
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = crate::telemetry::moments::now();
     }
 
+    /// How long since the last beat.
+    pub fn age(&self) -> Duration {
+        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::telemetry::moments::now().saturating_duration_since(last)
+    }
+
     /// How long since the last beat, when that is longer than the limit.
     pub fn stalled(&self) -> Option<Duration> {
-        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let silent = crate::telemetry::moments::now().saturating_duration_since(last);
+        let silent = self.age();
         (silent > self.limit).then_some(silent)
+    }
+
+    /// A /status snapshot with the loop's pulse as of now: the snapshot is whatever the loop
+    /// published last, and a wedged loop would otherwise keep serving a fresh-looking "ready"
+    /// to the peer that asks before handing over the traffic.
+    pub fn stamp(&self, mut status: Status) -> Status {
+        status.loop_age_s = Some(self.age().as_secs_f64());
+        status.loop_stale_after_s = Some(self.limit.as_secs_f64());
+        status
     }
 }
 
@@ -229,7 +243,7 @@ fn route<B>(state: &AppState, req: Request<B>) -> Response<Full<Bytes>> {
                 &format!("the daemon loop has not run for {}s\n", silent.as_secs()),
             ),
         },
-        "/status" => match serde_json::to_vec_pretty(&*state.status.borrow()) {
+        "/status" => match serde_json::to_vec_pretty(&state.heartbeat.stamp(state.status.borrow().clone())) {
             Ok(body) => respond(StatusCode::OK, "application/json", body),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("encoding status: {e}\n")),
         },

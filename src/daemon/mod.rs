@@ -188,6 +188,7 @@ impl Daemon {
                 Some(crate::statefile::Persisted::new(Phase::Idle))
             }
         };
+        self.restore_flap_history(persisted.as_ref());
         let previous = persisted.as_ref().map(|p| p.phase().unwrap_or(Phase::Idle));
         let reading = observe::measure(Arc::clone(&self.backend), self.backend_gen, 0, 0).await;
         let measured = reading.result.as_ref().ok().and_then(|o| o.held);
@@ -372,6 +373,18 @@ impl Daemon {
         });
     }
 
+    /// The flap limit's history from the previous run, on this run's clock. A time after now
+    /// cannot be from this boot: dropped.
+    fn restore_flap_history(&mut self, persisted: Option<&crate::statefile::Persisted>) {
+        let Some(p) = persisted else { return };
+        let (mono_now, now) = (crate::statefile::monotonic_now(), now());
+        let at = p.track_demotions_mono_ms.iter().filter_map(|ms| {
+            let age = mono_now.checked_sub(std::time::Duration::from_millis(*ms))?;
+            now.checked_sub(age)
+        });
+        self.machine.restore_track_demotions(at);
+    }
+
     /// Writes the state file when what it records changed.
     fn persist(&mut self) {
         let phase = self.machine.phase();
@@ -393,14 +406,22 @@ impl Daemon {
             }
         });
         let last_failback = self.machine.failback().map_or(self.machine.ended_failbacks(), |f| f.id);
+        let mono_now = crate::statefile::monotonic_now();
+        let track_demotions_mono_ms = self
+            .machine
+            .track_demotions()
+            .map(|at| mono_now.saturating_sub(now().saturating_duration_since(at)).as_millis() as u64)
+            .collect();
         let state = crate::statefile::Persisted {
             failback,
             last_failback,
+            track_demotions_mono_ms,
             ..crate::statefile::Persisted::new(phase)
         };
         let same = self.persisted.as_ref().is_some_and(|p| {
             p.phase == state.phase
                 && p.last_failback == state.last_failback
+                && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
                 && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
                     == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
         });

@@ -36,6 +36,7 @@ pub struct Metrics {
     pub carp_events_ignored: IntCounter,
     pub failbacks: IntCounterVec,
     pub peer_lost: IntCounter,
+    pub hold_ineffective: IntCounter,
     pub phase: IntGaugeVec,
     pub phase_duration: HistogramVec,
     pub failback_duration: Histogram,
@@ -112,6 +113,14 @@ impl Metrics {
                 IntCounter::with_opts(o(
                     "failback_peer_lost_total",
                     "Failbacks during which the peer vanished and CARP made this node MASTER anyway."
+                ))
+            ),
+            hold_ineffective: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_hold_ineffective_total",
+                    "Failbacks during which this held node became MASTER while the peer answered \
+                     that it could take over: the hold does not reach CARP/VRRP."
                 ))
             ),
             phase: reg!(
