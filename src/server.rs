@@ -281,6 +281,51 @@ mod tests {
         assert_eq!(h.stalled(), None);
     }
 
+    // D20: /status carries the loop's pulse, so the peer that asks can tell a wedged daemon's
+    // last snapshot from a current answer.
+    #[tokio::test(start_paused = true)]
+    async fn status_answers_carry_the_loop_age_and_go_stale_with_the_loop() {
+        let h = Heartbeat::new(Duration::from_secs(5));
+        let (tx, rx) = watch::channel(Status { phase: "released".into(), ..Status::default() });
+        let cfg = crate::config::Config::parse("t.toml", "[backend]\ntype = \"simulated\"\n").unwrap();
+        let metrics = Metrics::new(&cfg, "simulated").unwrap();
+        let state = AppState { metrics, status: rx, heartbeat: h.clone() };
+        let body = |state: &AppState| {
+            let resp = route(state, Request::get("/status").body(()).unwrap());
+            assert_eq!(resp.status(), StatusCode::OK);
+            let bytes = body_bytes(resp);
+            serde_json::from_slice::<Status>(&bytes).unwrap()
+        };
+        let st = body(&state);
+        assert_eq!((st.loop_age_s, st.loop_stale_after_s), (Some(0.0), Some(20.0)));
+        assert!(!st.stale());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let st = body(&state);
+        assert_eq!(st.loop_age_s, Some(60.0));
+        assert!(st.stale(), "the snapshot is a minute old: the loop is wedged");
+        h.beat();
+        assert!(!body(&state).stale());
+        drop(tx);
+    }
+
+    fn body_bytes(resp: Response<Full<Bytes>>) -> Bytes {
+        use http_body_util::BodyExt;
+        match block_on_ready(resp.into_body().collect()) {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        }
+    }
+
+    /// A `Full` body is ready at once: one poll collects it.
+    fn block_on_ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("a Full body is always ready"),
+        }
+    }
+
     #[test]
     fn a_full_server_evicts_the_oldest_idle_connection_and_never_a_busy_one() {
         let mut slots = Slots::default();

@@ -119,3 +119,24 @@ fn a_backup_node_is_never_demoted_by_tracking() {
     assert_eq!(n.backend(), "promoted");
     assert_eq!(metric(&n, "failback_track_demotions_total{probe=\"path\"}"), 0.0);
 }
+
+// D2, D18 (live): a restart of the daemon on a healthy tracked MASTER (service restart,
+// upgrade, crash) starts with fresh probe tallies: unknown, not down. It must not hand the
+// traffic to the peer, nor count a suppression.
+#[test]
+fn a_restart_of_a_healthy_tracked_master_keeps_it_master() {
+    let peer = r2(true);
+    let mut n = r1(Some(&peer), "demote");
+    n.signal("-TERM");
+    n.wait_exit();
+    n.start();
+    wait_until("MASTER measured after the restart", LIMIT, || n.status()["carp"][0]["state"] == "MASTER");
+    wait_until("the tracked probe up after the restart", LIMIT, || n.status()["probes"][0]["up"] == true);
+    assert_eq!(n.status()["phase"], "released");
+    assert_eq!(n.calls(), vec!["demoted", "promoted"], "no demotion by the restart");
+    assert_eq!(metric(&n, "failback_track_demotions_total{probe=\"path\"}"), 0.0);
+    assert_eq!(metric(&n, "failback_track_suppressed_total{reason=\"not_master\"}"), 0.0);
+    // The restarted node still tracks a path that really dies.
+    n.set_up(false);
+    wait_until("the tracking demotion", LIMIT, || n.backend() == "demoted");
+}
