@@ -140,3 +140,44 @@ fn a_restart_of_a_healthy_tracked_master_keeps_it_master() {
     n.set_up(false);
     wait_until("the tracking demotion", LIMIT, || n.backend() == "demoted");
 }
+
+// D15 (live): the flap limit's history survives a daemon restart (it is in the state file), so
+// a restart does not buy a flapping path another round of failovers.
+#[test]
+fn the_flap_limit_survives_a_restart() {
+    let mut n = Node::new(NodeOpts {
+        stable_for: "0s",
+        extra: "reconcile_interval = \"200ms\"\n[tracking]\nmax_demotions = 1\n",
+        carp: true,
+        probe_extra: "track = true\ntrack_without_peer = \"demote\"",
+        ..NodeOpts::default()
+    });
+    std::fs::write(n.path("carp"), "1@em0 MASTER\n").unwrap();
+    n.set_up(true);
+    n.start();
+    n.wait_phase("released");
+    wait_until("MASTER measured", LIMIT, || n.status()["carp"][0]["state"] == "MASTER");
+    // One tracking demotion, and the failback after it.
+    n.set_up(false);
+    wait_until("the tracking demotion", LIMIT, || n.backend() == "demoted");
+    std::fs::write(n.path("carp"), "1@em0 BACKUP\n").unwrap();
+    n.set_up(true);
+    wait_until("the failback", LIMIT, || n.status()["phase"] == "released");
+    std::fs::write(n.path("carp"), "1@em0 MASTER\n").unwrap();
+    wait_until("MASTER again", LIMIT, || n.status()["carp"][0]["state"] == "MASTER");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(n.path("state")).unwrap()).unwrap();
+    assert_eq!(state["track_demotions_mono_ms"].as_array().map(Vec::len), Some(1), "{state}");
+    // Restart; the path dies again within the window: the flap limit still holds.
+    n.signal("-TERM");
+    n.wait_exit();
+    n.start();
+    wait_until("MASTER measured after the restart", LIMIT, || n.status()["carp"][0]["state"] == "MASTER");
+    wait_until("the probe up after the restart", LIMIT, || n.status()["probes"][0]["up"] == true);
+    n.set_up(false);
+    wait_until("the flap-limit suppression", LIMIT, || {
+        metric(&n, "failback_track_suppressed_total{reason=\"flap_limit\"}") == 1.0
+    });
+    assert_eq!(n.backend(), "promoted");
+    assert_eq!(n.calls(), vec!["demoted", "promoted", "demoted", "promoted"]);
+}

@@ -133,6 +133,8 @@ pub async fn start(
     tracker.spawn(crate::server::serve(listeners.http, app, cancel.clone(), tracker.clone()));
 
     let started = now();
+    // Read before the first step rewrites the state file.
+    let flap_history = flap_history(&cfg.state_file, started);
     let mut daemon = Daemon {
         machine: Machine::new(cfg.machine(), started),
         last_probe: vec![None; cfg.probes.len()],
@@ -165,9 +167,20 @@ pub async fn start(
     daemon.step(Event::Boot(boot));
     // The CARP states the OS reports now, before any hook: who is MASTER is known at once.
     daemon.on_reading(reading);
+    // Before any probe result, so before tracking can decide anything.
+    daemon.machine.restore_track_demotions(flap_history);
     let inputs = Inputs { control_rx, probe_rx, backend_rx, observe_rx, peer_rx, reload_rx };
     tracker.spawn(supervise(daemon.run(inputs, cancel), loop_ended));
     Ok(handles)
+}
+
+/// The flap limit's history from the previous run's state file, on this run's clock (`now`). A
+/// time after now cannot be from this boot: dropped.
+fn flap_history(state_file: &std::path::Path, now: Instant) -> Vec<Instant> {
+    let Ok(Some(p)) = crate::statefile::read(state_file) else { return Vec::new() };
+    let mono_now = crate::statefile::monotonic_now();
+    let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
+    p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)).collect()
 }
 
 /// Runs the loop; `ended` is cancelled however it ends, a panic included (the guard is dropped
@@ -188,7 +201,6 @@ impl Daemon {
                 Some(crate::statefile::Persisted::new(Phase::Idle))
             }
         };
-        self.restore_flap_history(persisted.as_ref());
         let previous = persisted.as_ref().map(|p| p.phase().unwrap_or(Phase::Idle));
         let reading = observe::measure(Arc::clone(&self.backend), self.backend_gen, 0, 0).await;
         let measured = reading.result.as_ref().ok().and_then(|o| o.held);
@@ -373,16 +385,11 @@ impl Daemon {
         });
     }
 
-    /// The flap limit's history from the previous run, on this run's clock. A time after now
-    /// cannot be from this boot: dropped.
-    fn restore_flap_history(&mut self, persisted: Option<&crate::statefile::Persisted>) {
-        let Some(p) = persisted else { return };
+    /// The flap limit's history for the state file, on the system's monotonic clock.
+    fn flap_history_mono_ms(&self) -> Vec<u64> {
         let (mono_now, now) = (crate::statefile::monotonic_now(), now());
-        let at = p.track_demotions_mono_ms.iter().filter_map(|ms| {
-            let age = mono_now.checked_sub(std::time::Duration::from_millis(*ms))?;
-            now.checked_sub(age)
-        });
-        self.machine.restore_track_demotions(at);
+        let age = |at: Instant| now.saturating_duration_since(at);
+        self.machine.track_demotions().map(|at| mono_now.saturating_sub(age(at)).as_millis() as u64).collect()
     }
 
     /// Writes the state file when what it records changed.
@@ -406,16 +413,10 @@ impl Daemon {
             }
         });
         let last_failback = self.machine.failback().map_or(self.machine.ended_failbacks(), |f| f.id);
-        let mono_now = crate::statefile::monotonic_now();
-        let track_demotions_mono_ms = self
-            .machine
-            .track_demotions()
-            .map(|at| mono_now.saturating_sub(now().saturating_duration_since(at)).as_millis() as u64)
-            .collect();
         let state = crate::statefile::Persisted {
+            track_demotions_mono_ms: self.flap_history_mono_ms(),
             failback,
             last_failback,
-            track_demotions_mono_ms,
             ..crate::statefile::Persisted::new(phase)
         };
         let same = self.persisted.as_ref().is_some_and(|p| {
