@@ -22,6 +22,11 @@ fn r1(peer: Option<&Node>, without_peer: &'static str) -> Node {
         "demote" => "track = true\ntrack_without_peer = \"demote\"",
         _ => "track = true",
     };
+    released_master(extra, probe_extra)
+}
+
+/// A node released and measured MASTER, its tracked path up; `extra` goes at the config's top.
+fn released_master(extra: String, probe_extra: &'static str) -> Node {
     let mut n = Node::new(NodeOpts {
         stable_for: "0s",
         extra: Box::leak(extra.into_boxed_str()),
@@ -145,18 +150,10 @@ fn a_restart_of_a_healthy_tracked_master_keeps_it_master() {
 // a restart does not buy a flapping path another round of failovers.
 #[test]
 fn the_flap_limit_survives_a_restart() {
-    let mut n = Node::new(NodeOpts {
-        stable_for: "0s",
-        extra: "reconcile_interval = \"200ms\"\n[tracking]\nmax_demotions = 1\n",
-        carp: true,
-        probe_extra: "track = true\ntrack_without_peer = \"demote\"",
-        ..NodeOpts::default()
-    });
-    std::fs::write(n.path("carp"), "1@em0 MASTER\n").unwrap();
-    n.set_up(true);
-    n.start();
-    n.wait_phase("released");
-    wait_until("MASTER measured", LIMIT, || n.status()["carp"][0]["state"] == "MASTER");
+    let mut n = released_master(
+        "reconcile_interval = \"200ms\"\n[tracking]\nmax_demotions = 1\n".into(),
+        "track = true\ntrack_without_peer = \"demote\"",
+    );
     // One tracking demotion, and the failback after it.
     n.set_up(false);
     wait_until("the tracking demotion", LIMIT, || n.backend() == "demoted");
