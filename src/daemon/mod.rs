@@ -133,10 +133,9 @@ pub async fn start(
     tracker.spawn(crate::server::serve(listeners.http, app, cancel.clone(), tracker.clone()));
 
     let started = now();
-    // Read before the first step rewrites the state file.
-    let flap_history = flap_history(&cfg.state_file, started);
+    let machine = carry_over(Machine::new(cfg.machine(), started), &cfg.state_file, started);
     let mut daemon = Daemon {
-        machine: Machine::new(cfg.machine(), started),
+        machine,
         last_probe: vec![None; cfg.probes.len()],
         cfg,
         backend,
@@ -167,20 +166,24 @@ pub async fn start(
     daemon.step(Event::Boot(boot));
     // The CARP states the OS reports now, before any hook: who is MASTER is known at once.
     daemon.on_reading(reading);
-    // Before any probe result, so before tracking can decide anything.
-    daemon.machine.restore_track_demotions(flap_history);
     let inputs = Inputs { control_rx, probe_rx, backend_rx, observe_rx, peer_rx, reload_rx };
     tracker.spawn(supervise(daemon.run(inputs, cancel), loop_ended));
     Ok(handles)
 }
 
-/// The flap limit's history from the previous run's state file, on this run's clock (`now`). A
-/// time after now cannot be from this boot: dropped.
-fn flap_history(state_file: &std::path::Path, now: Instant) -> Vec<Instant> {
-    let Ok(Some(p)) = crate::statefile::read(state_file) else { return Vec::new() };
+/// Tracking's part of the previous run's state file, handed to the machine before its first
+/// step (which rewrites the file): the flap limit's history, on this run's clock (`now`; a time
+/// after now cannot be from this boot: dropped), and whether the failback in progress was
+/// started by tracking (it resumes as `resume`, and `max_hold` must not end it either).
+fn carry_over(mut machine: Machine, state_file: &std::path::Path, now: Instant) -> Machine {
+    let Ok(Some(p)) = crate::statefile::read(state_file) else { return machine };
     let mono_now = crate::statefile::monotonic_now();
     let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
-    p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)).collect()
+    machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
+    if let Some(f) = p.failback.filter(|f| f.trigger.starts_with("track ")) {
+        machine.restore_tracking_failback(f.id);
+    }
+    machine
 }
 
 /// Runs the loop; `ended` is cancelled however it ends, a panic included (the guard is dropped
@@ -408,7 +411,11 @@ impl Daemon {
                 armed_unix: kept
                     .as_ref()
                     .map_or_else(|| crate::telemetry::moments::unix_at(f.armed_at), |k| k.armed_unix),
-                trigger: f.trigger.to_string(),
+                // A resumed failback keeps the trigger it was armed by (tracking's matters).
+                trigger: kept
+                    .as_ref()
+                    .filter(|_| f.trigger == crate::machine::Trigger::Resume)
+                    .map_or_else(|| f.trigger.to_string(), |k| k.trigger.clone()),
                 peer_lost: f.peer_lost,
             }
         });
