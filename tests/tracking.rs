@@ -178,3 +178,29 @@ fn the_flap_limit_survives_a_restart() {
     assert_eq!(n.backend(), "promoted");
     assert_eq!(n.calls(), vec!["demoted", "promoted", "demoted", "promoted"]);
 }
+
+// D5 (live): `failbackd release --force` on a node that tracking demoted is the operator's
+// decision: tracking does not undo it while the path stays down.
+#[test]
+fn a_forced_release_is_not_undone_by_tracking() {
+    let n = r1(None, "demote");
+    n.set_up(false);
+    wait_until("the tracking demotion", LIMIT, || n.backend() == "demoted");
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("failbackd"))
+        .args(["release", "--force", "--socket"])
+        .arg(n.path("s.sock"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_until("tracking stands down for the operator", LIMIT, || {
+        metric(&n, "failback_track_suppressed_total{reason=\"forced_release\"}") == 1.0
+    });
+    wait_until("released", LIMIT, || n.status()["phase"] == "released");
+    // Probes keep failing (every 100 ms); the metrics say tracking looked at them and stood down.
+    let attempts = |n: &Node| metric(n, "failback_probe_attempts_total{probe=\"path\",result=\"failure\"}");
+    let seen = attempts(&n);
+    wait_until("more failed attempts", LIMIT, || attempts(&n) >= seen + 3.0);
+    assert_eq!(n.backend(), "promoted");
+    assert_eq!(n.calls(), vec!["demoted", "promoted", "demoted", "promoted"]);
+    assert_eq!(metric(&n, "failback_track_demotions_total{probe=\"path\"}"), 1.0);
+}
