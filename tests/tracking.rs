@@ -204,3 +204,37 @@ fn a_forced_release_is_not_undone_by_tracking() {
     assert_eq!(n.calls(), vec!["demoted", "promoted", "demoted", "promoted"]);
     assert_eq!(metric(&n, "failback_track_demotions_total{probe=\"path\"}"), 1.0);
 }
+
+/// A node held at boot (its path down) that the OS reports MASTER anyway; `peer` as given.
+fn held_but_master(peer: &Node) -> Node {
+    let extra =
+        format!("reconcile_interval = \"200ms\"\n[tracking]\npeer = \"http://{}/status\"\n", peer.http);
+    let mut n = Node::new(NodeOpts {
+        extra: Box::leak(extra.into_boxed_str()),
+        carp: true,
+        probe_extra: "track = true",
+        ..NodeOpts::default()
+    });
+    std::fs::write(n.path("carp"), "1@em0 MASTER\n").unwrap();
+    n.set_up(false);
+    n.start();
+    n
+}
+
+// D14 (live): MASTER while held, with a peer that answers it could take over, is a hold that
+// does not work, not a lost peer; with a peer that cannot be asked it is a lost peer.
+#[test]
+fn master_while_held_tells_an_ineffective_hold_from_a_lost_peer() {
+    let peer = r2(true);
+    let n = held_but_master(&peer);
+    wait_until("the ineffective hold", LIMIT, || metric(&n, "failback_hold_ineffective_total") == 1.0);
+    assert_eq!(metric(&n, "failback_peer_lost_total"), 0.0);
+    assert_eq!(n.status()["failback"]["peer_lost"], false);
+    drop(peer);
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut fake = Node::new(NodeOpts::default());
+    fake.http = gone;
+    let n = held_but_master(&fake);
+    wait_until("the lost peer", LIMIT, || metric(&n, "failback_peer_lost_total") == 1.0);
+    assert_eq!(metric(&n, "failback_hold_ineffective_total"), 0.0);
+}
