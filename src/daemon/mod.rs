@@ -83,6 +83,8 @@ pub(crate) struct Daemon {
     backend_tx: mpsc::Sender<BackendResult>,
     observe_tx: mpsc::Sender<observe::Reading>,
     peer_tx: mpsc::Sender<crate::machine::PeerHealth>,
+    /// What the last ask of the peer said, so a repeat is logged at debug only.
+    peer_said: Arc<peer::LastSaid>,
     observer: observe::Observer,
     last_probe: Vec<Option<ProbeOutcome>>,
     drain_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
@@ -147,6 +149,7 @@ pub async fn start(
         backend_tx,
         observe_tx,
         peer_tx,
+        peer_said: Arc::default(),
         observer: observe::Observer::default(),
         drain_waiters: Vec::new(),
         persisted: None,
@@ -369,17 +372,28 @@ impl Daemon {
     fn ask_peer(&self) {
         let tx = self.peer_tx.clone();
         let url = self.cfg.tracking.peer.clone();
+        let said = Arc::clone(&self.peer_said);
         self.tracker.spawn(async move {
+            // Asked every few seconds while a suppression lasts: each answer is logged at its
+            // level when it differs from the last one, a repeat at debug.
             let answer = match url {
                 None => crate::machine::PeerHealth::Unreachable,
                 Some(url) => match peer::ask(&url).await {
                     Ok(st) => {
                         let health = peer::judge(&st);
-                        tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        if said.is_new(format!("{health:?} {}", st.phase)) {
+                            tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        } else {
+                            tracing::debug!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        }
                         health
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot ask the peer");
+                        if said.is_new(e.clone()) {
+                            tracing::warn!(error = %e, "cannot ask the peer");
+                        } else {
+                            tracing::debug!(error = %e, "cannot ask the peer");
+                        }
                         crate::machine::PeerHealth::Unreachable
                     }
                 },
