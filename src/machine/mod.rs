@@ -42,6 +42,10 @@ pub struct Machine {
     carp: std::collections::BTreeMap<(u16, String), CarpState>,
     /// Counts hook events, so a CARP poll that a hook overtook is recognised as stale.
     carp_seq: u64,
+    /// Watched instances whose next polled state is learned, not a transition: after a
+    /// release, the state on record dates from before the hold (a MASTER, say), and the first
+    /// poll may find the BACKUP that failbackd's own hold caused, not yet preempted back.
+    carp_relearn: std::collections::BTreeSet<(u16, String)>,
     last_outcome: Option<Outcome>,
     /// Id of the last failback that ended, so ids keep counting up.
     ended_failbacks: u64,
@@ -96,6 +100,7 @@ impl Machine {
             drain: None,
             carp: Default::default(),
             carp_seq: 0,
+            carp_relearn: Default::default(),
             last_outcome: None,
             ended_failbacks: 0,
             track: track::Track::default(),
@@ -303,11 +308,13 @@ impl Machine {
         hooked: bool,
         out: &mut Vec<Action>,
     ) {
-        let previous = self.carp.insert((vhid, iface.clone()), state);
+        let key = (vhid, iface.clone());
+        let relearn = self.carp_relearn.remove(&key);
+        let previous = self.carp.insert(key, state);
         if previous == Some(state) {
             return;
         }
-        let transition = hooked || previous.is_some();
+        let transition = hooked || (previous.is_some() && !relearn);
         out.push(Action::Record(Record::CarpChanged { vhid, iface: iface.clone(), state, transition }));
         if state == CarpState::Master && self.phase.is_holding() {
             self.master_while_held(out);
@@ -458,7 +465,10 @@ impl Machine {
                 self.set_phase(now, Phase::Probing, out);
                 self.advance_probing(now, out);
             }
-            (Phase::Releasing, Some(false)) => self.set_phase(now, Phase::Released, out),
+            (Phase::Releasing, Some(false)) => {
+                self.carp_relearn = self.carp.keys().cloned().collect();
+                self.set_phase(now, Phase::Released, out);
+            }
             (Phase::Draining, _) => self.check_drain(now, out),
             _ => {}
         }

@@ -421,3 +421,34 @@ fn a_resumed_tracking_failback_is_not_ended_by_max_hold_either() {
         assert_eq!(outcome(&t.at(510.0).tick()), Some(Outcome::Released));
     }
 }
+
+// The keepalived testbed's finding: no hook, a poll every few seconds that saw no state during
+// a short tracking hold. After the release the first poll finds the BACKUP that failbackd's own
+// hold caused (not preempted back yet): learned, not a MASTER lost; no second failback.
+#[test]
+fn the_backup_our_own_hold_caused_does_not_arm_a_second_failback() {
+    let mut t = master(tracked(true, false));
+    path_dies(&mut t, 20.0);
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.at(22.0).probe(0, true);
+    t.at(23.0).probe(0, true);
+    assert_eq!(outcome(&t.at(40.0).tick()), Some(Outcome::Released));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+    let poll = polled(&t, CarpState::Backup);
+    let a = t.at(41.0).ev(poll);
+    assert_eq!(
+        a,
+        vec![Action::Record(Record::CarpChanged {
+            vhid: 1,
+            iface: "em0".into(),
+            state: CarpState::Backup,
+            transition: false
+        })]
+    );
+    let poll = polled(&t, CarpState::Master);
+    assert!(without_carp(t.at(42.0).ev(poll)).is_empty(), "preempted back");
+    // From here a lost MASTER is a transition again, polled or hooked.
+    let poll = polled(&t, CarpState::Backup);
+    assert!(matches!(started(&t.at(50.0).ev(poll)), Some(Trigger::Carp { .. })));
+}
