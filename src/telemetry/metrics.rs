@@ -60,6 +60,7 @@ pub struct Metrics {
     pub track_suppressed_now: IntGauge,
     pub backend_errors: IntCounterVec,
     pub control_requests_dropped: IntCounter,
+    pub state_file_write_errors: IntCounter,
     pub build_info: IntGaugeVec,
 }
 
@@ -312,6 +313,13 @@ impl Metrics {
                 IntCounter::with_opts(o(
                     "failback_control_requests_dropped_total",
                     "Control/hook requests refused because the daemon's queue was full."
+                ))
+            ),
+            state_file_write_errors: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_state_file_write_errors_total",
+                    "Failed writes of the state file (a restart or `failbackd ready` then works from a stale one)."
                 ))
             ),
             build_info: reg!(
