@@ -84,6 +84,8 @@ pub(crate) struct Daemon {
     backend_tx: mpsc::Sender<BackendResult>,
     observe_tx: mpsc::Sender<observe::Reading>,
     peer_tx: mpsc::Sender<crate::machine::PeerHealth>,
+    /// What the last ask of the peer said, so a repeat is logged at debug only.
+    peer_said: Arc<peer::LastSaid>,
     observer: observe::Observer,
     last_probe: Vec<Option<ProbeOutcome>>,
     drain_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
@@ -152,8 +154,9 @@ pub async fn start_as(
     tracker.spawn(crate::server::serve(listeners.http, app, cancel.clone(), tracker.clone()));
 
     let started = now();
+    let machine = Machine::new(cfg.machine(), started);
     let mut daemon = Daemon {
-        machine: Machine::new(cfg.machine(), started),
+        machine,
         last_probe: vec![None; cfg.probes.len()],
         cfg,
         backend,
@@ -165,6 +168,7 @@ pub async fn start_as(
         backend_tx,
         observe_tx,
         peer_tx,
+        peer_said: Arc::default(),
         observer: observe::Observer::default(),
         drain_waiters: Vec::new(),
         persisted: None,
@@ -193,6 +197,19 @@ pub async fn start_as(
     Ok(handles)
 }
 
+/// Tracking's part of the previous run's state file, handed to the machine before its first
+/// step (which rewrites the file): the flap limit's history, on this run's clock (`now`; a time
+/// after now cannot be from this boot: dropped), and whether the failback in progress was
+/// started by tracking (it resumes as `resume`, and `max_hold` must not end it either).
+fn carry_over(machine: &mut Machine, p: &crate::statefile::Persisted, now: Instant) {
+    let mono_now = crate::statefile::monotonic_now();
+    let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
+    machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
+    if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
+        machine.restore_tracking_failback(f.id);
+    }
+}
+
 /// Runs the loop; `ended` is cancelled however it ends, a panic included (the guard is dropped
 /// while unwinding), so `failbackd run` can exit instead of serving a dead daemon's metrics.
 async fn supervise(work: impl std::future::Future<Output = ()>, ended: CancellationToken) {
@@ -217,9 +234,9 @@ impl Daemon {
             if self.shared_lever() { None } else { reading.result.as_ref().ok().and_then(|o| o.held) };
         let (boot, decision) =
             boot::boot_event(&found, &system, mode, measured, now(), crate::statefile::monotonic_now());
-        // The flap history is on this boot's monotonic clock: only a restart can use it.
+        // Tracking's carry-over is on this boot's monotonic clock: only a restart can use it.
         if let (boot::Found::File(p), boot::StartKind::Restart) = (&found, decision.kind) {
-            self.restore_flap_history(Some(p));
+            carry_over(&mut self.machine, p, now());
         }
         (boot, reading, decision)
     }
@@ -369,17 +386,28 @@ impl Daemon {
     fn ask_peer(&self) {
         let tx = self.peer_tx.clone();
         let url = self.cfg.tracking.peer.clone();
+        let said = Arc::clone(&self.peer_said);
         self.tracker.spawn(async move {
+            // Asked every few seconds while a suppression lasts: each answer is logged at its
+            // level when it differs from the last one, a repeat at debug.
             let answer = match url {
                 None => crate::machine::PeerHealth::Unreachable,
                 Some(url) => match peer::ask(&url).await {
                     Ok(st) => {
                         let health = peer::judge(&st);
-                        tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        if said.is_new(format!("{health:?} {}", st.phase)) {
+                            tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        } else {
+                            tracing::debug!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        }
                         health
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot ask the peer");
+                        if said.is_new(e.clone()) {
+                            tracing::warn!(error = %e, "cannot ask the peer");
+                        } else {
+                            tracing::debug!(error = %e, "cannot ask the peer");
+                        }
                         crate::machine::PeerHealth::Unreachable
                     }
                 },
@@ -388,16 +416,11 @@ impl Daemon {
         });
     }
 
-    /// The flap limit's history from the previous run, on this run's clock. A time after now
-    /// cannot be from this boot: dropped.
-    fn restore_flap_history(&mut self, persisted: Option<&crate::statefile::Persisted>) {
-        let Some(p) = persisted else { return };
+    /// The flap limit's history for the state file, on the system's monotonic clock.
+    fn flap_history_mono_ms(&self) -> Vec<u64> {
         let (mono_now, now) = (crate::statefile::monotonic_now(), now());
-        let at = p.track_demotions_mono_ms.iter().filter_map(|ms| {
-            let age = mono_now.checked_sub(std::time::Duration::from_millis(*ms))?;
-            now.checked_sub(age)
-        });
-        self.machine.restore_track_demotions(at);
+        let age = |at: Instant| now.saturating_duration_since(at);
+        self.machine.track_demotions().map(|at| mono_now.saturating_sub(age(at)).as_millis() as u64).collect()
     }
 
     /// Writes the state file when what it records changed.
@@ -416,21 +439,19 @@ impl Daemon {
                 armed_unix: kept
                     .as_ref()
                     .map_or_else(|| crate::telemetry::moments::unix_at(f.armed_at), |k| k.armed_unix),
-                trigger: f.trigger.to_string(),
+                // A resumed failback keeps the trigger it was armed by (tracking's matters).
+                trigger: kept
+                    .as_ref()
+                    .filter(|_| f.trigger == crate::machine::Trigger::Resume)
+                    .map_or_else(|| f.trigger.to_string(), |k| k.trigger.clone()),
                 peer_lost: f.peer_lost,
             }
         });
         let last_failback = self.machine.failback().map_or(self.machine.ended_failbacks(), |f| f.id);
-        let mono_now = crate::statefile::monotonic_now();
-        let track_demotions_mono_ms = self
-            .machine
-            .track_demotions()
-            .map(|at| mono_now.saturating_sub(now().saturating_duration_since(at)).as_millis() as u64)
-            .collect();
         let state = crate::statefile::Persisted {
+            track_demotions_mono_ms: self.flap_history_mono_ms(),
             failback,
             last_failback,
-            track_demotions_mono_ms,
             boot_id: self.boot_id.clone(),
             ..crate::statefile::Persisted::new(phase)
         };

@@ -51,6 +51,20 @@ pub fn judge(st: &Status) -> PeerHealth {
     }
 }
 
+/// The last thing an ask of the peer said (an answer or an error), to log repeats quietly.
+#[derive(Debug, Default)]
+pub struct LastSaid(std::sync::Mutex<Option<String>>);
+
+impl LastSaid {
+    /// Records `what`; true when it differs from the last one.
+    pub fn is_new(&self, what: String) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let new = last.as_deref() != Some(what.as_str());
+        *last = Some(what);
+        new
+    }
+}
+
 /// Asks the peer at `url`; the error says why it could not be asked.
 pub async fn ask(url: &str) -> Result<Status, String> {
     let st = tokio::time::timeout(PEER_TIMEOUT, fetch(url))
@@ -224,6 +238,15 @@ mod tests {
         let other = Status { node: "0123456789abcdef".into(), ..me };
         let addr = serve_once(serde_json::to_string(&other).unwrap()).await;
         assert!(ask(&format!("http://{addr}/status")).await.is_ok());
+    }
+
+    #[test]
+    fn only_a_change_in_what_the_peer_says_is_new() {
+        let said = LastSaid::default();
+        assert!(said.is_new("Healthy released".into()));
+        assert!(!said.is_new("Healthy released".into()));
+        assert!(said.is_new("Unhealthy probing".into()));
+        assert!(said.is_new("Healthy released".into()));
     }
 
     #[tokio::test]

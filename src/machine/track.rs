@@ -55,6 +55,9 @@ pub(super) struct Track {
     forced: bool,
     /// The failback whose ineffective hold was already recorded.
     ineffective: Option<u64>,
+    /// A failback that tracking started in the previous run, resumed after a restart (its
+    /// trigger is `resume` now): still a tracking failback for `max_hold`.
+    resumed_tracking: Option<u64>,
 }
 
 impl Machine {
@@ -80,6 +83,12 @@ impl Machine {
         let mut v: Vec<Instant> = at.into_iter().collect();
         v.sort();
         self.track.demotions = v.into();
+    }
+
+    /// Says, before [`Event::Boot`], that the failback `id` the previous run had in progress was
+    /// started by tracking, so its resumption is not ended by `max_hold` either.
+    pub fn restore_tracking_failback(&mut self, id: u64) {
+        self.track.resumed_tracking = Some(id);
     }
 
     /// Tracking acts only at rest: during a failback the node is held anyway.
@@ -280,6 +289,7 @@ impl Machine {
             demotions: std::mem::take(&mut self.track.demotions),
             forced: self.track.forced,
             ineffective: self.track.ineffective,
+            resumed_tracking: self.track.resumed_tracking,
             asking: self.track.asking.filter(|q| *q == Question::MasterWhileHeld),
             ..Track::default()
         };
@@ -291,7 +301,10 @@ impl Machine {
     /// is the release when the path returns (a `failed` that needs a person after every long
     /// upstream outage would be wrong).
     pub(super) fn max_hold_applies(&self) -> bool {
-        let tracking = self.failback.as_ref().is_some_and(|f| matches!(f.trigger, Trigger::Track { .. }));
+        let tracking = self.failback.as_ref().is_some_and(|f| {
+            matches!(f.trigger, Trigger::Track { .. })
+                || (f.trigger == Trigger::Resume && self.track.resumed_tracking == Some(f.id))
+        });
         !(tracking && self.cfg.max_hold_policy == MaxHoldPolicy::Stay)
     }
 }

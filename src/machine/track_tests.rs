@@ -394,3 +394,30 @@ fn no_not_master_suppression_while_the_carp_state_is_unknown() {
     let poll = polled(&t, CarpState::Master);
     assert!(t.at(5.0).ev(poll).contains(&Action::Demote));
 }
+
+// D10 across a restart: the resumed failback is `resume` now, and still not ended by max_hold.
+#[test]
+fn a_resumed_tracking_failback_is_not_ended_by_max_hold_either() {
+    for tracking in [true, false] {
+        let mut t = T::new(tracked(true, false));
+        if tracking {
+            t.m.restore_tracking_failback(4);
+        }
+        let armed_at = t.now;
+        let a = t.at(500.0).ev(Event::Boot(Boot {
+            backend_demoted: Some(true),
+            previous: Some(Phase::Probing),
+            resumed: Some(Resumed { id: 4, armed_at, peer_lost: false }),
+            last_failback: 4,
+        }));
+        if !tracking {
+            assert_eq!(outcome(&a), Some(Outcome::Failed), "any other failback ends at max_hold");
+            continue;
+        }
+        assert_eq!(outcome(&a), None, "{a:?}");
+        assert_eq!(t.m.phase(), Phase::Probing);
+        t.at(501.0).probe(0, true);
+        t.at(502.0).probe(0, true);
+        assert_eq!(outcome(&t.at(510.0).tick()), Some(Outcome::Released));
+    }
+}
