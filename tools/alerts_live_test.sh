@@ -14,7 +14,7 @@
 # Scrapes and evaluations every 1s. Nodes (command backend; its demote/promote write a state
 # file that its `state` command reads, its CARP state is a file the test writes):
 #
-# - 13, crash loop: `c1` is killed (SIGKILL) and started again 4 times, ~3 s per life. Its
+# - 13, crash loop: `c1` is killed (SIGKILL) and started again 5 times, ~3 s per life. Its
 #   `up` stays 1 almost throughout. FailbackdRestarting must fire for c1 (and be notified
 #   through Alertmanager), FailbackdDown must never fire for c1. `c2`, restarted once, must
 #   never get FailbackdRestarting.
@@ -84,16 +84,23 @@ finish() {
 t_begin=${SECONDS}
 
 nodes=(c1 c2 d1 d2 p1 p2)
-read -r prom_port am_port hook_port c1_port c2_port d1_port d2_port p1_port p2_port < <(free_ports 9)
-if [[ -z ${p2_port:-} ]]; then
+read -r -a ports < <(free_ports $((3 + ${#nodes[@]})))
+if ((${#ports[@]} != 3 + ${#nodes[@]})); then
     log "could not pick free ports"
     exit 1
 fi
+prom_port=${ports[0]}
+am_port=${ports[1]}
+hook_port=${ports[2]}
+declare -A node_port=()
+for i in "${!nodes[@]}"; do
+    node_port[${nodes[i]}]=${ports[i + 3]}
+done
 prom_url=http://127.0.0.1:${prom_port}
 am_url=http://127.0.0.1:${am_port}
 notifications=${tmp}/notifications.jsonl
 : >"${notifications}"
-addr() { local v=${1}_port; echo "127.0.0.1:${!v}"; }
+addr() { echo "127.0.0.1:${node_port[$1]}"; }
 
 # ---- the rules, time-compressed ------------------------------------------------------------
 python3 - alerts/failbackd.rules.yml "${TIME_FACTOR}" >"${tmp}/rules.yml" <<'PY'
@@ -342,8 +349,12 @@ stop_node d2 TERM
 t_stop=${SECONDS}
 
 # ---- scenario 3: p2 dies and its target vanishes from service discovery -------------------------
-stop_node p2 KILL
+# The target goes first (as when an on-box agent dies with its box), so no scrape of p2 ever
+# fails: Prometheus never writes up == 0 for it.
 write_sd "$(addr p1)"
+p2_gone() { ! q "up{instance=\"$(inst p2)\"}"; }
+wait_until "p2's target dropped" 40 0.25 10 p2_gone || check FAIL "p2's target dropped by file_sd"
+stop_node p2 KILL
 # With its peer gone CARP makes the held p1 MASTER.
 printf '1@live0 MASTER\n' >"${tmp}/carp-p1.new"
 mv "${tmp}/carp-p1.new" "${tmp}/carp-p1"
@@ -351,7 +362,7 @@ mv "${tmp}/carp-p1.new" "${tmp}/carp-p1"
 # ---- scenario 13: c1 crash-loops, c2 restarts once -----------------------------------------------
 stop_node c2 KILL
 start_node c2
-for _ in 1 2 3 4; do
+for _ in 1 2 3 4 5; do
     sleep 3
     stop_node c1 KILL
     start_node c1
