@@ -218,8 +218,45 @@ impl Daemon {
             i.hold_deadline = hold_deadline;
             i.max_hold = max_hold;
         });
+        self.metrics.set_phase(phase);
+        self.sync_carp_series();
+        // From now on the state gauges are measured values (see telemetry::metrics).
+        self.metrics.measured.set(1);
         let status = self.status();
         self.status_tx.send_replace(status);
+    }
+
+    /// Removes the CARP series of a `vhid@iface` the OS no longer reports (a VIP that was
+    /// removed) and counts the watched ones beyond the tracked cap.
+    fn sync_carp_series(&self) {
+        let poll = self.observer.last.as_ref().and_then(|(at, o)| o.carp.as_ref().map(|c| (*at, c)));
+        let listed: Option<Vec<(u16, &str)>> =
+            poll.map(|(_, seen)| seen.iter().map(|s| (s.vhid, s.iface.as_str())).collect());
+        let known = self.machine.carp_states().map(|((v, i), s)| (*v, i.as_str(), *s));
+        let removed = self.metrics.sync_carp(known, poll.map(|(at, _)| at).zip(listed.as_deref()));
+        for (vhid, iface) in removed {
+            tracing::info!(
+                vhid,
+                iface = iface.as_str(),
+                polls = crate::telemetry::metrics::CARP_MISSED_POLLS,
+                "the OS no longer reports this vhid; its CARP state series is removed"
+            );
+        }
+        let Some(listed) = listed else { return };
+        let unmonitored = listed
+            .iter()
+            .filter(|(v, i)| self.cfg.watches(*v, i))
+            .filter(|(v, i)| !self.machine.carp_states().any(|((kv, ki), _)| kv == v && ki == i))
+            .count();
+        let unmonitored = i64::try_from(unmonitored).unwrap_or(i64::MAX);
+        if unmonitored != self.metrics.carp_unmonitored.get() && unmonitored > 0 {
+            tracing::warn!(
+                unmonitored,
+                cap = super::observe::MAX_CARP_SERIES,
+                "watched vhid@iface beyond the cap are not monitored (no state, no alerts): narrow `watch`"
+            );
+        }
+        self.metrics.carp_unmonitored.set(unmonitored);
     }
 
     pub(super) fn status(&self) -> Status {

@@ -21,6 +21,7 @@ mod track;
 mod track_tests;
 mod types;
 
+pub use observe::attribute_shared_hold;
 pub use probes::ProbeTally;
 pub use types::*;
 
@@ -268,6 +269,12 @@ impl Machine {
             Some(Phase::Releasing) if boot.backend_demoted == Some(false) => {
                 // The promote went through just before the restart: finish, do not re-hold.
                 self.set_phase(now, Phase::Released, out);
+                return;
+            }
+            Some(Phase::Releasing) if boot.backend_demoted.is_none() => {
+                // A backend that cannot tell: the promote may have failed or never run. The gate
+                // was passed; issue the (idempotent) promote again rather than assume it.
+                self.set_phase(now, Phase::Releasing, out);
                 return;
             }
             Some(prev) if prev.in_failback() => true,
