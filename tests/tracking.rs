@@ -238,3 +238,30 @@ fn master_while_held_tells_an_ineffective_hold_from_a_lost_peer() {
     wait_until("the lost peer", LIMIT, || metric(&n, "failback_peer_lost_total") == 1.0);
     assert_eq!(metric(&n, "failback_hold_ineffective_total"), 0.0);
 }
+
+// D11 (live): restarting the daemon on the healthy BACKUP node (service restart, upgrade, the
+// plugin's Apply) learns BACKUP from the first poll: no failback, no demotion, so the primary's
+// tracking never finds its peer busy because of it.
+#[test]
+fn a_restart_of_the_backup_node_does_not_arm_a_failback() {
+    let mut n = Node::new(NodeOpts {
+        stable_for: "0s",
+        extra: "reconcile_interval = \"200ms\"\n",
+        carp: true,
+        ..NodeOpts::default()
+    });
+    std::fs::write(n.path("carp"), "1@em0 BACKUP\n").unwrap();
+    n.set_up(true);
+    n.start();
+    n.wait_phase("released");
+    wait_until("BACKUP measured", LIMIT, || n.status()["carp"][0]["state"] == "BACKUP");
+    n.signal("-TERM");
+    n.wait_exit();
+    n.start();
+    wait_until("BACKUP measured after the restart", LIMIT, || n.status()["carp"][0]["state"] == "BACKUP");
+    wait_until("the probe up after the restart", LIMIT, || n.status()["probes"][0]["up"] == true);
+    let st = n.status();
+    assert_eq!(st["phase"], "released", "{st}");
+    assert!(st["failback"].is_null(), "{st}");
+    assert_eq!(n.calls(), vec!["demoted", "promoted"]);
+}
