@@ -27,6 +27,11 @@ fn r1(peer: Option<&Node>, without_peer: &'static str) -> Node {
 
 /// A node released and measured MASTER, its tracked path up; `extra` goes at the config's top.
 fn released_master(extra: String, probe_extra: &'static str) -> Node {
+    released_in("MASTER", extra, probe_extra)
+}
+
+/// A node released, its path up, and measured in CARP `state`.
+fn released_in(state: &'static str, extra: String, probe_extra: &'static str) -> Node {
     let mut n = Node::new(NodeOpts {
         stable_for: "0s",
         extra: Box::leak(extra.into_boxed_str()),
@@ -34,11 +39,11 @@ fn released_master(extra: String, probe_extra: &'static str) -> Node {
         probe_extra,
         ..NodeOpts::default()
     });
-    std::fs::write(n.path("carp"), "1@em0 MASTER\n").unwrap();
+    std::fs::write(n.path("carp"), format!("1@em0 {state}\n")).unwrap();
     n.set_up(true);
     n.start();
     n.wait_phase("released");
-    wait_until("MASTER measured", LIMIT, || n.status()["carp"][0]["state"] == "MASTER");
+    wait_until("the CARP state measured", LIMIT, || n.status()["carp"][0]["state"] == state);
     n
 }
 
@@ -244,17 +249,7 @@ fn master_while_held_tells_an_ineffective_hold_from_a_lost_peer() {
 // tracking never finds its peer busy because of it.
 #[test]
 fn a_restart_of_the_backup_node_does_not_arm_a_failback() {
-    let mut n = Node::new(NodeOpts {
-        stable_for: "0s",
-        extra: "reconcile_interval = \"200ms\"\n",
-        carp: true,
-        ..NodeOpts::default()
-    });
-    std::fs::write(n.path("carp"), "1@em0 BACKUP\n").unwrap();
-    n.set_up(true);
-    n.start();
-    n.wait_phase("released");
-    wait_until("BACKUP measured", LIMIT, || n.status()["carp"][0]["state"] == "BACKUP");
+    let mut n = released_in("BACKUP", "reconcile_interval = \"200ms\"\n".into(), "");
     n.signal("-TERM");
     n.wait_exit();
     n.start();
