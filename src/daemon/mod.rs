@@ -336,6 +336,7 @@ impl Daemon {
                 Action::Demote => self.call_backend(BackendOp::Demote),
                 Action::Promote => self.call_backend(BackendOp::Promote),
                 Action::AskPeer => self.ask_peer(),
+                Action::Measure => self.observe(),
                 Action::RestartProbes => {
                     restart = true;
                     self.last_probe.iter_mut().for_each(|p| *p = None);

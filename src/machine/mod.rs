@@ -211,6 +211,9 @@ impl Machine {
     #[must_use]
     pub fn step(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
+        if matches!(event, Event::Observed(_)) {
+            self.track_saw_measurement();
+        }
         match event {
             Event::Boot(boot) => self.on_boot(now, boot, &mut out),
             Event::Carp { vhid, iface, state } => self.on_carp(now, vhid, iface, state, &mut out),

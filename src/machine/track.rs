@@ -58,6 +58,10 @@ pub(super) struct Track {
     /// A failback that tracking started in the previous run, resumed after a restart (its
     /// trigger is `resume` now): still a tracking failback for `max_hold`.
     resumed_tracking: Option<u64>,
+    /// A measurement was asked for ([`Action::Measure`]) and has not arrived yet.
+    measuring: bool,
+    /// A measurement arrived during this episode: "not MASTER" is a fact, not an old reading.
+    measured: bool,
 }
 
 impl Machine {
@@ -91,6 +95,14 @@ impl Machine {
         self.track.resumed_tracking = Some(id);
     }
 
+    /// A measurement arrived (called before it is applied, so `track_step` sees its states).
+    pub(super) fn track_saw_measurement(&mut self) {
+        if self.track.down.is_some() {
+            self.track.measuring = false;
+            self.track.measured = true;
+        }
+    }
+
     /// Tracking acts only at rest: during a failback the node is held anyway.
     fn tracking_applies(&self) -> bool {
         matches!(self.phase, Phase::Idle | Phase::Released)
@@ -98,7 +110,7 @@ impl Machine {
 
     /// When tracking must look again (the `track_for` wait or a retry).
     pub(super) fn track_deadline(&self) -> Option<Instant> {
-        if !self.tracking_applies() || self.track.asking.is_some() {
+        if !self.tracking_applies() || self.track.asking.is_some() || self.track.measuring {
             return None;
         }
         if self.carp.is_empty() || (self.track.suppressed && self.track.retry_at.is_none()) {
@@ -163,6 +175,14 @@ impl Machine {
             return;
         }
         if !self.is_master() {
+            if !self.track.measured {
+                // The reading on record may be a poll interval old: measure before deciding.
+                if !self.track.measuring {
+                    self.track.measuring = true;
+                    out.push(Action::Measure);
+                }
+                return;
+            }
             // Re-evaluated at every step: becoming MASTER with the path down acts at once.
             self.suppress(probe, SuppressReason::NotMaster, None, out);
             return;

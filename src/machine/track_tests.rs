@@ -99,11 +99,36 @@ fn a_node_that_is_not_master_is_never_demoted_by_tracking() {
     t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
     assert_eq!(t.m.phase(), Phase::Released);
     let a = path_dies(&mut t, 60.0);
+    assert!(a.contains(&Action::Measure), "not MASTER by a reading that may be old: measure first");
+    assert!(suppressed(&a).is_empty());
+    assert!(t.m.next_deadline().is_none(), "waits for the measurement, never spins");
+    let poll = polled(&t, CarpState::Backup);
+    let a = t.at(61.5).ev(poll);
     assert_eq!(suppressed(&a), vec![SuppressReason::NotMaster]);
     assert!(!a.contains(&Action::Demote));
     assert!(t.m.next_deadline().is_none(), "waits for an event, never spins");
     let a = t.ev(carp(CarpState::Master));
     assert!(a.contains(&Action::Demote), "MASTER with the path down: now it acts");
+}
+
+// The keepalived testbed's finding: the node became MASTER a moment ago, no hook, and the last
+// poll still says BACKUP. Tracking measures before it calls the node "not MASTER".
+#[test]
+fn a_stale_backup_reading_is_measured_before_not_master_is_recorded() {
+    let (mut t, _) = restarted(tracked(true, false));
+    let poll = polled(&t, CarpState::Backup);
+    t.ev(poll); // the last poll: BACKUP
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let a = path_dies(&mut t, 20.0);
+    assert!(a.contains(&Action::Measure) && suppressed(&a).is_empty(), "{a:?}");
+    let a = t.ev(Event::Tick);
+    assert!(!a.contains(&Action::Measure), "one measurement at a time");
+    // The measurement finds MASTER (preempted meanwhile): tracking acts at once.
+    let poll = polled(&t, CarpState::Master);
+    let a = t.at(21.5).ev(poll);
+    assert!(a.contains(&Action::Demote), "{a:?}");
+    assert!(suppressed(&a).is_empty(), "no not_master on record: {a:?}");
 }
 
 #[test]

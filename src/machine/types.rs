@@ -301,6 +301,10 @@ pub enum Action {
     /// Tracking wants to demote a MASTER: ask the peer whether it can take over; answer with
     /// [`Event::PeerAnswer`].
     AskPeer,
+    /// Measure the backend and the CARP states now (answer with [`Event::Observed`]), because a
+    /// decision depends on them: tracking does not call a node "not MASTER" on a reading that may
+    /// be a poll interval old (the node may have become MASTER since, with no hook).
+    Measure,
     /// Something to put into metrics, traces and logs.
     Record(Record),
 }
