@@ -106,13 +106,17 @@ impl Daemon {
                         .map(|s| CarpReading { vhid: s.vhid, iface: s.iface.clone(), state: s.state })
                         .collect()
                 });
-                let observed = Observed {
-                    backend_seq: r.backend_seq,
-                    carp_seq: r.carp_seq,
-                    held: obs.held,
-                    foreign: obs.foreign,
-                    carp,
+                let (held, foreign) = if self.shared_lever() {
+                    crate::machine::attribute_shared_hold(
+                        obs.held == Some(true),
+                        obs.foreign,
+                        self.machine.phase(),
+                    )
+                } else {
+                    (obs.held, obs.foreign)
                 };
+                let observed =
+                    Observed { backend_seq: r.backend_seq, carp_seq: r.carp_seq, held, foreign, carp };
                 self.observer.last = Some((r.at, obs));
                 self.metrics.moments.set(|i| i.observed_at = Some(r.at));
                 observed
@@ -133,6 +137,14 @@ impl Daemon {
             }
         };
         self.step(Event::Observed(observed));
+    }
+
+    /// Whether failbackd's lever is shared with others (OPNsense `service_status`: the 2^20 bit
+    /// of every service check), so whose hold it is depends on the phase
+    /// ([`crate::machine::attribute_shared_hold`]).
+    pub(super) fn shared_lever(&self) -> bool {
+        matches!(&self.cfg.backend, crate::config::BackendConfig::Opnsense(c)
+            if c.mode == crate::config::OpnsenseMode::ServiceStatus)
     }
 
     /// Whether a CARP state for `vhid@iface` may enter the machine and the metrics: watched, and

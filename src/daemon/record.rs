@@ -54,6 +54,15 @@ impl Daemon {
                     "a watched VHID became MASTER while held: the peer is gone; not fighting it"
                 );
             }
+            Record::HoldIneffective { failback } => {
+                m.hold_ineffective.inc();
+                tracing::error!(
+                    failback,
+                    "a watched VHID became MASTER while held, and the peer says it could take over: \
+                     the hold does not reach CARP/VRRP (check the backend's wiring, e.g. keepalived's \
+                     track_file); this node carries the traffic before its probes passed"
+                );
+            }
             Record::ProbeChanged { probe, up } => {
                 let Some(p) = self.cfg.probes.get(*probe) else { return };
                 m.probe_up.with_label_values(&[p.name.as_str()]).set(i64::from(*up));
@@ -307,6 +316,10 @@ impl Daemon {
             failback,
             last_outcome: m.last_outcome().map(|o| o.as_str().to_string()),
             failbacks_ended: m.ended_failbacks(),
+            node: crate::status::node_id().to_string(),
+            // Stamped by the HTTP server at each answer.
+            loop_age_s: None,
+            loop_stale_after_s: None,
             probes,
             carp: m
                 .carp_states()

@@ -76,6 +76,7 @@ pub struct Metrics {
     pub carp_events_ignored: IntCounter,
     pub failbacks: IntCounterVec,
     pub peer_lost: IntCounter,
+    pub hold_ineffective: IntCounter,
     pub phase: IntGaugeVec,
     pub phase_duration: HistogramVec,
     pub failback_duration: Histogram,
@@ -99,6 +100,7 @@ pub struct Metrics {
     pub track_suppressed_now: IntGauge,
     pub backend_errors: IntCounterVec,
     pub control_requests_dropped: IntCounter,
+    pub state_file_write_errors: IntCounter,
     pub build_info: IntGaugeVec,
     /// 0 until the daemon's first step, then 1 (see the module doc).
     pub measured: IntGauge,
@@ -157,6 +159,14 @@ impl Metrics {
                 IntCounter::with_opts(o(
                     "failback_peer_lost_total",
                     "Failbacks during which the peer vanished and CARP made this node MASTER anyway."
+                ))
+            ),
+            hold_ineffective: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_hold_ineffective_total",
+                    "Failbacks during which this held node became MASTER while the peer answered \
+                     that it could take over: the hold does not reach CARP/VRRP."
                 ))
             ),
             phase: reg!(
@@ -348,6 +358,13 @@ impl Metrics {
                 IntCounter::with_opts(o(
                     "failback_control_requests_dropped_total",
                     "Control/hook requests refused because the daemon's queue was full."
+                ))
+            ),
+            state_file_write_errors: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_state_file_write_errors_total",
+                    "Failed writes of the state file (a restart or `failbackd ready` then works from a stale one)."
                 ))
             ),
             build_info: reg!(
