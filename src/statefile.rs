@@ -36,6 +36,10 @@ pub struct Persisted {
     /// The id of the last failback started, so ids keep counting up across restarts.
     #[serde(default)]
     pub last_failback: u64,
+    /// CLOCK_MONOTONIC (ms) of the recent tracking demotions: the flap limit's history, so a
+    /// restart does not forget it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_demotions_mono_ms: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +64,7 @@ impl Persisted {
             boot_id: None,
             failback: None,
             last_failback: 0,
+            track_demotions_mono_ms: Vec::new(),
         }
     }
 
@@ -118,6 +123,7 @@ mod tests {
                 peer_lost: true,
             }),
             last_failback: 7,
+            track_demotions_mono_ms: vec![3, 4],
         }
     }
 

@@ -125,10 +125,10 @@ struct Checker {
 
 impl Checker {
     fn observe(&mut self, m: &Machine, event: &Event, actions: &[Action]) -> Result<(), TestCaseError> {
-        // A restart in `releasing` finishes the release the previous run decided (its gate
-        // passed or it was forced then); with a backend that cannot tell, it promotes again.
-        let mut forced = matches!(event, Event::ManualRelease { force: true })
-            || matches!(event, Event::Boot(b) if b.previous == Some(Phase::Releasing));
+        // A restart that finds `releasing` on record resumes a release whose gate the previous run
+        // passed (and, with a backend that cannot tell, re-issues its promote: D8).
+        let resumed_release = matches!(event, Event::Boot(b) if b.previous == Some(Phase::Releasing));
+        let mut forced = matches!(event, Event::ManualRelease { force: true }) || resumed_release;
         if matches!(event, Event::Drain { .. }) {
             self.drain_pending = true;
         }

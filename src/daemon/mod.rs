@@ -84,6 +84,8 @@ pub(crate) struct Daemon {
     backend_tx: mpsc::Sender<BackendResult>,
     observe_tx: mpsc::Sender<observe::Reading>,
     peer_tx: mpsc::Sender<crate::machine::PeerHealth>,
+    /// What the last ask of the peer said, so a repeat is logged at debug only.
+    peer_said: Arc<peer::LastSaid>,
     observer: observe::Observer,
     last_probe: Vec<Option<ProbeOutcome>>,
     drain_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
@@ -168,8 +170,9 @@ async fn start_in(
     tracker.spawn(crate::server::serve(listeners.http, app, cancel.clone(), tracker.clone()));
 
     let started = now();
+    let machine = Machine::new(cfg.machine(), started);
     let mut daemon = Daemon {
-        machine: Machine::new(cfg.machine(), started),
+        machine,
         last_probe: vec![None; cfg.probes.len()],
         cfg,
         backend,
@@ -181,6 +184,7 @@ async fn start_in(
         backend_tx,
         observe_tx,
         peer_tx,
+        peer_said: Arc::default(),
         observer: observe::Observer::default(),
         drain_waiters: Vec::new(),
         persisted: None,
@@ -207,6 +211,19 @@ async fn start_in(
     let inputs = Inputs { control_rx, probe_rx, backend_rx, observe_rx, peer_rx, reload_rx };
     tracker.spawn(supervise(daemon.run(inputs, cancel), loop_ended));
     Ok(handles)
+}
+
+/// Tracking's part of the previous run's state file, handed to the machine before its first
+/// step (which rewrites the file): the flap limit's history, on this run's clock (`now`; a time
+/// after now cannot be from this boot: dropped), and whether the failback in progress was
+/// started by tracking (it resumes as `resume`, and `max_hold` must not end it either).
+fn carry_over(machine: &mut Machine, p: &crate::statefile::Persisted, now: Instant) {
+    let mono_now = crate::statefile::monotonic_now();
+    let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
+    machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
+    if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
+        machine.restore_tracking_failback(f.id);
+    }
 }
 
 /// Runs the loop; `ended` is cancelled however it ends, a panic included (the guard is dropped
@@ -236,6 +253,10 @@ impl Daemon {
             if self.shared_lever() { None } else { reading.result.as_ref().ok().and_then(|o| o.held) };
         let (boot, decision) =
             boot::boot_event(&found, &system, mode, measured, now(), crate::statefile::monotonic_now());
+        // Tracking's carry-over is on this boot's monotonic clock: only a restart can use it.
+        if let (boot::Found::File(p), boot::StartKind::Restart) = (&found, decision.kind) {
+            carry_over(&mut self.machine, p, now());
+        }
         (boot, reading, decision)
     }
 
@@ -384,23 +405,41 @@ impl Daemon {
     fn ask_peer(&self) {
         let tx = self.peer_tx.clone();
         let url = self.cfg.tracking.peer.clone();
+        let said = Arc::clone(&self.peer_said);
         self.tracker.spawn(async move {
+            // Asked every few seconds while a suppression lasts: each answer is logged at its
+            // level when it differs from the last one, a repeat at debug.
             let answer = match url {
                 None => crate::machine::PeerHealth::Unreachable,
                 Some(url) => match peer::ask(&url).await {
                     Ok(st) => {
                         let health = peer::judge(&st);
-                        tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        if said.is_new(format!("{health:?} {}", st.phase)) {
+                            tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        } else {
+                            tracing::debug!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        }
                         health
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot ask the peer");
+                        if said.is_new(e.clone()) {
+                            tracing::warn!(error = %e, "cannot ask the peer");
+                        } else {
+                            tracing::debug!(error = %e, "cannot ask the peer");
+                        }
                         crate::machine::PeerHealth::Unreachable
                     }
                 },
             };
             let _ = tx.send(answer).await;
         });
+    }
+
+    /// The flap limit's history for the state file, on the system's monotonic clock.
+    fn flap_history_mono_ms(&self) -> Vec<u64> {
+        let (mono_now, now) = (crate::statefile::monotonic_now(), now());
+        let age = |at: Instant| now.saturating_duration_since(at);
+        self.machine.track_demotions().map(|at| mono_now.saturating_sub(age(at)).as_millis() as u64).collect()
     }
 
     /// Writes the state file when what it records changed.
@@ -419,12 +458,17 @@ impl Daemon {
                 armed_unix: kept
                     .as_ref()
                     .map_or_else(|| crate::telemetry::moments::unix_at(f.armed_at), |k| k.armed_unix),
-                trigger: f.trigger.to_string(),
+                // A resumed failback keeps the trigger it was armed by (tracking's matters).
+                trigger: kept
+                    .as_ref()
+                    .filter(|_| f.trigger == crate::machine::Trigger::Resume)
+                    .map_or_else(|| f.trigger.to_string(), |k| k.trigger.clone()),
                 peer_lost: f.peer_lost,
             }
         });
         let last_failback = self.machine.failback().map_or(self.machine.ended_failbacks(), |f| f.id);
         let state = crate::statefile::Persisted {
+            track_demotions_mono_ms: self.flap_history_mono_ms(),
             failback,
             last_failback,
             boot_id: self.boot_id.clone(),
@@ -433,6 +477,7 @@ impl Daemon {
         let same = self.persisted.as_ref().is_some_and(|p| {
             p.phase == state.phase
                 && p.last_failback == state.last_failback
+                && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
                 && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
                     == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
         });

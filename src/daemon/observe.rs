@@ -90,8 +90,19 @@ impl Daemon {
                 Metrics::set_measured(&self.metrics.backend_demoted, obs.demoted.map(i64::from));
                 Metrics::set_measured(&self.metrics.carp_demotion, obs.demotion);
                 let carp = obs.carp.as_ref().map(|seen| {
+                    // The cap holds within one reading too: new `vhid@iface` take the room left.
+                    let mut room = MAX_CARP_SERIES.saturating_sub(self.machine.carp_states().count());
                     seen.iter()
-                        .filter(|s| self.admits_carp(s.vhid, &s.iface))
+                        .filter(|s| self.cfg.watches(s.vhid, &s.iface))
+                        .filter(|s| {
+                            let known =
+                                self.machine.carp_states().any(|((v, i), _)| *v == s.vhid && *i == s.iface);
+                            let admitted = known || room > 0;
+                            if !known && admitted {
+                                room -= 1;
+                            }
+                            admitted
+                        })
                         .map(|s| CarpReading { vhid: s.vhid, iface: s.iface.clone(), state: s.state })
                         .collect()
                 });

@@ -134,8 +134,12 @@ impl Machine {
         self.carp.iter()
     }
     /// When the node will be released or failed at the latest (while a failback runs);
-    /// `None` also when the deadline lies beyond what `Instant` can represent.
+    /// `None` also when the deadline lies beyond what `Instant` can represent, and for a
+    /// tracking failback under `max_hold_policy = "stay"`, which holds until the path returns.
     pub fn hold_deadline(&self) -> Option<Instant> {
+        if !self.max_hold_applies() {
+            return None;
+        }
         self.failback.as_ref().and_then(|f| f.armed_at.checked_add(self.cfg.max_hold))
     }
     /// The counter a measurement must carry to be current (see [`Observed`]).
@@ -313,14 +317,15 @@ impl Machine {
         let transition = hooked || previous.is_some();
         out.push(Action::Record(Record::CarpChanged { vhid, iface: iface.clone(), state, transition }));
         if state == CarpState::Master && self.phase.is_holding() {
-            self.mark_peer_lost(out);
+            self.master_while_held(out);
             return;
         }
         let arms = match self.phase {
-            // A state learned by the first poll after a restart is not an event.
+            // A state learned by the first poll after a restart is not an event (the BACKUP of
+            // a restarted secondary is where it belongs, not a MASTER lost).
             Phase::Idle => transition,
             // Once released we are MASTER by design; only losing it arms a new failback.
-            Phase::Released => state != CarpState::Master,
+            Phase::Released => transition && state != CarpState::Master,
             _ => false,
         };
         if arms {
@@ -329,7 +334,7 @@ impl Machine {
         self.check_drain(now, out);
     }
 
-    fn mark_peer_lost(&mut self, out: &mut Vec<Action>) {
+    pub(super) fn mark_peer_lost(&mut self, out: &mut Vec<Action>) {
         if let Some(fb) = self.failback.as_mut() {
             if !fb.peer_lost {
                 fb.peer_lost = true;
@@ -385,6 +390,9 @@ impl Machine {
             let blockers = self.release_blockers().iter().map(|s| s.to_string()).collect();
             out.push(Action::Record(Record::ReleaseRefused { blockers }));
             return;
+        }
+        if force {
+            self.track_forced_release();
         }
         if self.phase.is_holding() {
             self.finish(now, Outcome::Forced, out);
@@ -471,7 +479,10 @@ impl Machine {
                         self.end_failback(now, Outcome::Failed, out);
                         self.set_phase(now, Phase::Failed, out);
                     }
-                    MaxHoldPolicy::Release => self.finish(now, Outcome::Forced, out),
+                    MaxHoldPolicy::Release => {
+                        self.track_forced_release();
+                        self.finish(now, Outcome::Forced, out);
+                    }
                 }
             } else if self.phase == Phase::Stabilizing
                 && self.all_required_up()
