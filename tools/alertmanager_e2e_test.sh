@@ -265,7 +265,9 @@ if ! "${failbackd}" check-config "${tmp}/failbackd.toml" >"${tmp}/check-config.l
     finish
 fi
 t_fb=${SECONDS}
-"${failbackd}" run -c "${tmp}/failbackd.toml" >"${tmp}/failbackd.log" 2>&1 &
+# --start boot: this machine has been up for longer than failbackd's boot window, so `auto`
+# would take it for a first start and not apply hold_on_boot.
+"${failbackd}" run -c "${tmp}/failbackd.toml" --start boot >"${tmp}/failbackd.log" 2>&1 &
 fb_pid=$!
 pids+=("${fb_pid}")
 log "failbackd ${fb_addr}, Prometheus ${prom_url}, Alertmanager ${am_url}, webhook :${hook_port}"

@@ -247,8 +247,8 @@ EOF
     }
 }
 declare -A node_pid=()
-start_node() { # start_node NODE
-    "${failbackd}" run -c "${tmp}/$1.toml" >>"${tmp}/$1.log" 2>&1 &
+start_node() { # start_node NODE [START]: START is `failbackd run --start` (default auto)
+    "${failbackd}" run -c "${tmp}/$1.toml" --start "${2:-auto}" >>"${tmp}/$1.log" 2>&1 &
     node_pid[$1]=$!
     pids+=("$!")
 }
@@ -263,8 +263,10 @@ node_config d1 false true BACKUP
 node_config d2 true false BACKUP
 node_config p1 true false BACKUP
 node_config p2 false true MASTER
+# Each node's first start is a boot (this machine has been up for longer than failbackd's boot
+# window, so `auto` would call it a first start and not apply hold_on_boot); restarts are `auto`.
 for n in "${nodes[@]}"; do
-    start_node "${n}"
+    start_node "${n}" boot
 done
 
 # ---- Prometheus: static targets for c*/d*, file_sd for the pair live3 ------------------------

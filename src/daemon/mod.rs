@@ -102,8 +102,10 @@ pub(crate) struct Daemon {
 }
 
 /// Starts the daemon's tasks on `tracker` and returns handles to it. Everything stops on
-/// `cancel`; `tracker.wait()` (after `tracker.close()`) returns when it has. Whether this start
-/// is a boot is guessed ([`boot::StartMode::Auto`]); see [`start_as`].
+/// `cancel`; `tracker.wait()` (after `tracker.close()`) returns when it has. For embedders, tests
+/// and the demo: the system is taken as just booted (no state file of this boot is a boot), as
+/// the uptime of the machine running them says nothing about the node they simulate.
+/// `failbackd run` uses [`start_as`].
 pub async fn start(
     cfg: Config,
     backend: Arc<dyn Backend>,
@@ -111,10 +113,12 @@ pub async fn start(
     cancel: CancellationToken,
     tracker: &TaskTracker,
 ) -> anyhow::Result<Handles> {
-    start_as(cfg, backend, listeners, cancel, tracker, boot::StartMode::Auto).await
+    let system = boot::SystemBoot { uptime: None, ..boot::SystemBoot::read().await };
+    start_in(cfg, backend, listeners, cancel, tracker, boot::StartMode::Auto, system).await
 }
 
-/// [`start`], told what this start is (`failbackd run --start`).
+/// [`start`] on this system (boot identity and uptime), told what this start is
+/// (`failbackd run --start`).
 pub async fn start_as(
     cfg: Config,
     backend: Arc<dyn Backend>,
@@ -122,6 +126,18 @@ pub async fn start_as(
     cancel: CancellationToken,
     tracker: &TaskTracker,
     mode: boot::StartMode,
+) -> anyhow::Result<Handles> {
+    start_in(cfg, backend, listeners, cancel, tracker, mode, boot::SystemBoot::read().await).await
+}
+
+async fn start_in(
+    cfg: Config,
+    backend: Arc<dyn Backend>,
+    listeners: Listeners,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+    mode: boot::StartMode,
+    system: boot::SystemBoot,
 ) -> anyhow::Result<Handles> {
     let metrics = Metrics::new(&cfg, backend.name())?;
     let (status_tx, status_rx) = watch::channel(Status::default());
@@ -179,7 +195,7 @@ pub async fn start_as(
         cancel: cancel.clone(),
         tracker: tracker.clone(),
     };
-    let (boot, reading, decision) = daemon.boot_facts(mode).await;
+    let (boot, reading, decision) = daemon.boot_facts(mode, system).await;
     tracing::info!(
         start = decision.kind.as_str(),
         why = decision.why,
@@ -220,12 +236,15 @@ async fn supervise(work: impl std::future::Future<Output = ()>, ended: Cancellat
 impl Daemon {
     /// What the previous run left (state file), which boot this is and what the backend says
     /// now; [`boot::boot_event`] decides.
-    async fn boot_facts(&mut self, mode: boot::StartMode) -> (Boot, observe::Reading, boot::Decision) {
+    async fn boot_facts(
+        &mut self,
+        mode: boot::StartMode,
+        system: boot::SystemBoot,
+    ) -> (Boot, observe::Reading, boot::Decision) {
         let found = boot::Found::read(&self.cfg.state_file);
         if let boot::Found::Unreadable(e) = &found {
             tracing::warn!(error = %e, "ignoring the state file");
         }
-        let system = boot::SystemBoot::read().await;
         self.boot_id = system.id.clone();
         let reading = observe::measure(Arc::clone(&self.backend), self.backend_gen, 0, 0).await;
         // A shared lever's bit is only known to be ours once the phase is (the machine re-applies
