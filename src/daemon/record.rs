@@ -7,6 +7,28 @@ use crate::telemetry::moments::{now, unix_at};
 use std::time::Instant;
 
 impl Daemon {
+    /// `failback_probe_up` from the machine's tally: 1 when the probe rose, 0 when it fell, and
+    /// no series while it is not known yet (after a start, an arm or a reload: "unknown" is never
+    /// "down", so no alert reads a fresh tally as a dead path). Returns what was published.
+    pub(super) fn publish_probe_up(&self, probe: usize) -> Option<bool> {
+        let (Some(p), Some(t)) = (self.cfg.probes.get(probe), self.machine.probe(probe)) else { return None };
+        let gauge = &self.metrics.probe_up;
+        let known = if t.up {
+            Some(true)
+        } else if t.fell {
+            Some(false)
+        } else {
+            None
+        };
+        match known {
+            Some(up) => gauge.with_label_values(&[p.name.as_str()]).set(i64::from(up)),
+            None => {
+                let _ = gauge.remove_label_values(&[p.name.as_str()]);
+            }
+        }
+        known
+    }
+
     pub(super) fn record(&mut self, now: Instant, record: &Record) {
         let m = &self.metrics;
         match record {
@@ -63,20 +85,26 @@ impl Daemon {
                      track_file); this node carries the traffic before its probes passed"
                 );
             }
-            Record::ProbeChanged { probe, up } => {
+            Record::ProbeChanged { probe, .. } => {
                 let Some(p) = self.cfg.probes.get(*probe) else { return };
-                m.probe_up.with_label_values(&[p.name.as_str()]).set(i64::from(*up));
+                // The tally after the step is the truth: up (rose), down (fell) or, after an arm
+                // or a reload, not known yet, which is never reported as down.
+                let known = self.publish_probe_up(*probe);
                 let error =
                     self.last_probe.get(*probe).and_then(|o| o.as_ref()).and_then(|o| o.error.clone());
-                if *up {
-                    tracing::info!(probe = p.name, r#type = p.kind.type_name(), "probe up");
-                } else {
-                    tracing::warn!(
+                match known {
+                    Some(true) => tracing::info!(probe = p.name, r#type = p.kind.type_name(), "probe up"),
+                    Some(false) => tracing::warn!(
                         probe = p.name,
                         r#type = p.kind.type_name(),
                         error = error.as_deref(),
                         "probe down"
-                    );
+                    ),
+                    None => tracing::info!(
+                        probe = p.name,
+                        r#type = p.kind.type_name(),
+                        "probe restarted: not known until it rises or falls again"
+                    ),
                 }
             }
             Record::BackendFailed { op, attempt } => {

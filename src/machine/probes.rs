@@ -18,7 +18,8 @@ pub struct ProbeTally {
 }
 
 impl ProbeTally {
-    /// Counts one result; returns the new up/down state when it changed.
+    /// Counts one result; returns the new known state when it changed: `Some(true)` when it rose,
+    /// `Some(false)` when it fell (from up, or from not known yet).
     pub fn observe(&mut self, ok: bool, rise: u32, fall: u32) -> Option<bool> {
         if ok {
             self.passes = self.passes.saturating_add(1);
@@ -31,12 +32,10 @@ impl ProbeTally {
         } else {
             self.fails = self.fails.saturating_add(1);
             self.passes = 0;
-            if self.fails >= fall.max(1) {
+            if self.fails >= fall.max(1) && !self.fell {
                 self.fell = true;
-                if self.up {
-                    self.up = false;
-                    return Some(false);
-                }
+                self.up = false;
+                return Some(false);
             }
         }
         None
@@ -82,8 +81,9 @@ mod tests {
         assert!(!t.up && !t.fell, "not risen yet is not down");
         assert_eq!(t.observe(false, 3, 2), None);
         assert!(!t.fell);
-        assert_eq!(t.observe(false, 3, 2), None, "it was never up: no change of `up` to report");
+        assert_eq!(t.observe(false, 3, 2), Some(false), "unknown -> known down is a change to report");
         assert!(t.fell, "fall failures in a row: known down");
+        assert_eq!(t.observe(false, 3, 2), None, "still down: nothing new");
     }
 
     #[test]

@@ -217,7 +217,7 @@ impl Metrics {
                 IntGaugeVec::new(
                     o(
                         "failback_probe_up",
-                        "1 if a probe is up by its rise/fall rule (what gates the release)."
+                        "1 if a probe rose (rise passes in a row: what gates the release), 0 if it fell (fall failures in a row); absent while not known yet (after a start, an arm or a reload)."
                     ),
                     &["probe"]
                 )
@@ -439,7 +439,7 @@ impl Metrics {
             let name = p.name.as_str();
             self.probe_duration.with_label_values(&[name, p.kind.type_name()]);
             self.probe_success.with_label_values(&[name]).set(0);
-            self.probe_up.with_label_values(&[name]).set(0);
+            // No failback_probe_up until the probe rose or fell: not known is not down.
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
             self.release_blocked.with_label_values(&[name]).set(0);
             // Every probe, tracked or not: the dashboard's tracking panel has a series at once.
