@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 
 MODULE = "OPNsense/Failbackd"
 RENDERED = "usr/local/etc/failbackd.toml"
@@ -65,7 +66,8 @@ def validate(candidate, service_dir, config_xml, failbackd):
     from modules.template import Template  # noqa: E402
 
     data = dict(Config(config_xml).get()) if os.path.exists(config_xml) else {}
-    section = Config(candidate).get().get("failbackd")
+    # core's Config cannot read an empty document; an empty candidate is "no settings yet".
+    section = Config(candidate).get().get("failbackd") if len(ET.parse(candidate).getroot()) else None
     data["OPNsense"] = dict(data.get("OPNsense") or {})
     if section is None:
         data["OPNsense"].pop("failbackd", None)
