@@ -295,6 +295,7 @@ def check_templates(r, binary):
                         f"command argv {probes['custom']['command']}")
                 r.check(probes["wan-gw"].get("gateways") == ["WAN_GW", "WAN2_GW"], "gateway list")
                 r.check(probes["ipsec"]["connections"][0].startswith("a1b2c3d4"), "ipsec by UUID")
+                r.check(probes["ipsec"]["connections"][-1] == "con1", "legacy tunnel by charon name (con<ikeid>)")
                 r.check(probes["upstream-v6"]["required"] is False, "required = false")
             if sample.name == "config-maintenance.xml":
                 r.check('mode = "maintenance"' in toml, "maintenance mode not written")

@@ -172,6 +172,7 @@ def draw_field(rng, node):
             "target": ["192.0.2.10", "192.0.2.10:443", "[2001:db8::1]:443", "2001:db8::1", "999.1.1.1:80",
                        "192.0.2.10:99999", "192.0.2.10:0", "http://", "http://192.0.2.10/", "http://[2001:db8::1]:8080/h?x=1&y=2",
                        "http://198.51.100.1:99999/", "https://192.0.2.1/", "1.2.3:80", "", "a:b"],
+            "legacy_connections": ["con1", "con1,con23", "con"],
             "command": ["/bin/true", "/usr/bin/env A=1 /bin/true", "/bin/echo it's", "/bin/echo 'two words'",
                         "/bin/echo \\", "/x y z", "/"],
         }
