@@ -297,8 +297,29 @@ def check_templates(r, binary):
                 r.check(probes["ipsec"]["connections"][0].startswith("a1b2c3d4"), "ipsec by UUID")
                 r.check(probes["ipsec"]["connections"][-1] == "con1", "legacy tunnel by charon name (con<ikeid>)")
                 r.check(probes["upstream-v6"]["required"] is False, "required = false")
+            if sample.name == "config-every-type.xml":
+                check_ha_sync(r, sample, toml, binary, tmp)
             if sample.name == "config-maintenance.xml":
                 r.check('mode = "maintenance"' in toml, "maintenance mode not written")
+
+
+def check_ha_sync(r, sample, primary_toml, binary, tmp):
+    """HA sync copies the section OPNsense.failbackd to the backup (failbackd_xmlrpc_sync,
+    rc.filter_synchronize), where the template renders it against the backup's own
+    config.xml. The same section with the backup's interface devices (vtnet* instead of igb*)
+    must render a valid config that differs only in the watched devices: no per-node value
+    travels."""
+    root = ET.parse(sample).getroot()
+    for dev, iface in zip(("vtnet0", "vtnet1", "vtnet2"), root.find("interfaces")):
+        iface.find("if").text = dev
+    backup_toml = render("failbackd.toml", config_to_dict(root))
+    out = Path(tmp) / "ha-backup.toml"
+    out.write_text(backup_toml)
+    res = subprocess.run([binary, "check-config", str(out)], capture_output=True, text=True)
+    r.check(res.returncode == 0, f"HA sync: the backup's rendering is refused:\n{res.stderr}")
+    differ = [(a, b) for a, b in zip(primary_toml.splitlines(), backup_toml.splitlines()) if a != b]
+    r.check(differ == [('watch = ["*@igb0", "*@igb1"]', 'watch = ["*@vtnet0", "*@vtnet1"]')],
+            f"HA sync: the backup's config differs in more than its devices: {differ}")
 
 
 # --- JS ---
