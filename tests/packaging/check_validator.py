@@ -133,7 +133,7 @@ A4_CASES = [
     ("TCP port 99999", lambda r: setv(probe(r, "dc-ldap"), "target", "192.0.2.10:99999"), "probe.target"),
     ("TCP address 999.1.1.1", lambda r: setv(probe(r, "dc-ldap"), "target", "999.1.1.1:80"), "probe.target"),
     ("HTTP target http://", lambda r: setv(probe(r, "health"), "target", "http://"), "probe.target"),
-    ("a lone ' in a command", lambda r: setv(probe(r, "custom"), "command", "/bin/echo it's"), "failbackd.general.enabled"),
+    ("a lone ' in a command", lambda r: setv(probe(r, "custom"), "command", "/bin/echo it's"), "probe.command"),
 ]
 
 

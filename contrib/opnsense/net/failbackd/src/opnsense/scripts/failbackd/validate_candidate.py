@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,19 @@ def locate(rendered, line_no):
             if m:
                 probe = json.loads('"' + m.group(1) + '"')
     return (probe or None), (key_match.group(1) if key_match else None)
+
+
+def unsplittable_command(section):
+    """(probe name, "command") of the first command the template's shlex_split filter cannot
+    split (an unbalanced quote), so the refusal shows next to that field; else (None, None)."""
+    probes = ((section or {}).get("probes") or {}).get("probe") or []
+    for probe in probes if isinstance(probes, list) else [probes]:
+        if isinstance(probe, dict) and probe.get("type") == "command":
+            try:
+                shlex.split(probe.get("command") or "")
+            except ValueError:
+                return probe.get("name"), "command"
+    return None, None
 
 
 def check(rendered_path, failbackd):
@@ -81,7 +95,8 @@ def validate(candidate, service_dir, config_xml, failbackd):
             # reason (e.g. shlex "No closing quotation") is what the user needs to see.
             template._generate(MODULE, True)
         except Exception as e:  # noqa: BLE001  (any rendering failure is a refusal)
-            return [{"probe": None, "key": None, "message": "the settings cannot be rendered: %s" % e}]
+            probe, key = unsplittable_command(section)
+            return [{"probe": probe, "key": key, "message": "the settings cannot be rendered: %s" % e}]
         return check(os.path.join(root, RENDERED), failbackd)
 
 
