@@ -14,15 +14,23 @@ checks cover what can: syntax, formats, the template's output and the JS renderi
    does), from each tests/packaging/fixtures/config-*.xml (minimal, every type, maintenance,
    disabled, fresh = no section yet): every failbackd.toml passes
    `failbackd check-config`; rc.conf.d says failbackd_enable="YES" or "NO" by the setting.
-4. JS: `node --check` on the status page script; the widget is loaded in node with
-   BaseTableWidget stubbed; both render fixtures/status.json into the expected rows. Every
-   field the fixture and the JS use exists in src/status.rs.
+4. JS: `node --check` on the status page script; the widget is loaded in node on a stand-in
+   with exactly core's widget surface (a `translations` object, no translate()); both render
+   fixtures/status.json into the expected rows, the widget escapes the daemon's values. Every
+   field the fixture and the JS use exists in src/status.rs. (tools/opnsense-conformance runs
+   it on core's own BaseWidget/BaseTableWidget in jsdom.)
 5. configd actions run only subcommands (and flags) `failbackd --help` lists, and every
    configdRun('failbackd X') in the PHP names an action that exists.
 6. The CARP hook and the service check, run with a fake failbackd: silent / passing while the
    plugin is disabled, passing the arguments through when enabled.
 7. The plugin package (tools/build-pkg.py os-failbackd) lists every file under src/ at
    /usr/local/<path>, as plugins.mk's plist does, the hooks executable; +TARGETS sources exist.
+   Its scripts, run as pkg runs them: an upgrade (PKG_UPGRADE=true) neither stops nor releases;
+   under `pkg -r ROOT` they act on ROOT only; delete removes /etc/rc.conf.d/failbackd and the
+   plugin-written TOML, never a hand-written one. The shutdown hook drains when enabled.
+8. Every /ui/failbackd menu URL reaches <Controller>Controller::<action>Action() by core's
+   router rule (Mvc/Router.php: /ui/<module>/<controller>/<action>). HA sync: the synced
+   section rendered on the backup's devices differs only in the watched devices.
 
 Usage: check_plugin.py FAILBACKD_BINARY PLUGIN_PKG. Prints `N passed, M failed`.
 """
