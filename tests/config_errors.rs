@@ -420,3 +420,62 @@ fn tracking_keys_are_decoded() {
         (5, 2, 1800, true)
     );
 }
+
+const PROBE: &str = "[[probe]]\nname = \"a\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\n";
+
+#[test]
+fn probe_pacing_defaults_keep_the_timeout() {
+    let c = Config::parse("ok.toml", &format!("{BACKEND}{PROBE}timeout = \"200ms\"\n")).unwrap();
+    let p = &c.probes[0];
+    assert_eq!((p.fast_interval.as_millis(), p.down_interval.as_millis()), (250, 1000));
+    let c = Config::parse("ok.toml", &format!("{BACKEND}{PROBE}")).unwrap();
+    let p = &c.probes[0];
+    assert_eq!((p.fast_interval.as_millis(), p.down_interval.as_millis()), (1000, 1000));
+    let c = Config::parse(
+        "ok.toml",
+        &format!("{BACKEND}{PROBE}timeout = \"100ms\"\nfast_interval = \"100ms\"\ndown_interval = \"5s\"\n"),
+    )
+    .unwrap();
+    let p = &c.probes[0];
+    assert_eq!((p.fast_interval.as_millis(), p.down_interval.as_millis()), (100, 5000));
+}
+
+#[test]
+fn fast_interval_below_the_timeout() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}timeout = \"500ms\"\nfast_interval = \"200ms\"\n"),
+        8,
+        17,
+        "probe `fast_interval` must be between the timeout (500ms) and the interval (1s)",
+    );
+}
+
+#[test]
+fn fast_interval_above_the_interval() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}fast_interval = \"2s\"\n"),
+        7,
+        17,
+        "probe `fast_interval` must be between the timeout (1s) and the interval (1s)",
+    );
+}
+
+#[test]
+fn down_interval_below_the_timeout() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}down_interval = \"500ms\"\n"),
+        7,
+        17,
+        "probe `down_interval` must be between the timeout (1s) and 1h",
+    );
+}
+
+#[test]
+fn down_interval_above_an_hour() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}timeout = \"1s\"\ndown_interval = \"2h\"\n"),
+        8,
+        17,
+        "probe `down_interval` must be between the timeout (1s) and 1h",
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod backend;
 mod error;
+mod pacing;
 mod raw;
 mod tagged;
 pub mod telemetry;
@@ -73,6 +74,11 @@ pub struct ProbeConfig {
     pub name: String,
     pub kind: ProbeKind,
     pub interval: Duration,
+    /// While a change is being confirmed or a failback waits for the probe (HAProxy's
+    /// `fastinter`); between `timeout` and `interval`.
+    pub fast_interval: Duration,
+    /// While down and nothing waits for the probe (HAProxy's `downinter`); at least `timeout`.
+    pub down_interval: Duration,
     pub timeout: Duration,
     pub rise: u32,
     pub fall: u32,

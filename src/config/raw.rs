@@ -68,6 +68,10 @@ pub struct RawProbe {
     /// opnsense_gateway: path of configctl.
     pub configctl: Option<Spanned<String>>,
     pub interval: Option<Spanned<Dur>>,
+    /// While a change is being confirmed (src/config/pacing.rs).
+    pub fast_interval: Option<Spanned<Dur>>,
+    /// While down and nothing waits (src/config/pacing.rs).
+    pub down_interval: Option<Spanned<Dur>>,
     pub timeout: Option<Spanned<Dur>>,
     pub rise: Option<Spanned<u32>>,
     pub fall: Option<Spanned<u32>>,

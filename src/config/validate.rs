@@ -292,6 +292,7 @@ fn probe(
             Some("an attempt must finish before the next one is due"),
         );
     }
+    let pacing = super::pacing::build(cx.file, cx.text, &mut cx.errors, p, interval, timeout, interval_ok);
     let rise = p.rise.as_ref().map_or(DEFAULT_RISE, |r| *r.get_ref());
     let fall = p.fall.as_ref().map_or(DEFAULT_FALL, |f| *f.get_ref());
     for (key, v, span) in
@@ -309,6 +310,8 @@ fn probe(
         name: name.clone(),
         kind,
         interval,
+        fast_interval: pacing.fast,
+        down_interval: pacing.down,
         timeout,
         rise,
         fall,

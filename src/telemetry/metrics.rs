@@ -44,6 +44,9 @@ pub struct Metrics {
     pub probe_up: IntGaugeVec,
     pub probe_required: IntGaugeVec,
     pub probe_attempts: IntCounterVec,
+    /// Attempts by the interval they ran at (normal, fast, down): the probe load of fast
+    /// confirmation (src/probe/cadence.rs).
+    pub probe_attempts_by_interval: IntCounterVec,
     pub held: IntGauge,
     pub hold_wanted: IntGauge,
     pub foreign_hold: IntGauge,
@@ -182,6 +185,16 @@ impl Metrics {
                         "Probe attempts by result (success, failure, timeout)."
                     ),
                     &["probe", "result"]
+                )
+            ),
+            probe_attempts_by_interval: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_probe_attempts_by_interval_total",
+                        "Probe attempts by the interval they were scheduled at (normal, fast, down)."
+                    ),
+                    &["probe", "interval"]
                 )
             ),
             held: reg!(
@@ -370,6 +383,9 @@ impl Metrics {
             for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);
             }
+            for pace in crate::probe::cadence::Pace::ALL {
+                self.probe_attempts_by_interval.with_label_values(&[name, pace.as_str()]);
+            }
         }
     }
 
@@ -393,6 +409,9 @@ impl Metrics {
             for result in PROBE_RESULTS {
                 let _ = self.probe_attempts.remove_label_values(&[name, result]);
             }
+            for pace in crate::probe::cadence::Pace::ALL {
+                let _ = self.probe_attempts_by_interval.remove_label_values(&[name, pace.as_str()]);
+            }
         }
         for p in &new.probes {
             let name = p.name.as_str();
@@ -401,6 +420,9 @@ impl Metrics {
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
             for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);
+            }
+            for pace in crate::probe::cadence::Pace::ALL {
+                self.probe_attempts_by_interval.with_label_values(&[name, pace.as_str()]);
             }
         }
     }
