@@ -479,3 +479,76 @@ fn down_interval_above_an_hour() {
         "probe `down_interval` must be between the timeout (1s) and 1h",
     );
 }
+
+#[test]
+fn tracking_dampening_defaults_and_keys() {
+    let c = Config::parse("ok.toml", &format!("[tracking]\n{TRACKED_PROBE}")).unwrap();
+    let d = c.tracking.dampen;
+    assert_eq!(
+        (d.penalty, d.suppress, d.reuse, d.half_life.as_secs(), d.max_stability.as_secs()),
+        (1000, 1000, 500, 60, 600)
+    );
+    let c = Config::parse(
+        "ok.toml",
+        &format!(
+            "max_hold = \"2h\"\n[tracking]\nflap_penalty = 1000\nflap_suppress = 2000\nflap_reuse = 750\nflap_half_life = \"15m\"\nflap_max_stability = \"1h\"\n{TRACKED_PROBE}"
+        ),
+    )
+    .unwrap();
+    let m = c.machine().tracking.dampen;
+    assert_eq!(
+        (m.penalty, m.suppress, m.reuse, m.half_life.as_secs(), m.max_stability.as_secs()),
+        (1000, 2000, 750, 900, 3600)
+    );
+}
+
+#[test]
+fn tracking_flap_reuse_must_be_below_suppress() {
+    assert_error(
+        &format!("[tracking]\nflap_reuse = 1000\n{TRACKED_PROBE}"),
+        2,
+        14,
+        "`flap_reuse` (1000) must be below `flap_suppress` (1000)",
+    );
+}
+
+#[test]
+fn tracking_flap_penalty_zero() {
+    assert_error(
+        &format!("[tracking]\nflap_penalty = 0\n{TRACKED_PROBE}"),
+        2,
+        16,
+        "`flap_penalty` must be between 1 and 1000000",
+    );
+}
+
+#[test]
+fn tracking_flap_half_life_bounds() {
+    assert_error(
+        &format!("[tracking]\nflap_half_life = \"500ms\"\n{TRACKED_PROBE}"),
+        2,
+        18,
+        "`flap_half_life` must be between 1s and 1day",
+    );
+}
+
+#[test]
+fn tracking_flap_max_stability_below_max_hold() {
+    assert_error(
+        &format!("max_hold = \"5m\"\n[tracking]\nflap_max_stability = \"5m\"\n{TRACKED_PROBE}"),
+        3,
+        22,
+        "`flap_max_stability` must be shorter than `max_hold` (5m)",
+    );
+}
+
+#[test]
+fn tracking_flap_suppress_out_of_reach() {
+    // Capped at 500 * 2^(60s / 60s) = 1000 < 5000: nothing could ever be suppressed.
+    assert_error(
+        &format!("[tracking]\nflap_suppress = 5000\nflap_max_stability = \"60s\"\n{TRACKED_PROBE}"),
+        3,
+        22,
+        "the penalty can never reach `flap_suppress`",
+    );
+}

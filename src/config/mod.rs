@@ -3,6 +3,7 @@
 //! `examples/failbackd.toml` documents every key.
 
 pub mod backend;
+mod dampen;
 mod error;
 mod pacing;
 mod raw;

@@ -25,6 +25,25 @@ pub struct RawTracking {
     pub window: Option<Spanned<super::raw::Dur>>,
     /// The peer's failbackd /status, e.g. "http://198.51.100.2:9818/status".
     pub peer: Option<Spanned<String>>,
+    // Dampening, with a peer (src/config/dampen.rs).
+    pub flap_penalty: Option<Spanned<u32>>,
+    pub flap_half_life: Option<Spanned<super::raw::Dur>>,
+    pub flap_suppress: Option<Spanned<u32>>,
+    pub flap_reuse: Option<Spanned<u32>>,
+    pub flap_max_stability: Option<Spanned<super::raw::Dur>>,
+}
+
+impl RawTracking {
+    /// The dampening keys, for src/config/dampen.rs.
+    pub(super) fn dampen(&self) -> super::dampen::RawDampen<'_> {
+        super::dampen::RawDampen {
+            penalty: self.flap_penalty.as_ref(),
+            half_life: self.flap_half_life.as_ref(),
+            suppress: self.flap_suppress.as_ref(),
+            reuse: self.flap_reuse.as_ref(),
+            max_stability: self.flap_max_stability.as_ref(),
+        }
+    }
 }
 
 /// `[tracking]`, validated.
@@ -35,6 +54,8 @@ pub struct TrackingSettings {
     pub max_demotions: u32,
     pub window: Duration,
     pub peer: Option<String>,
+    /// `flap_*` (src/config/dampen.rs).
+    pub dampen: crate::machine::dampen::DampenConfig,
 }
 
 impl Default for TrackingSettings {
@@ -46,6 +67,7 @@ impl Default for TrackingSettings {
             max_demotions: d.max_demotions,
             window: d.window,
             peer: None,
+            dampen: d.dampen,
         }
     }
 }
@@ -58,6 +80,7 @@ impl TrackingSettings {
             max_demotions: self.max_demotions,
             window: self.window,
             peer: self.peer.is_some(),
+            dampen: self.dampen,
         }
     }
 }

@@ -160,7 +160,11 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         }
     };
 
-    let tracking = super::tracking::build(cx.file, cx.text, &mut cx.errors, &raw.tracking);
+    let mut tracking = super::tracking::build(cx.file, cx.text, &mut cx.errors, &raw.tracking);
+    if let Some(t) = &raw.tracking {
+        tracking.dampen =
+            super::dampen::build(cx.file, cx.text, &mut cx.errors, &t.get_ref().dampen(), max_hold);
+    }
     let mut names = HashSet::new();
     let probes = raw.probes.iter().filter_map(|p| probe(cx, p, &mut names, &tracking)).collect();
 

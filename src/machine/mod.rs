@@ -10,6 +10,9 @@
 //! and no call is in flight. That is what keeps it from repeating the forum script's toggle bug
 //! (design.md, point 1): no two demotes or promotes in a row, whatever the event order.
 
+pub mod dampen;
+#[cfg(test)]
+mod dampen_tests;
 mod observe;
 #[cfg(test)]
 mod observe_tests;
@@ -193,7 +196,8 @@ impl Machine {
     }
 
     fn release_at(&self, fb: &Failback) -> Option<Instant> {
-        let stable = self.stable_since?.checked_add(self.cfg.stable_for)?;
+        let since = self.stable_since?;
+        let stable = since.checked_add(self.required_stability(since))?;
         Some(stable.max(fb.armed_at.checked_add(self.cfg.min_hold)?))
     }
 

@@ -31,6 +31,8 @@ pub(super) struct Track {
     retry_at: Option<Instant>,
     /// When the recent tracking demotions happened (for the flap limit).
     demotions: std::collections::VecDeque<Instant>,
+    /// With a peer: the penalty of past tracking demotions (dampen.rs).
+    dampening: super::dampen::Dampening,
 }
 
 impl Machine {
@@ -55,6 +57,22 @@ impl Machine {
         let (_, since) = self.track.down?;
         let due = since.checked_add(self.cfg.tracking.track_for)?;
         Some(self.track.retry_at.map_or(due, |r| r.max(due)))
+    }
+
+    /// The stability a failback needs, the path stable since `since` (dampen.rs).
+    pub(super) fn required_stability(&self, since: Instant) -> Duration {
+        self.track.dampening.required_stability(&self.cfg.tracking.dampen, since, self.cfg.stable_for)
+    }
+
+    /// The dampening penalty at `now` (for the gauge).
+    pub fn track_penalty(&self, now: Instant) -> f64 {
+        self.track.dampening.penalty(&self.cfg.tracking.dampen, now)
+    }
+
+    /// The stability the failback in progress needs (from when its probes became stable), or
+    /// that one would need if the path became stable at `now` (for the gauge).
+    pub fn track_required_stability(&self, now: Instant) -> Duration {
+        self.required_stability(self.stable_since.unwrap_or(now))
     }
 
     fn tracked_down(&self) -> Option<usize> {
@@ -92,7 +110,8 @@ impl Machine {
         while self.track.demotions.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
             self.track.demotions.pop_front();
         }
-        if self.track.demotions.len() >= self.cfg.tracking.max_demotions as usize {
+        // With a peer, flapping is dampened on the return (dampen.rs), never on the escape.
+        if !self.cfg.tracking.peer && self.track.demotions.len() >= self.cfg.tracking.max_demotions as usize {
             let frees_at = self.track.demotions.front().and_then(|t| t.checked_add(window));
             self.suppress(probe, SuppressReason::FlapLimit, frees_at, out);
             return;
@@ -135,6 +154,9 @@ impl Machine {
     fn track_demote(&mut self, now: Instant, probe: usize, out: &mut Vec<Action>) {
         let name = self.cfg.probes.get(probe).map(|p| p.name.clone()).unwrap_or_default();
         self.track.demotions.push_back(now);
+        if self.cfg.tracking.peer {
+            self.track.dampening.demoted(&self.cfg.tracking.dampen, now);
+        }
         out.push(Action::Record(Record::TrackDemoted { probe }));
         // The episode ends in a demotion, not because the path came back: no TrackCleared.
         self.reset_episode();
@@ -167,6 +189,6 @@ impl Machine {
     /// Forgets the episode; the flap limit's history stays.
     fn reset_episode(&mut self) {
         let demotions = std::mem::take(&mut self.track.demotions);
-        self.track = Track { demotions, ..Track::default() };
+        self.track = Track { demotions, dampening: self.track.dampening, ..Track::default() };
     }
 }

@@ -437,6 +437,8 @@ pub struct TrackingConfig {
     pub window: Duration,
     /// Whether a peer URL is configured (else the peer "cannot be asked").
     pub peer: bool,
+    /// With a peer: dampening the return after tracking demotions (replaces the flap limit).
+    pub dampen: super::dampen::DampenConfig,
 }
 
 impl Default for TrackingConfig {
@@ -446,6 +448,7 @@ impl Default for TrackingConfig {
             max_demotions: 3,
             window: Duration::from_secs(3600),
             peer: false,
+            dampen: super::dampen::DampenConfig::default(),
         }
     }
 }

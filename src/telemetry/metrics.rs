@@ -60,6 +60,10 @@ pub struct Metrics {
     pub track_demotions: IntCounterVec,
     pub track_suppressed: IntCounterVec,
     pub track_suppressed_now: IntGauge,
+    /// Dampening (src/machine/dampen.rs): the decayed penalty of tracking demotions, and the
+    /// stability a failback needs before this node returns.
+    pub track_penalty: Gauge,
+    pub track_required_stability: Gauge,
     pub backend_errors: IntCounterVec,
     pub control_requests_dropped: IntCounter,
     pub build_info: IntGaugeVec,
@@ -302,6 +306,20 @@ impl Metrics {
                 IntGauge::with_opts(o(
                     "failback_track_suppressed",
                     "1 while a tracked probe is down and its demotion is suppressed (the node stays MASTER)."
+                ))
+            ),
+            track_penalty: reg!(
+                r,
+                Gauge::with_opts(o(
+                    "failback_track_penalty",
+                    "Dampening penalty of past tracking demotions (with a peer); halves every flap_half_life."
+                ))
+            ),
+            track_required_stability: reg!(
+                r,
+                Gauge::with_opts(o(
+                    "failback_track_required_stability_seconds",
+                    "Stability a failback needs before this node returns: stable_for, longer while dampened."
                 ))
             ),
             backend_errors: reg!(
