@@ -486,7 +486,7 @@ fn tracking_dampening_defaults_and_keys() {
     let d = c.tracking.dampen;
     assert_eq!(
         (d.penalty, d.suppress, d.reuse, d.half_life.as_secs(), d.max_stability.as_secs()),
-        (1000, 1000, 500, 60, 600)
+        (1000, 1000, 500, 120, 600)
     );
     let c = Config::parse(
         "ok.toml",

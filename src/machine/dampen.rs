@@ -25,14 +25,14 @@ pub struct DampenConfig {
 }
 
 impl Default for DampenConfig {
-    /// One tracking demotion already suppresses (penalty = suppress) and asks for one half-life
-    /// of stability (reuse = penalty / 2): a path that dies once and comes back stays on the peer
-    /// for about a minute of proven health; one that flaps every few seconds never comes back
-    /// while it flaps (each up period is shorter than the stability it needs).
+    /// One tracking demotion already suppresses (penalty = suppress) and asks for up to one
+    /// half-life of stability (reuse = penalty / 2): a path that dies once and comes back stays
+    /// on the peer for a minute or two of proven health; one that flaps every few seconds never
+    /// comes back while it flaps (each up period is shorter than the stability it needs).
     fn default() -> Self {
         DampenConfig {
             penalty: 1000,
-            half_life: Duration::from_secs(60),
+            half_life: Duration::from_secs(120),
             suppress: 1000,
             reuse: 500,
             max_stability: Duration::from_secs(600),
@@ -109,17 +109,22 @@ mod tests {
 
     const STABLE_FOR: Duration = Duration::from_secs(5);
 
+    /// The defaults with a one-minute half-life: round numbers below.
+    fn cfg60() -> DampenConfig {
+        DampenConfig { half_life: secs(60), ..DampenConfig::default() }
+    }
+
     #[test]
     fn no_demotion_needs_only_stable_for() {
         let d = Dampening::default();
         let now = Instant::now();
-        assert_eq!(d.penalty(&DampenConfig::default(), now), 0.0);
-        assert_eq!(d.required_stability(&DampenConfig::default(), now, STABLE_FOR), STABLE_FOR);
+        assert_eq!(d.penalty(&cfg60(), now), 0.0);
+        assert_eq!(d.required_stability(&cfg60(), now, STABLE_FOR), STABLE_FOR);
     }
 
     #[test]
     fn the_penalty_halves_every_half_life() {
-        let cfg = DampenConfig::default();
+        let cfg = cfg60();
         let t0 = Instant::now();
         let mut d = Dampening::default();
         d.demoted(&cfg, t0);
@@ -130,7 +135,7 @@ mod tests {
 
     #[test]
     fn one_demotion_asks_for_the_decay_to_reuse_as_stability() {
-        let cfg = DampenConfig::default();
+        let cfg = cfg60();
         let t0 = Instant::now();
         let mut d = Dampening::default();
         d.demoted(&cfg, t0);
@@ -147,7 +152,7 @@ mod tests {
 
     #[test]
     fn repeated_demotions_lengthen_the_stability_up_to_the_maximum() {
-        let cfg = DampenConfig { max_stability: secs(150), ..DampenConfig::default() };
+        let cfg = DampenConfig { max_stability: secs(150), ..cfg60() };
         let t0 = Instant::now();
         let mut d = Dampening::default();
         let mut required = Vec::new();
@@ -169,7 +174,7 @@ mod tests {
             reuse: 750,
             half_life: secs(900),
             max_stability: secs(3600),
-            ..DampenConfig::default()
+            ..cfg60()
         };
         let t0 = Instant::now();
         let mut d = Dampening::default();
@@ -186,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_zero_half_life_never_dampens() {
-        let cfg = DampenConfig { half_life: Duration::ZERO, ..DampenConfig::default() };
+        let cfg = DampenConfig { half_life: Duration::ZERO, ..cfg60() };
         let t0 = Instant::now();
         let mut d = Dampening::default();
         d.demoted(&cfg, t0);

@@ -8,6 +8,7 @@ fn tracked(peer: bool) -> MachineConfig {
     let mut c = cfg();
     c.probes[0].track = Some(TrackSpec { demote_without_peer: !peer });
     c.tracking = TrackingConfig { peer, ..TrackingConfig::default() };
+    c.tracking.dampen.half_life = secs(60);
     c
 }
 
