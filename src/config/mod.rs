@@ -229,11 +229,13 @@ impl Config {
         for p in &self.probes {
             let _ = writeln!(
                 s,
-                "  {:<16} {:<16} {:<28} every {}, timeout {}, rise {}, fall {}{}{}",
+                "  {:<16} {:<16} {:<28} every {} (confirming {}, down {}), timeout {}, rise {}, fall {}{}{}",
                 p.name,
                 p.kind.type_name(),
                 p.kind.target(),
                 d(p.interval),
+                d(p.fast_interval),
+                d(p.down_interval),
                 d(p.timeout),
                 p.rise,
                 p.fall,
