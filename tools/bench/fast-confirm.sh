@@ -79,7 +79,9 @@ for sc in tdpf tblip tflapd; do
             /^process_start_time_seconds / { start = $2 }
             /^# scraped_at / { at = $3 }
             END { up = at - start; if (up <= 0) up = 1
-                  printf "| %s | %d / %d / %d | %.2f | %.2f |\n", run, n["normal"], n["fast"], n["down"],
-                         (n["normal"] + n["fast"] + n["down"]) / up, 100 * cpu / up }' "$m"
+                  # process_cpu_seconds_total counts whole seconds: 0 means under one.
+                  c = (cpu > 0) ? sprintf("%.2f", 100 * cpu / up) : sprintf("< %.2f", 100 / up)
+                  printf "| %s | %d / %d / %d | %.2f | %s |\n", run, n["normal"], n["fast"], n["down"],
+                         (n["normal"] + n["fast"] + n["down"]) / up, c }' "$m"
     done
 done
