@@ -74,3 +74,25 @@ fn with_a_peer_a_flapping_path_is_never_held_as_master_by_a_flap_limit() {
     t.at(91.0).probe(0, false);
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
 }
+
+#[test]
+fn a_demotion_the_peer_has_not_acted_on_is_withdrawn_when_the_path_is_back() {
+    let mut c = tracked(true);
+    c.probes[0].rise = 2;
+    let mut t = T::booted(c);
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    t.at(10.0).tick();
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    t.ev(carp(CarpState::Master));
+    // A blip: down (fall 2), demoted, and back (rise 2) while still MASTER.
+    t.at(20.0).probe(0, false);
+    t.at(20.25).probe(0, false);
+    assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.at(21.5).probe(0, true);
+    let a = t.at(21.75).probe(0, true);
+    // Neither stable_for, min_hold nor the dampened stability: the traffic never left.
+    assert!(a.contains(&Action::Promote), "{a:?}");
+    assert_eq!(outcome(&a), Some(Outcome::Released));
+}

@@ -197,6 +197,9 @@ impl Machine {
 
     fn release_at(&self, fb: &Failback) -> Option<Instant> {
         let since = self.stable_since?;
+        if self.withdraws(fb) {
+            return Some(since);
+        }
         let stable = since.checked_add(self.required_stability(since))?;
         Some(stable.max(fb.armed_at.checked_add(self.cfg.min_hold)?))
     }

@@ -64,6 +64,14 @@ impl Machine {
         self.track.dampening.required_stability(&self.cfg.tracking.dampen, since, self.cfg.stable_for)
     }
 
+    /// A tracking demotion the peer has not acted on (this node is still measured MASTER) is
+    /// withdrawn as soon as the path is back: holding on would only hand the traffic over
+    /// after a blip that is already over. With keepalived the raised priority reaches the
+    /// BACKUP before its master-down timer fires, so no switch happens at all.
+    pub(super) fn withdraws(&self, fb: &Failback) -> bool {
+        matches!(fb.trigger, Trigger::Track { .. }) && self.is_master()
+    }
+
     /// The dampening penalty at `now` (for the gauge).
     pub fn track_penalty(&self, now: Instant) -> f64 {
         self.track.dampening.penalty(&self.cfg.tracking.dampen, now)
