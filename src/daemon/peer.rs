@@ -22,10 +22,12 @@ const MAX_BODY: usize = 1 << 20;
 /// Whether the peer can take over: its loop is alive (the snapshot is not stale: else
 /// [`PeerHealth::Unreachable`]); it is at rest (idle or released: not holding, not failed, not
 /// draining); nothing else holds it down (an operator's maintenance, another demotion source,
-/// a watched VHID in INIT); and it vouches for its path: every required probe it tracks is up
-/// with no failure since its last pass, and there is at least one such probe. A peer that
-/// tracks nothing is judged by its required probes; optional probes never count (an optional
-/// probe down there, an IPv6 gateway on a site without IPv6, says nothing about the path).
+/// a watched VHID in INIT); and it vouches for its path: every required probe is up with no
+/// failure since its last pass, and there is at least one. Required, tracked or not: a required
+/// probe down there is a path its own release gate would not pass (the pair simulator found a
+/// demotion onto a peer whose untracked WAN probe was down, after a reload untracked it).
+/// Optional probes never count (an optional probe down there, an IPv6 gateway on a site
+/// without IPv6, says nothing about the path).
 ///
 /// "No failure since its last pass", not just `up`: in a shared outage both nodes' probes fail
 /// from the same moment, and with the same `fall` the node that counts its `fall`-th failure
@@ -41,9 +43,7 @@ pub fn judge(st: &Status) -> PeerHealth {
         st.measured.as_ref().is_some_and(|m| m.foreign || m.held == Some(true) || m.demoted == Some(true));
     let init = st.carp.iter().any(|c| c.state == "INIT");
     let required: Vec<_> = st.probes.iter().filter(|p| p.required).collect();
-    let tracked: Vec<_> = required.iter().copied().filter(|p| p.tracked).collect();
-    let probes = if tracked.is_empty() { required } else { tracked };
-    let vouches = !probes.is_empty() && probes.iter().all(|p| p.up && p.fails == 0);
+    let vouches = !required.is_empty() && required.iter().all(|p| p.up && p.fails == 0);
     if at_rest && !held_down && !init && vouches {
         PeerHealth::Healthy
     } else {
@@ -139,9 +139,13 @@ mod tests {
         // Up, but failing already (a shared outage the peer has not counted to `fall` yet).
         let failing = ProbeStatus { fails: 1, ..probe("wan", true, true) };
         assert_eq!(judge(&st("released", vec![failing])), PeerHealth::Unhealthy);
-        // Only tracked probes count when there are some.
+        // Every required probe counts, tracked or not: a required path down is not ready.
         assert_eq!(
             judge(&st("idle", vec![probe("wan", true, true), probe("dns", false, false)])),
+            PeerHealth::Unhealthy
+        );
+        assert_eq!(
+            judge(&st("idle", vec![probe("wan", true, true), probe("dns", true, false)])),
             PeerHealth::Healthy
         );
         // Without tracked probes, the required ones.

@@ -211,6 +211,14 @@ impl Machine {
         self.tracked().find(|(_, tally)| tally.fell).map(|(i, _)| i)
     }
 
+    /// A fallen probe whose target passed its last attempt is on its way up (not risen yet):
+    /// demoting a MASTER whose path is already back would move the traffic for nothing (the pair
+    /// simulator's finding n1: a peer re-asked every few seconds said yes during the rise). The
+    /// episode stays: a rise ends it, the next failure acts at once.
+    fn answering_again(&self, probe: usize) -> bool {
+        self.probes.get(probe).is_some_and(|t| t.passes > 0)
+    }
+
     fn is_master(&self) -> bool {
         self.carp.values().any(|s| *s == CarpState::Master)
     }
@@ -236,6 +244,10 @@ impl Machine {
             self.track.down = Some((probe, now));
         }
         if self.track.asking.is_some() || self.track_deadline().is_some_and(|at| now < at) {
+            return;
+        }
+        if self.answering_again(probe) {
+            // Waits for the next result: a rise ends the episode, a failure acts.
             return;
         }
         if self.track.forced {
@@ -323,7 +335,11 @@ impl Machine {
 
     fn on_track_answer(&mut self, now: Instant, answer: PeerHealth, out: &mut Vec<Action>) {
         let Some((probe, _)) = self.track.down else { return };
-        if !self.tracking_applies() || self.tracked_down() != Some(probe) || !self.is_master() {
+        if !self.tracking_applies()
+            || self.tracked_down() != Some(probe)
+            || !self.is_master()
+            || self.answering_again(probe)
+        {
             return; // things changed while the peer was asked: track_step re-evaluates
         }
         match answer {

@@ -477,3 +477,29 @@ fn the_backup_our_own_hold_caused_does_not_arm_a_second_failback() {
     let poll = polled(&t, CarpState::Backup);
     assert!(matches!(started(&t.at(50.0).ev(poll)), Some(Trigger::Carp { .. })));
 }
+
+// The pair simulator's finding n1: a fallen probe whose target answers again is on its way up;
+// re-asking the peer during the rise must not demote a MASTER whose path is already back.
+#[test]
+fn a_fallen_probe_that_passes_again_is_not_demoted_for_while_it_rises() {
+    let mut t = master(tracked(false, true));
+    let a = path_dies(&mut t, 20.0);
+    assert!(a.contains(&Action::AskPeer), "{a:?}");
+    assert_eq!(
+        suppressed(&t.ev(Event::PeerAnswer(PeerHealth::Unhealthy))),
+        vec![SuppressReason::PeerUnhealthy]
+    );
+    // The target answers again (one pass: not risen yet), then the retry comes due.
+    t.at(21.5).probe(0, true);
+    let later = 21.5 + PEER_RETRY.as_secs_f64() + 0.5;
+    let a = t.at(later).tick();
+    assert!(!a.contains(&Action::AskPeer) && !a.contains(&Action::Demote), "{a:?}");
+    // The next failure acts at once (it fell and has not risen since); a pass while that ask is
+    // on its way makes its "yes" demote nothing either.
+    assert!(t.at(later + 1.0).probe(0, false).contains(&Action::AskPeer));
+    t.at(later + 1.5).probe(0, true);
+    assert!(!t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+    // And a failure after that asks again and demotes on the peer's yes.
+    assert!(t.at(later + 2.0).probe(0, false).contains(&Action::AskPeer));
+    assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+}
