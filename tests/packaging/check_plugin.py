@@ -311,6 +311,7 @@ def check_templates(r, binary):
                                  "max_demotions": 4, "window": "1800s", "flap_penalty": 1000,
                                  "flap_half_life": "90s", "flap_suppress": 1500, "flap_reuse": 400,
                                  "flap_max_stability": "300s"}
+                r.check(cfg.get("metrics_listen") == "198.51.100.1:9818", f"metrics_listen {cfg.get('metrics_listen')}")
                 r.check(cfg.get("tracking") == want_tracking, f"[tracking] {cfg.get('tracking')}")
                 r.check((probes["upstream"].get("track"), probes["upstream"].get("track_without_peer"))
                         == (True, "demote"), "probe track on, demote without the peer")
@@ -352,7 +353,8 @@ def check_ha_sync(r, sample, primary_toml, binary, tmp):
     """HA sync (failbackd_xmlrpc_sync, rc.filter_synchronize) onto a backup with its own
     interface devices (vtnet* instead of igb*) and its own per-node values (the peer URL names
     the primary): the template renders the result against the backup's config.xml. It must be
-    a valid config that differs from the primary's only in the watched devices and the peer:
+    a valid config that differs from the primary's only in the watched devices, the status
+    listener and the peer:
     the shared settings travel, no per-node value does."""
     primary = ET.parse(sample).getroot()
     backup = copy.deepcopy(primary)
@@ -361,7 +363,9 @@ def check_ha_sync(r, sample, primary_toml, binary, tmp):
     section = backup.find("OPNsense/failbackd")
     for child in list(section):
         section.remove(child)
-    ET.SubElement(ET.SubElement(section, "node"), "peer").text = "http://198.51.100.1:9818/status"
+    node = ET.SubElement(section, "node")
+    ET.SubElement(node, "metrics_listen").text = "198.51.100.2:9818"
+    ET.SubElement(node, "peer").text = "http://198.51.100.1:9818/status"
     xmlrpc_sync(primary, backup)
     backup_toml = render("failbackd.toml", config_to_dict(backup))
     out = Path(tmp) / "ha-backup.toml"
@@ -370,8 +374,9 @@ def check_ha_sync(r, sample, primary_toml, binary, tmp):
     r.check(res.returncode == 0, f"HA sync: the backup's rendering is refused:\n{res.stderr}")
     differ = [(a, b) for a, b in zip(primary_toml.splitlines(), backup_toml.splitlines()) if a != b]
     r.check(differ == [('watch = ["*@igb0", "*@igb1"]', 'watch = ["*@vtnet0", "*@vtnet1"]'),
+                       ('metrics_listen = "198.51.100.1:9818"', 'metrics_listen = "198.51.100.2:9818"'),
                        ('peer = "http://198.51.100.2:9818/status"', 'peer = "http://198.51.100.1:9818/status"')],
-            f"HA sync: the backup's config differs in more than its devices and its peer: {differ}")
+            f"HA sync: the backup's config differs in more than its devices, listener and peer: {differ}")
 
 
 # --- JS ---

@@ -9,7 +9,8 @@ candidate with configd's template engine and runs check-config on the rendering.
    max_hold, stable_for = max_hold, TCP 192.0.2.10:99999 and 999.1.1.1:80, HTTP "http://", a lone
    ' in a command. Each is refused, with the error on the field the user must change.
    Tracking (issue 21) the same way: flap_reuse = flap_suppress, flap_max_stability = max_hold,
-   an https peer, a peer that is this node's own /status, an optional probe tracked.
+   an https peer, a peer that is this node's own /status (loopback, or its status listener), an
+   optional probe tracked.
 2. A good setting (fixtures/config-every-type.xml, tracking and a peer set) is accepted.
 3. Property: --cases settings drawn from the model's own field constraints (Failbackd.xml: types,
    Min/Max, OptionValues, Masks; values biased to the boundaries; every container: general,
@@ -63,7 +64,7 @@ def field_map():
     """Failbackd.php's key -> form field tables (the PHP the GUI runs)."""
     php = (MODEL_DIR / "Failbackd.php").read_text()
     tables = {}
-    for name in ("GENERAL_FIELDS", "TRACKING_FIELDS", "PROBE_FIELDS"):
+    for name in ("GENERAL_FIELDS", "NODE_FIELDS", "TRACKING_FIELDS", "PROBE_FIELDS"):
         body = re.search(name + r" = \[(.*?)\];", php, re.S).group(1)
         tables[name] = dict(re.findall(r"'(\w+)' => '([\w.]+)'", body))
     return tables
@@ -83,6 +84,8 @@ def mapped_field(error, tables):
         return "probe." + tables["PROBE_FIELDS"].get(error.get("key"), "name")
     if error.get("table") == "tracking":
         return "failbackd." + tables["TRACKING_FIELDS"].get(error.get("key"), "tracking.enabled")
+    if not error.get("table") and error.get("key") in tables["NODE_FIELDS"]:
+        return "failbackd." + tables["NODE_FIELDS"][error["key"]]
     return "failbackd.general." + tables["GENERAL_FIELDS"].get(error.get("key"), "enabled")
 
 
@@ -150,7 +153,10 @@ TRACKING_CASES = [
      "failbackd.tracking.flap_max_stability"),
     ("an https peer", lambda r: setv(r.find(".//node"), "peer", "https://198.51.100.2:9818/status"),
      "failbackd.node.peer"),
-    ("the peer is this node", lambda r: setv(r.find(".//node"), "peer", "http://127.0.0.1:9818/status"),
+    ("the peer is this node (default listener)",
+     lambda r: (setv(r.find(".//node"), "metrics_listen", ""), setv(r.find(".//node"), "peer", "http://127.0.0.1:9818/status")),
+     "failbackd.node.peer"),
+    ("the peer is this node's listener", lambda r: setv(r.find(".//node"), "peer", "http://198.51.100.1:9818/status"),
      "failbackd.node.peer"),
     ("an optional probe tracked", lambda r: setv(probe(r, "upstream-v6"), "track", "on"), "probe.name"),
 ]
@@ -185,6 +191,8 @@ def draw_field(rng, node):
     if kind == "UrlField":
         return rng.choice(["http://198.51.100.2:9818/status", "http://[2001:db8::2]:9818/status",
                            "https://198.51.100.2/status", "http://127.0.0.1:9818/status", "http://peer:9818/status"])
+    if kind == "IPPortField":
+        return rng.choice(["127.0.0.1:9818", "198.51.100.1:9818", "0.0.0.0:9818", "127.0.0.1:9819"])
     if kind == "ModelRelationField":
         return "a1b2c3d4-0000-4000-8000-00000000000" + str(rng.randint(1, 9))
     if kind == "TextField":

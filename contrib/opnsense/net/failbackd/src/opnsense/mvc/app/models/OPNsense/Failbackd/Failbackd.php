@@ -30,6 +30,8 @@ class Failbackd extends BaseModel
         'max_hold_policy' => 'max_hold_policy',
         'mode' => 'backend_mode',
     ];
+    /** Top-level keys from the per-node container (node.*, not synced). */
+    private const NODE_FIELDS = ['metrics_listen' => 'node.metrics_listen'];
     /** [tracking]'s keys, as model paths: the peer is per node (node.peer, not synced). */
     private const TRACKING_FIELDS = [
         'enabled' => 'tracking.enabled', 'track_for' => 'tracking.track_for',
@@ -92,6 +94,9 @@ class Failbackd extends BaseModel
         }
         if (($error['table'] ?? null) === 'tracking') {
             return self::TRACKING_FIELDS[$key] ?? 'tracking.enabled';
+        }
+        if (empty($error['table']) && isset(self::NODE_FIELDS[$key])) {
+            return self::NODE_FIELDS[$key];
         }
         return 'general.' . (self::GENERAL_FIELDS[$key] ?? 'enabled');
     }
