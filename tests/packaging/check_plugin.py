@@ -36,6 +36,7 @@ Usage: check_plugin.py FAILBACKD_BINARY PLUGIN_PKG. Prints `N passed, M failed`.
 """
 
 import collections
+import copy
 import json
 import os
 import re
@@ -186,11 +187,12 @@ def check_xml(r):
 def check_form_ids(r):
     """Every form field id names a model field (OPNsense maps ids onto the model)."""
     model = ET.parse(SRC / "opnsense/mvc/app/models/OPNsense/Failbackd/Failbackd.xml").getroot()
-    general = {e.tag for e in model.find("items/general")}
+    containers = {c.tag: {e.tag for e in c} for c in model.find("items") if c.tag != "probes"}
     probe = {e.tag for e in model.find("items/probes/probe")}
     forms = SRC / "opnsense/mvc/app/controllers/OPNsense/Failbackd/forms"
     for fid in ET.parse(forms / "general.xml").getroot().iter("id"):
-        r.check(fid.text.startswith("failbackd.general.") and fid.text.split(".")[-1] in general,
+        parts = fid.text.split(".")
+        r.check(len(parts) == 3 and parts[0] == "failbackd" and parts[2] in containers.get(parts[1], ()),
                 f"forms/general.xml: {fid.text} is not a model field")
     for fid in ET.parse(forms / "dialogProbe.xml").getroot().iter("id"):
         r.check(fid.text.startswith("probe.") and fid.text.split(".")[-1] in probe,
@@ -305,29 +307,76 @@ def check_templates(r, binary):
                 r.check(probes["ipsec"]["connections"][0].startswith("a1b2c3d4"), "ipsec by UUID")
                 r.check(probes["ipsec"]["connections"][-1] == "con1", "legacy tunnel by charon name (con<ikeid>)")
                 r.check(probes["upstream-v6"]["required"] is False, "required = false")
+                want_tracking = {"enabled": True, "peer": "http://198.51.100.2:9818/status", "track_for": "5s",
+                                 "max_demotions": 4, "window": "1800s", "flap_penalty": 1000,
+                                 "flap_half_life": "90s", "flap_suppress": 1500, "flap_reuse": 400,
+                                 "flap_max_stability": "300s"}
+                r.check(cfg.get("metrics_listen") == "198.51.100.1:9818", f"metrics_listen {cfg.get('metrics_listen')}")
+                r.check(cfg.get("tracking") == want_tracking, f"[tracking] {cfg.get('tracking')}")
+                r.check((probes["upstream"].get("track"), probes["upstream"].get("track_without_peer"))
+                        == (True, "demote"), "probe track on, demote without the peer")
+                r.check(probes["dc-ldap"].get("track") is False, "probe track off")
+                r.check(all(k not in probes["health"] for k in ("track", "track_without_peer")),
+                        "a probe's unset track keys are written (they must follow [tracking])")
+            else:
+                r.check("[tracking]" not in toml, f"{sample.name}: [tracking] written with nothing set")
             if sample.name == "config-every-type.xml":
                 check_ha_sync(r, sample, toml, binary, tmp)
             if sample.name == "config-maintenance.xml":
                 r.check('mode = "maintenance"' in toml, "maintenance mode not written")
 
 
+def synced_sections():
+    """The dotted config paths failbackd_xmlrpc_sync() offers (rc.filter_synchronize splits
+    'section' at commas and copies each path)."""
+    inc = (SRC / "etc/inc/plugins.inc.d/failbackd.inc").read_text()
+    return re.search(r"'section' => '([^']*)'", inc).group(1).split(",")
+
+
+def xmlrpc_sync(primary, backup):
+    """The backup's config.xml after an HA sync: each synced path of the primary replaces the
+    same path on the backup (core's copy_conf_section + merge_config_attributes; the containers
+    hold fields and one ArrayField, both replaced whole), everything else stays the backup's."""
+    for path in synced_sections():
+        tags = path.split(".")
+        src = primary.find("/".join(tags))
+        parent = backup
+        for tag in tags[:-1]:
+            parent = parent.find(tag) if parent.find(tag) is not None else ET.SubElement(parent, tag)
+        old = parent.find(tags[-1])
+        if old is not None:
+            parent.remove(old)
+        parent.append(copy.deepcopy(src) if src is not None else ET.Element(tags[-1]))
+
+
 def check_ha_sync(r, sample, primary_toml, binary, tmp):
-    """HA sync copies the section OPNsense.failbackd to the backup (failbackd_xmlrpc_sync,
-    rc.filter_synchronize), where the template renders it against the backup's own
-    config.xml. The same section with the backup's interface devices (vtnet* instead of igb*)
-    must render a valid config that differs only in the watched devices: no per-node value
-    travels."""
-    root = ET.parse(sample).getroot()
-    for dev, iface in zip(("vtnet0", "vtnet1", "vtnet2"), root.find("interfaces")):
+    """HA sync (failbackd_xmlrpc_sync, rc.filter_synchronize) onto a backup with its own
+    interface devices (vtnet* instead of igb*) and its own per-node values (the peer URL names
+    the primary): the template renders the result against the backup's config.xml. It must be
+    a valid config that differs from the primary's only in the watched devices, the status
+    listener and the peer:
+    the shared settings travel, no per-node value does."""
+    primary = ET.parse(sample).getroot()
+    backup = copy.deepcopy(primary)
+    for dev, iface in zip(("vtnet0", "vtnet1", "vtnet2"), backup.find("interfaces")):
         iface.find("if").text = dev
-    backup_toml = render("failbackd.toml", config_to_dict(root))
+    section = backup.find("OPNsense/failbackd")
+    for child in list(section):
+        section.remove(child)
+    node = ET.SubElement(section, "node")
+    ET.SubElement(node, "metrics_listen").text = "198.51.100.2:9818"
+    ET.SubElement(node, "peer").text = "http://198.51.100.1:9818/status"
+    xmlrpc_sync(primary, backup)
+    backup_toml = render("failbackd.toml", config_to_dict(backup))
     out = Path(tmp) / "ha-backup.toml"
     out.write_text(backup_toml)
     res = subprocess.run([binary, "check-config", str(out)], capture_output=True, text=True)
     r.check(res.returncode == 0, f"HA sync: the backup's rendering is refused:\n{res.stderr}")
     differ = [(a, b) for a, b in zip(primary_toml.splitlines(), backup_toml.splitlines()) if a != b]
-    r.check(differ == [('watch = ["*@igb0", "*@igb1"]', 'watch = ["*@vtnet0", "*@vtnet1"]')],
-            f"HA sync: the backup's config differs in more than its devices: {differ}")
+    r.check(differ == [('watch = ["*@igb0", "*@igb1"]', 'watch = ["*@vtnet0", "*@vtnet1"]'),
+                       ('metrics_listen = "198.51.100.1:9818"', 'metrics_listen = "198.51.100.2:9818"'),
+                       ('peer = "http://198.51.100.2:9818/status"', 'peer = "http://198.51.100.1:9818/status"')],
+            f"HA sync: the backup's config differs in more than its devices, listener and peer: {differ}")
 
 
 # --- JS ---

@@ -8,9 +8,13 @@ candidate with configd's template engine and runs check-config on the rendering.
 1. The defects of issue 20 A4, each a setting the form's own constraints allow: min_hold =
    max_hold, stable_for = max_hold, TCP 192.0.2.10:99999 and 999.1.1.1:80, HTTP "http://", a lone
    ' in a command. Each is refused, with the error on the field the user must change.
-2. A good setting (fixtures/config-every-type.xml) is accepted.
+   Tracking (issue 21) the same way: flap_reuse = flap_suppress, flap_max_stability = max_hold,
+   an https peer, a peer that is this node's own /status (loopback, or its status listener), an
+   optional probe tracked.
+2. A good setting (fixtures/config-every-type.xml, tracking and a peer set) is accepted.
 3. Property: --cases settings drawn from the model's own field constraints (Failbackd.xml: types,
-   Min/Max, OptionValues, Masks; values biased to the boundaries). For every one the validator
+   Min/Max, OptionValues, Masks; values biased to the boundaries; every container: general,
+   tracking, node, probes). For every one the validator
    answers JSON; its verdict equals check-config's on an independent rendering (check_plugin.py's
    renderer) — refused exactly when the daemon refuses, or when the template cannot render it —
    and every error lands on a field the forms show.
@@ -60,9 +64,9 @@ def field_map():
     """Failbackd.php's key -> form field tables (the PHP the GUI runs)."""
     php = (MODEL_DIR / "Failbackd.php").read_text()
     tables = {}
-    for name in ("GENERAL_FIELDS", "PROBE_FIELDS"):
+    for name in ("GENERAL_FIELDS", "NODE_FIELDS", "TRACKING_FIELDS", "PROBE_FIELDS"):
         body = re.search(name + r" = \[(.*?)\];", php, re.S).group(1)
-        tables[name] = dict(re.findall(r"'(\w+)' => '(\w+)'", body))
+        tables[name] = dict(re.findall(r"'(\w+)' => '([\w.]+)'", body))
     return tables
 
 
@@ -78,6 +82,10 @@ def mapped_field(error, tables):
     model's general.x with its internal name (failbackd.general.x); the probe dialog is probe.x."""
     if error.get("probe"):
         return "probe." + tables["PROBE_FIELDS"].get(error.get("key"), "name")
+    if error.get("table") == "tracking":
+        return "failbackd." + tables["TRACKING_FIELDS"].get(error.get("key"), "tracking.enabled")
+    if not error.get("table") and error.get("key") in tables["NODE_FIELDS"]:
+        return "failbackd." + tables["NODE_FIELDS"][error["key"]]
     return "failbackd.general." + tables["GENERAL_FIELDS"].get(error.get("key"), "enabled")
 
 
@@ -136,6 +144,23 @@ A4_CASES = [
     ("a lone ' in a command", lambda r: setv(probe(r, "custom"), "command", "/bin/echo it's"), "probe.command"),
 ]
 
+# Tracking (issue 21): settings each field's own bounds allow that check-config refuses, with
+# the field that must change.
+TRACKING_CASES = [
+    ("flap_reuse = flap_suppress", lambda r: setv(r.find(".//tracking"), "flap_reuse", "1500"),
+     "failbackd.tracking.flap_reuse"),
+    ("flap_max_stability = max_hold", lambda r: setv(r.find(".//tracking"), "flap_max_stability", "600"),
+     "failbackd.tracking.flap_max_stability"),
+    ("an https peer", lambda r: setv(r.find(".//node"), "peer", "https://198.51.100.2:9818/status"),
+     "failbackd.node.peer"),
+    ("the peer is this node (default listener)",
+     lambda r: (setv(r.find(".//node"), "metrics_listen", ""), setv(r.find(".//node"), "peer", "http://127.0.0.1:9818/status")),
+     "failbackd.node.peer"),
+    ("the peer is this node's listener", lambda r: setv(r.find(".//node"), "peer", "http://198.51.100.1:9818/status"),
+     "failbackd.node.peer"),
+    ("an optional probe tracked", lambda r: setv(probe(r, "upstream-v6"), "track", "on"), "probe.name"),
+]
+
 
 def mask_of(node):
     m = node.findtext("Mask")
@@ -163,6 +188,11 @@ def draw_field(rng, node):
         return ",".join(rng.sample(["wan", "lan", "opt1"], rng.randint(1, 3)))
     if kind == "JsonKeyValueStoreField":
         return ",".join(rng.sample(["WAN_GW", "WAN2_GW"], rng.randint(1, 2)))
+    if kind == "UrlField":
+        return rng.choice(["http://198.51.100.2:9818/status", "http://[2001:db8::2]:9818/status",
+                           "https://198.51.100.2/status", "http://127.0.0.1:9818/status", "http://peer:9818/status"])
+    if kind == "IPPortField":
+        return rng.choice(["127.0.0.1:9818", "198.51.100.1:9818", "0.0.0.0:9818", "127.0.0.1:9819"])
     if kind == "ModelRelationField":
         return "a1b2c3d4-0000-4000-8000-00000000000" + str(rng.randint(1, 9))
     if kind == "TextField":
@@ -190,11 +220,17 @@ def draw(rng, model, base_root):
     section = root.find("OPNsense/failbackd")
     for child in list(section):
         section.remove(child)
-    general = ET.SubElement(section, "general")
-    for field in model.find("items/general"):
-        value = draw_field(rng, field)
-        if value is not None:
-            ET.SubElement(general, field.tag).text = value
+    for container in model.find("items"):
+        if container.tag == "probes":
+            continue
+        node = ET.SubElement(section, container.tag)
+        # The optional parts (tracking, the peer) are left as the form starts them half of the
+        # time, as most users do: drawn every time, they would make nearly every setting refused.
+        untouched = container.tag != "general" and rng.random() < 0.5
+        for field in container:
+            value = field.findtext("Default") if untouched else draw_field(rng, field)
+            if value is not None:
+                ET.SubElement(node, field.tag).text = value
     probes = ET.SubElement(section, "probes")
     proto = model.find("items/probes/probe")
     names = set()
@@ -238,13 +274,14 @@ def main():
         rc, answer = ask(service, config_xml, candidate_xml(base), args.binary, tmp)
         r.check(rc == 0 and answer.get("valid") is True, f"the every-type fixture is refused: {answer}")
 
-        for what, edit, field in A4_CASES:
+        for what, edit, field in [("A4 " + w, e, f) for w, e, f in A4_CASES] + [
+                ("tracking: " + w, e, f) for w, e, f in TRACKING_CASES]:
             root = copy.deepcopy(base)
             edit(root)
             rc, answer = ask(service, config_xml, candidate_xml(root), args.binary, tmp)
             ok = rc == 0 and answer.get("valid") is False
             fields = [mapped_field(e, tables) for e in answer.get("errors", [])]
-            r.check(ok and field in fields, f"A4 {what}: want refused on {field}, got {answer} -> {fields}")
+            r.check(ok and field in fields, f"{what}: want refused on {field}, got {answer} -> {fields}")
 
         rng = random.Random(args.seed)
         model = ET.parse(MODEL_DIR / "Failbackd.xml").getroot()

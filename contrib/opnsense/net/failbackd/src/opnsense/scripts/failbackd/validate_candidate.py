@@ -9,7 +9,8 @@ the check the rc.d script runs before every start.
 Input: FILE, the model serialized as XML (BaseModel::toXML(): <OPNsense><failbackd>...). The
 rest of the configuration (interfaces, for helpers.physical_interface) comes from config.xml.
 Output: one JSON object, always, exit 0 (configd shows a non-zero exit as "Execute error"):
-  {"valid": true|false, "errors": [{"probe": NAME|null, "key": TOML_KEY|null, "message": TEXT}]}
+  {"valid": true|false,
+   "errors": [{"table": TABLE|null, "probe": NAME|null, "key": TOML_KEY|null, "message": TEXT}]}
 """
 
 import argparse
@@ -27,19 +28,29 @@ RENDERED = "usr/local/etc/failbackd.toml"
 ERROR_LINE = re.compile(r"^[^:\n]*:(\d+):\d+: error: (.*)$")
 
 
+HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z_]+)\s*\]\]?\s*$")
+
+
 def locate(rendered, line_no):
-    """(probe name or None, key or None) of a line of the rendered TOML."""
+    """(table, probe name, key) of a line of the rendered TOML: table None at the top level,
+    else "tracking", "probe", ...; the probe's name inside a [[probe]] (an error on its header
+    line, a whole-table one, is that probe's too); each None where unknown."""
     lines = rendered.splitlines()
-    key_match = re.match(r"^\s*([A-Za-z_]+)\s*=", lines[line_no - 1]) if 0 < line_no <= len(lines) else None
-    probe = None
-    for line in lines[:line_no]:
-        if line.strip().startswith("["):
-            probe = "" if line.strip() == "[[probe]]" else None
-        elif probe == "":
+    at = min(max(line_no, 1), len(lines)) - 1 if lines else -1
+    key_match = re.match(r"^\s*([A-Za-z_]+)\s*=", lines[at]) if at >= 0 and line_no == at + 1 else None
+    start = next((i for i in range(at, -1, -1) if HEADER.match(lines[i])), None)
+    if start is None:
+        return None, None, (key_match.group(1) if key_match else None)
+    table, probe = HEADER.match(lines[start]).group(1), None
+    if table == "probe":
+        for line in lines[start + 1:]:
+            if HEADER.match(line):
+                break
             m = re.match(r'^name = "(.*)"$', line)
             if m:
                 probe = json.loads('"' + m.group(1) + '"')
-    return (probe or None), (key_match.group(1) if key_match else None)
+                break
+    return table, probe, (key_match.group(1) if key_match else None)
 
 
 def unsplittable_command(section):
@@ -66,12 +77,12 @@ def check(rendered_path, failbackd):
     for line in (proc.stderr + proc.stdout).splitlines():
         m = ERROR_LINE.match(line)
         if m:
-            probe, key = locate(rendered, int(m.group(1)))
-            last = {"probe": probe, "key": key, "message": m.group(2)}
+            table, probe, key = locate(rendered, int(m.group(1)))
+            last = {"table": table, "probe": probe, "key": key, "message": m.group(2)}
             errors.append(last)
         elif line.startswith("  hint: ") and last is not None:
             last["message"] += " (" + line.strip()[len("hint: "):] + ")"
-    return errors or [{"probe": None, "key": None, "message": (proc.stderr or proc.stdout).strip()[:500]}]
+    return errors or [{"table": None, "probe": None, "key": None, "message": (proc.stderr or proc.stdout).strip()[:500]}]
 
 
 def validate(candidate, service_dir, config_xml, failbackd):
@@ -96,7 +107,8 @@ def validate(candidate, service_dir, config_xml, failbackd):
             template._generate(MODULE, True)
         except Exception as e:  # noqa: BLE001  (any rendering failure is a refusal)
             probe, key = unsplittable_command(section)
-            return [{"probe": probe, "key": key, "message": "the settings cannot be rendered: %s" % e}]
+            return [{"table": "probe" if probe else None, "probe": probe, "key": key,
+                     "message": "the settings cannot be rendered: %s" % e}]
         return check(os.path.join(root, RENDERED), failbackd)
 
 
@@ -110,7 +122,7 @@ def main():
     try:
         errors = validate(args.candidate, args.service_dir, args.config, args.failbackd)
     except Exception as e:  # noqa: BLE001  (the answer must stay JSON; "unknown" is not "valid")
-        errors = [{"probe": None, "key": None, "message": "validation did not run: %s" % e}]
+        errors = [{"table": None, "probe": None, "key": None, "message": "validation did not run: %s" % e}]
     print(json.dumps({"valid": not errors, "errors": errors}))
     return 0
 

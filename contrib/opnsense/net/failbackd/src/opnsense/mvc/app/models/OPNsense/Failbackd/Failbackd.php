@@ -30,11 +30,22 @@ class Failbackd extends BaseModel
         'max_hold_policy' => 'max_hold_policy',
         'mode' => 'backend_mode',
     ];
+    /** Top-level keys from the per-node container (node.*, not synced). */
+    private const NODE_FIELDS = ['metrics_listen' => 'node.metrics_listen'];
+    /** [tracking]'s keys, as model paths: the peer is per node (node.peer, not synced). */
+    private const TRACKING_FIELDS = [
+        'enabled' => 'tracking.enabled', 'track_for' => 'tracking.track_for',
+        'max_demotions' => 'tracking.max_demotions', 'window' => 'tracking.window', 'peer' => 'node.peer',
+        'flap_penalty' => 'tracking.flap_penalty', 'flap_half_life' => 'tracking.flap_half_life',
+        'flap_suppress' => 'tracking.flap_suppress', 'flap_reuse' => 'tracking.flap_reuse',
+        'flap_max_stability' => 'tracking.flap_max_stability',
+    ];
     private const PROBE_FIELDS = [
         'gateways' => 'gateways', 'accept' => 'gateway_accept', 'target' => 'target',
         'expect_status' => 'expect_status', 'connections' => 'connections', 'command' => 'command',
         'interval' => 'interval', 'fast_interval' => 'fast_interval',
         'down_interval' => 'down_interval', 'timeout' => 'timeout', 'rise' => 'rise', 'fall' => 'fall',
+        'track' => 'track', 'track_without_peer' => 'track_without_peer',
     ];
 
     public function performValidation($validateFullModel = false)
@@ -51,7 +62,7 @@ class Failbackd extends BaseModel
     }
 
     /**
-     * @return array list of ['probe' => ?string, 'key' => ?string, 'message' => string]
+     * @return array list of ['table' => ?string, 'probe' => ?string, 'key' => ?string, 'message' => string]
      */
     private function daemonErrors()
     {
@@ -80,6 +91,12 @@ class Failbackd extends BaseModel
                     return 'probes.probe.' . $uuid . '.' . $field;
                 }
             }
+        }
+        if (($error['table'] ?? null) === 'tracking') {
+            return self::TRACKING_FIELDS[$key] ?? 'tracking.enabled';
+        }
+        if (empty($error['table']) && isset(self::NODE_FIELDS[$key])) {
+            return self::NODE_FIELDS[$key];
         }
         return 'general.' . (self::GENERAL_FIELDS[$key] ?? 'enabled');
     }
