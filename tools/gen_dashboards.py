@@ -622,7 +622,9 @@ def node():
     updown = [{"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0},
                                             "1": {"text": "up", "color": "green", "index": 1}}}]
     g.add(state_timeline("Probe up (rise/fall) and last attempt",
-                         "up: the probe's rise/fall state, which gates the release. last: the last attempt.",
+                         "up: the probe's rise/fall state, which gates the release (no value: not known yet, "
+                         "after a start, an arm or a reload; unknown is not down, but it blocks the release "
+                         "like down: see Which probe blocks the release). last: the last attempt.",
                          targets(("max by (probe) (failback_probe_up%s)" % ps, "{{probe}} up"),
                                  ("max by (probe) (failback_probe_success%s)" % ps, "{{probe}} last")),
                          updown), 12, 8)
