@@ -86,11 +86,6 @@ def events(metric, base, by, window="$__interval"):
     return "sum by (%s) (\n  (%s - %s offset %s) >= 0\n  or %s < %s offset %s\n)" % (by, x, x, window, x, x, window)
 
 
-def required_down(base, by):
-    s = sel(base)
-    return "sum by (%s) ((failback_probe_up%s == bool 0) * failback_probe_required%s)" % (by, s, s)
-
-
 # ---- panel builders ----------------------------------------------------------------------------
 
 
@@ -627,7 +622,9 @@ def node():
     updown = [{"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0},
                                             "1": {"text": "up", "color": "green", "index": 1}}}]
     g.add(state_timeline("Probe up (rise/fall) and last attempt",
-                         "up: the probe's rise/fall state, which gates the release. last: the last attempt.",
+                         "up: the probe's rise/fall state, which gates the release (no value: not known yet, "
+                         "after a start, an arm or a reload; unknown is not down, but it blocks the release "
+                         "like down: see Which probe blocks the release). last: the last attempt.",
                          targets(("max by (probe) (failback_probe_up%s)" % ps, "{{probe}} up"),
                                  ("max by (probe) (failback_probe_success%s)" % ps, "{{probe}} last")),
                          updown), 12, 8)
@@ -647,6 +644,19 @@ def node():
     g.add(timeseries("Tracking suppressed", "1 while a tracked probe is down and its demotion is suppressed: "
                      "the node stays MASTER with the path down (FailbackTrackSuppressed).",
                      targets(("max(failback_track_suppressed%s)" % s, "suppressed"))), 12, 7)
+    g.newline()
+
+    # Dampening (issue 21): why a failback after tracking demotions stays in stabilizing longer
+    # than stable_for, with no probe blocking (FailbackStuck leaves it alone).
+    g.add(timeseries("Dampening penalty", "Penalty of past tracking demotions (flap_penalty each, halving every "
+                     "flap_half_life). From flap_suppress on, the failback that follows must stay stable until "
+                     "it decays below flap_reuse: the traffic stays on the healthy peer meanwhile.",
+                     targets(("max(failback_track_penalty%s)" % s, "penalty"))), 12, 7)
+    g.add(timeseries("Required stability", "Stability a failback needs before this node returns: stable_for, "
+                     "longer while dampened (at most flap_max_stability). A failback in stabilizing for this "
+                     "long is waiting on purpose, not stuck.",
+                     targets(("max(failback_track_required_stability_seconds%s)" % s, "required stability")),
+                     unit="s"), 12, 7)
     g.newline()
 
     g.add(timeseries("Backend errors and drift", "Failed backend calls (demote, promote, observe), and "
@@ -671,7 +681,9 @@ def node():
         query_var("instance", "Instance", 'label_values(up{job=~"$job"}, instance)', False),
         # The node's pair (hidden): the "This pair" panel and the link to the fleet dashboard.
         query_var("pair", "Pair", 'label_values(up{job=~"$job",instance=~"$instance"}, pair)', False, hide=2),
-        query_var("probe", "Probe", 'label_values(failback_probe_up{instance=~"$instance"}, probe)', True, ".+"),
+        # From failback_probe_required, not failback_probe_up: a probe not known yet (after a
+        # start, an arm or a reload) has no probe_up series and must stay selectable.
+        query_var("probe", "Probe", 'label_values(failback_probe_required{instance=~"$instance"}, probe)', True, ".+"),
     ]
     fleet_link = {"asDropdown": False, "icon": "dashboard", "includeVars": False, "keepTime": True, "tags": [],
                   "targetBlank": False, "title": "This pair on the fleet dashboard", "tooltip": "",

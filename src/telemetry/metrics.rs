@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 /// Families that describe the daemon's state: not served before the first step.
-pub const STATE_FAMILIES: [&str; 13] = [
+pub const STATE_FAMILIES: [&str; 15] = [
     "failback_phase",
     "failback_held_in_maintenance",
     "failback_hold_wanted",
@@ -33,6 +33,9 @@ pub const STATE_FAMILIES: [&str; 13] = [
     "failback_held_for_seconds",
     "failback_maintenance_since_timestamp_seconds",
     "failback_hold_deadline_timestamp_seconds",
+    // Rebuilt from the persisted demotions at the first step: a 0 before it is not measured.
+    "failback_track_penalty",
+    "failback_track_required_stability_seconds",
 ];
 
 /// A `vhid@iface` the OS polls stop reporting (its VIP was removed) loses its
@@ -675,6 +678,8 @@ mod tests {
             "failback_backend_errors_total{backend=\"simulated\",operation=\"promote\"} 0",
             "failback_held_in_maintenance 0",
             "failback_phase_duration_seconds_count{phase=\"holding\"} 0",
+            "failback_track_penalty 0",
+            "failback_track_required_stability_seconds 0",
         ] {
             assert!(text.contains(needle), "missing {needle}");
         }
