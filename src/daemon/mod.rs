@@ -9,7 +9,7 @@
 
 mod control;
 mod observe;
-mod peer;
+pub(crate) mod peer;
 mod probes;
 mod record;
 mod reload;
