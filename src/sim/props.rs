@@ -306,9 +306,9 @@ impl Sim {
         let now = self.now;
         let window = self.setup.window;
         let p = &mut self.props.n[n];
-        p.track_demotions.retain(|t| t + window > now);
+        p.track_demotions.retain(|t| t + 2 * window > now);
         p.track_demotions.push(now);
-        let count = p.track_demotions.len();
+        let count = p.track_demotions.iter().filter(|t| *t + window > now).count();
         let w = self.fall_window();
         if self.tracked_ok_for(n, w) {
             self.violate(
@@ -567,7 +567,10 @@ impl Sim {
         .max()
         .unwrap_or(now);
         let _ = peer_proc;
+        // The flap limit frees up when a demotion leaves the window.
+        let freed = p.track_demotions.iter().map(|t| t + window).filter(|t| *t <= now).max().unwrap_or(0);
         let start = [
+            freed,
             down + self.fall_window(),
             peer_able,
             p.master_since.unwrap_or(now),

@@ -158,7 +158,8 @@ impl Setup {
             reconcile: rng.pick(&[(2, 2_000), (2, 5_000), (1, 15_000)]),
             tracking,
             peer: rng.chance(800),
-            peer_is_self: [false; 2],
+            // A config copied from the other node without changing `peer` (D16), now and then.
+            peer_is_self: [rng.chance(20), false],
             demote_without_peer: rng.chance(300),
             track_for: rng.pick(&[(3, 0), (1, 3_000), (1, 10_000)]),
             max_demotions: rng.range(1, 3) as u32,
