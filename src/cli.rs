@@ -4,6 +4,7 @@
 
 use crate::config::{Config, HookFallback, DEFAULT_CONTROL_SOCKET};
 use crate::control::{self, Request};
+use crate::daemon::boot::StartMode;
 use crate::telemetry::logging::{self, LogFormat};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,10 @@ pub enum Command {
         config: PathBuf,
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// What this start is: `auto` decides from the state file's boot identity and the
+        /// system's uptime; `boot` applies hold_on_boot; `restart` never does.
+        #[arg(long, value_enum, default_value_t = StartMode::Auto)]
+        start: StartMode,
     },
     /// Report a CARP transition (what rc.syshook.d/carp hooks receive as $1 $2).
     Hook {
@@ -129,7 +134,7 @@ impl ClientArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, log_format } => run(&config, log_format),
+        Command::Run { config, log_format, start } => run(&config, log_format, start),
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo(args) => {
             // The demo narrates on stdout; only warnings and errors go to the log. Traces follow
@@ -137,7 +142,7 @@ pub fn main() -> ExitCode {
             // environment alone turns export on).
             let telemetry = logging::init_with(LogFormat::Text, "warn", Some(&Default::default()));
             if let Some(url) = &telemetry.traces_url {
-                println!("failbackd demo: exporting traces to {url} (from the OTEL_* environment)");
+                out(&format!("failbackd demo: exporting traces to {url} (from the OTEL_* environment)\n"));
             }
             let code = runtime(true).map_or_else(|c| c, |rt| rt.block_on(crate::demo::run(args)));
             // After the runtime is gone (the exporter's HTTP client is a blocking one).
@@ -178,7 +183,7 @@ pub fn main() -> ExitCode {
 /// `failbackd run`: the config first (it says where logs and traces go), then logging and the
 /// OTLP exporter, which must exist before the runtime (its HTTP client is a blocking one), then
 /// the daemon; buffered spans are flushed after the runtime has stopped.
-fn run(config: &Path, log_format: LogFormat) -> ExitCode {
+fn run(config: &Path, log_format: LogFormat, start: StartMode) -> ExitCode {
     let cfg = match Config::load(config) {
         Ok(cfg) => cfg,
         Err(errors) => {
@@ -187,10 +192,27 @@ fn run(config: &Path, log_format: LogFormat) -> ExitCode {
         }
     };
     let telemetry = logging::init_with(log_format, "info", Some(&cfg.telemetry));
-    let code = runtime(true).map_or_else(|c| c, |rt| rt.block_on(crate::daemon::run::main_with(cfg, config)));
+    let code =
+        runtime(true).map_or_else(|c| c, |rt| rt.block_on(crate::daemon::run::main_with(cfg, config, start)));
     // The runtime is gone: spans ended at shutdown are in the batch queue; export them.
     telemetry.shutdown();
     code
+}
+
+/// Prints to stdout. A reader that went away (`| head -1`, `| grep -q`) is not an error: the
+/// rest is not wanted, and the command's exit code still says what happened (`print!` would
+/// panic on EPIPE, since Rust ignores SIGPIPE).
+pub fn out(text: &str) {
+    out_to(&mut std::io::stdout().lock(), text);
+}
+
+fn out_to(w: &mut impl std::io::Write, text: &str) {
+    use std::io::ErrorKind;
+    match w.write_all(text.as_bytes()).and_then(|()| w.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
+        Err(e) => eprintln!("failbackd: cannot write to stdout: {e}"),
+    }
 }
 
 fn runtime(multi: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -208,8 +230,7 @@ fn runtime(multi: bool) -> Result<tokio::runtime::Runtime, ExitCode> {
 fn check_config(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(cfg) => {
-            println!("{}: ok\n", file.display());
-            print!("{}", cfg.summary());
+            out(&format!("{}: ok\n\n{}", file.display(), cfg.summary()));
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -229,7 +250,7 @@ fn simple(client: ClientArgs, req: Request, timeout: Duration) -> ExitCode {
         let cfg = client.config();
         match control::request(&client.socket(cfg.as_ref()), &req, timeout).await {
             Ok(reply) if reply.ok => {
-                println!("{}", reply.message.unwrap_or_default());
+                out(&format!("{}\n", reply.message.unwrap_or_default()));
                 ExitCode::SUCCESS
             }
             Ok(reply) => {
@@ -249,9 +270,9 @@ async fn status(client: ClientArgs, json: bool) -> ExitCode {
     match control::request(&client.socket(cfg.as_ref()), &Request::Status {}, Duration::from_secs(5)).await {
         Ok(crate::control::Reply { status: Some(st), .. }) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+                out(&format!("{}\n", serde_json::to_string_pretty(&st).unwrap_or_default()));
             } else {
-                print!("{}", st.render(crate::telemetry::moments::unix_at(crate::telemetry::moments::now())));
+                out(&st.render(crate::telemetry::moments::unix_at(crate::telemetry::moments::now())));
             }
             ExitCode::from(u8::try_from(st.exit_code()).unwrap_or(1))
         }

@@ -67,11 +67,25 @@ impl Heartbeat {
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = crate::telemetry::moments::now();
     }
 
+    /// How long since the last beat.
+    pub fn age(&self) -> Duration {
+        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::telemetry::moments::now().saturating_duration_since(last)
+    }
+
     /// How long since the last beat, when that is longer than the limit.
     pub fn stalled(&self) -> Option<Duration> {
-        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let silent = crate::telemetry::moments::now().saturating_duration_since(last);
+        let silent = self.age();
         (silent > self.limit).then_some(silent)
+    }
+
+    /// A /status snapshot with the loop's pulse as of now: the snapshot is whatever the loop
+    /// published last, and a wedged loop would otherwise keep serving a fresh-looking "ready"
+    /// to the peer that asks before handing over the traffic.
+    pub fn stamp(&self, mut status: Status) -> Status {
+        status.loop_age_s = Some(self.age().as_secs_f64());
+        status.loop_stale_after_s = Some(self.limit.as_secs_f64());
+        status
     }
 }
 
@@ -229,7 +243,7 @@ fn route<B>(state: &AppState, req: Request<B>) -> Response<Full<Bytes>> {
                 &format!("the daemon loop has not run for {}s\n", silent.as_secs()),
             ),
         },
-        "/status" => match serde_json::to_vec_pretty(&*state.status.borrow()) {
+        "/status" => match serde_json::to_vec_pretty(&state.heartbeat.stamp(state.status.borrow().clone())) {
             Ok(body) => respond(StatusCode::OK, "application/json", body),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("encoding status: {e}\n")),
         },
@@ -265,6 +279,51 @@ mod tests {
         assert_eq!(h.stalled(), Some(Duration::from_secs(21)));
         h.beat();
         assert_eq!(h.stalled(), None);
+    }
+
+    // D20: /status carries the loop's pulse, so the peer that asks can tell a wedged daemon's
+    // last snapshot from a current answer.
+    #[tokio::test(start_paused = true)]
+    async fn status_answers_carry_the_loop_age_and_go_stale_with_the_loop() {
+        let h = Heartbeat::new(Duration::from_secs(5));
+        let (tx, rx) = watch::channel(Status { phase: "released".into(), ..Status::default() });
+        let cfg = crate::config::Config::parse("t.toml", "[backend]\ntype = \"simulated\"\n").unwrap();
+        let metrics = Metrics::new(&cfg, "simulated").unwrap();
+        let state = AppState { metrics, status: rx, heartbeat: h.clone() };
+        let body = |state: &AppState| {
+            let resp = route(state, Request::get("/status").body(()).unwrap());
+            assert_eq!(resp.status(), StatusCode::OK);
+            let bytes = body_bytes(resp);
+            serde_json::from_slice::<Status>(&bytes).unwrap()
+        };
+        let st = body(&state);
+        assert_eq!((st.loop_age_s, st.loop_stale_after_s), (Some(0.0), Some(20.0)));
+        assert!(!st.stale());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let st = body(&state);
+        assert_eq!(st.loop_age_s, Some(60.0));
+        assert!(st.stale(), "the snapshot is a minute old: the loop is wedged");
+        h.beat();
+        assert!(!body(&state).stale());
+        drop(tx);
+    }
+
+    fn body_bytes(resp: Response<Full<Bytes>>) -> Bytes {
+        use http_body_util::BodyExt;
+        match block_on_ready(resp.into_body().collect()) {
+            Ok(collected) => collected.to_bytes(),
+            Err(never) => match never {},
+        }
+    }
+
+    /// A `Full` body is ready at once: one poll collects it.
+    fn block_on_ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("a Full body is always ready"),
+        }
     }
 
     #[test]

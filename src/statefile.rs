@@ -1,8 +1,13 @@
 //! The state file: the phase and the failback in progress, persisted after every change, so a
-//! restarted daemon can tell a daemon restart (file present) from a boot (file absent: /var/run
-//! is cleared at boot on FreeBSD by rc.d/cleanvar, and /run is a tmpfs on Linux), and resume the
-//! *same* failback: same id, same arm time, so `max_hold` still ends on time after any number of
-//! restarts (a crash loop ends in `failed`, it does not hold the node for ever).
+//! restarted daemon can tell a daemon restart from a boot and resume the *same* failback: same
+//! id, same arm time, so `max_hold` still ends on time after any number of restarts (a crash
+//! loop ends in `failed`, it does not hold the node for ever).
+//!
+//! The file records the boot it was written in (`boot_id`: Linux
+//! `/proc/sys/kernel/random/boot_id`, FreeBSD `kern.boottime`), so it may live on tmpfs
+//! (/var/run, /run: gone at boot) or on persistent storage (/var/db: kept): a file of another
+//! boot counts as no file for the phase and the failback, only its id counter is carried on
+//! ([`crate::daemon::boot`] decides).
 //!
 //! The arm time is recorded twice: on the system's monotonic clock (CLOCK_MONOTONIC, which runs
 //! on across daemon restarts and is what every timer uses, so a wall-clock step between two runs
@@ -21,12 +26,20 @@ pub struct Persisted {
     /// Whether the node should be demoted in this phase (for `failbackd ready` without a daemon).
     pub demoted: bool,
     pub pid: u32,
+    /// The boot this file was written in ([`crate::daemon::boot::SystemBoot`]); absent in files
+    /// of versions before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
     /// The failback in progress, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failback: Option<PersistedFailback>,
     /// The id of the last failback started, so ids keep counting up across restarts.
     #[serde(default)]
     pub last_failback: u64,
+    /// CLOCK_MONOTONIC (ms) of the recent tracking demotions: the flap limit's history, so a
+    /// restart does not forget it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_demotions_mono_ms: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,8 +61,10 @@ impl Persisted {
             phase: phase.as_str().to_string(),
             demoted: phase.wants_demoted().unwrap_or(false),
             pid: std::process::id(),
+            boot_id: None,
             failback: None,
             last_failback: 0,
+            track_demotions_mono_ms: Vec::new(),
         }
     }
 
@@ -99,6 +114,7 @@ mod tests {
             phase: phase.as_str().into(),
             demoted: phase.wants_demoted().unwrap_or(false),
             pid: 1,
+            boot_id: Some("b1".into()),
             failback: Some(PersistedFailback {
                 id: 7,
                 armed_mono_ms: 1,
@@ -107,6 +123,7 @@ mod tests {
                 peer_lost: true,
             }),
             last_failback: 7,
+            track_demotions_mono_ms: vec![3, 4],
         }
     }
 
@@ -131,7 +148,7 @@ mod tests {
         let path = dir.path().join("state");
         std::fs::write(&path, r#"{"phase":"probing","demoted":true,"pid":9}"#).unwrap();
         let p = read(&path).unwrap().unwrap();
-        assert_eq!((p.failback, p.last_failback), (None, 0));
+        assert_eq!((p.failback, p.last_failback, p.boot_id), (None, 0, None));
     }
 
     #[test]

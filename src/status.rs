@@ -25,6 +25,39 @@ pub struct Status {
     pub failbacks_ended: u64,
     pub probes: Vec<ProbeStatus>,
     pub carp: Vec<CarpStatus>,
+    /// This daemon process's id ([`node_id`]): a peer that gets its own id back asked itself.
+    #[serde(default)]
+    pub node: String,
+    /// Seconds since the daemon loop last ran, as of this answer (HTTP /status only; `null`
+    /// elsewhere). Past `loop_stale_after_s` the snapshot is stale: the loop is wedged.
+    #[serde(default)]
+    pub loop_age_s: Option<f64>,
+    #[serde(default)]
+    pub loop_stale_after_s: Option<f64>,
+}
+
+impl Status {
+    /// Whether the answer comes from a daemon whose loop stopped running (its snapshot is old).
+    pub fn stale(&self) -> bool {
+        matches!((self.loop_age_s, self.loop_stale_after_s), (Some(age), Some(limit)) if age > limit)
+    }
+}
+
+/// This process's random id, served in /status so that a node can tell that its `peer` URL
+/// reached itself (NAT, a wildcard listener, a copied config) instead of the other node.
+pub fn node_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS's randomness; pid and time make two processes
+        // differ even if it were not.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+        );
+        format!("{:016x}", h.finish())
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

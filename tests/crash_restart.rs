@@ -177,3 +177,105 @@ fn sighup_reload_keeps_the_hold_and_rejects_an_invalid_config() {
     n.wait_phase("released");
     assert_eq!(n.calls(), vec!["demoted", "promoted"]);
 }
+
+/// The node's boot: its identity and a system that has just booted (FAILBACKD_BOOT_ID and
+/// FAILBACKD_UPTIME are test-only overrides read in src/daemon/boot.rs).
+fn in_boot(n: &mut Node, id: &str) {
+    n.envs.retain(|(k, _)| k != "FAILBACKD_BOOT_ID" && k != "FAILBACKD_UPTIME");
+    n.envs.push(("FAILBACKD_BOOT_ID".into(), id.into()));
+    n.envs.push(("FAILBACKD_UPTIME".into(), "30".into()));
+}
+
+/// D1: a state file on persistent storage (the node's dir survives) says `released`; after a
+/// power loss the returning primary must be held like at any boot, not preempt with its path
+/// down.
+#[test]
+fn a_power_loss_reboot_with_a_persistent_state_file_holds() {
+    let mut n = Node::new(NodeOpts::default());
+    in_boot(&mut n, "boot-1");
+    n.set_up(true);
+    n.start();
+    n.wait_phase("released");
+    let id_before = n.status()["failback"].clone();
+    n.kill9();
+    // The reboot: a new boot id, the demotion gone with the kernel, the path not up yet.
+    std::fs::write(n.path("backend"), "promoted\n").unwrap();
+    n.set_up(false);
+    in_boot(&mut n, "boot-2");
+    n.start();
+    n.wait_phase("probing");
+    assert_eq!(n.status()["failback"]["trigger"], "boot", "{}", n.log());
+    assert_eq!(n.backend(), "demoted");
+    assert_eq!(n.status()["failback"]["id"], 2, "ids keep counting across boots ({id_before})");
+    // The same file in the same boot is a restart: a restart is never a boot.
+    n.set_up(true);
+    n.wait_phase("released");
+    n.kill9();
+    n.set_up(false);
+    n.start();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(n.status()["phase"], "released");
+    assert_eq!(n.backend(), "promoted");
+}
+
+/// Issue 20 A5: failbackd enabled on a node that has been up for hours (no state file) must not
+/// demote a running MASTER; `--start boot` says otherwise when the operator means it.
+#[test]
+fn a_first_start_on_a_running_system_is_not_a_boot() {
+    let mut n = Node::new(NodeOpts::default());
+    n.envs.push(("FAILBACKD_UPTIME".into(), "18000".into()));
+    n.start();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(n.status()["phase"], "idle", "{}", n.log());
+    assert!(n.calls().is_empty(), "{:?}", n.calls());
+    assert!(n.log().contains("first start"), "{}", n.log());
+}
+
+/// D8: a `command` backend without `state`, restarted in `releasing` after its promote failed:
+/// the promote is issued again instead of being assumed done.
+#[test]
+fn a_restart_in_releasing_without_a_state_command_promotes_again() {
+    let mut n = Node::new(NodeOpts::default());
+    let d = n.dir.path().display().to_string();
+    let text = std::fs::read_to_string(&n.cfg).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("state = "))
+        .map(|l| {
+            if l.starts_with("promote = ") {
+                format!(
+                    "promote = [\"sh\", \"-c\", \"test ! -e {d}/promote.broken && echo promoted > {d}/backend && echo promoted >> {d}/calls\"]"
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&n.cfg, text).unwrap();
+    std::fs::write(n.path("promote.broken"), "").unwrap();
+    n.set_up(true);
+    n.start();
+    n.wait_phase("releasing");
+    n.kill9();
+    assert_eq!(n.backend(), "demoted");
+    std::fs::remove_file(n.path("promote.broken")).unwrap();
+    n.start();
+    node::wait_until("the promote", Duration::from_secs(20), || n.backend() == "promoted");
+    n.wait_phase("released");
+}
+
+/// D17: a state file that cannot be written is counted on /metrics and logged once, not on
+/// every step.
+#[test]
+fn an_unwritable_state_file_is_counted_and_logged_once() {
+    let mut n = Node::new(NodeOpts::default());
+    std::fs::create_dir(n.path("state")).unwrap(); // a directory where the file should be
+    n.set_up(true);
+    n.start();
+    node::wait_until("ten failed writes", Duration::from_secs(20), || {
+        n.metric("failback_state_file_write_errors_total").is_some_and(|v| v >= 10.0)
+    });
+    let warnings = n.log().matches("cannot write the state file").count();
+    assert_eq!(warnings, 1, "{}", n.log());
+}

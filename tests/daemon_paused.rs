@@ -126,3 +126,31 @@ async fn shutdown_lets_a_promote_in_progress_finish() {
     let (dir, _) = d.stop().await;
     assert!(dir.path().join("promoted").exists(), "the stop cut the promote mid-call");
 }
+
+/// "Not risen yet" is unknown, never down: a probe that has neither risen nor fallen since the
+/// arm has no `failback_probe_up` series (an alert reading `== 0` must not see a fresh tally as
+/// a dead path); once it failed `fall` times in a row it is 0.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_probe_not_known_yet_has_no_up_series_and_a_fallen_one_reads_0() {
+    let d = TestDaemon::start(&format!(
+        "max_hold = \"1h\"\n{BACKEND}[[probe]]\nname = \"gw\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:9\"\ninterval = \"1m\"\ntimeout = \"1s\"\nrise = 2\nfall = 2\n"
+    ))
+    .await;
+    let m = &d.handles.metrics;
+    let attempts = || m.probe_attempts.with_label_values(&["gw", "failure"]).get();
+    let scrape = || String::from_utf8(m.encode().expect("encode")).expect("utf-8");
+    d.wait_phase("probing", Duration::from_secs(60)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while attempts() < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(attempts(), 1, "one failed attempt, fall is 2");
+    let one = scrape();
+    assert!(!one.contains("failback_probe_up{probe=\"gw\"}"), "unknown served as a value:\n{one}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while attempts() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(scrape().contains("failback_probe_up{probe=\"gw\"} 0"), "{}", scrape());
+    d.stop().await;
+}

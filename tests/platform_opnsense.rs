@@ -294,3 +294,211 @@ async fn two_concurrent_maintenance_demotes_toggle_once() {
     assert_eq!(f.count(TOGGLE), 1, "{:?}", f.calls());
     assert!(f.maintenance() && marker(&f));
 }
+
+/// A daemon in `service_status` mode with failbackd's real check installed (measuring every
+/// 100 ms); the probe passes once `go` exists.
+async fn service_status_daemon(f: &Fakes, hold_on_boot: bool) -> (support::TestDaemon, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let body = format!(
+        "hold_on_boot = {hold_on_boot}\nmin_hold = \"0s\"\nstable_for = \"100ms\"\nmax_hold = \"5m\"\n\
+         reconcile_interval = \"100ms\"\n\
+         [backend]\ntype = \"opnsense\"\nconfigctl = {:?}\nifconfig = {:?}\n\
+         [[probe]]\nname = \"gate\"\ntype = \"command\"\ncommand = [\"test\", \"-f\", {:?}]\n\
+         interval = \"100ms\"\nrise = 1\nfall = 1\n",
+        f.configctl(),
+        f.ifconfig(),
+        go.to_str().unwrap()
+    );
+    let ready_conf = f.path("failbackd.toml");
+    std::fs::write(
+        &ready_conf,
+        format!(
+            "control_socket = {:?}\nstate_file = {:?}\n{body}",
+            dir.path().join("control.sock"),
+            dir.path().join("state.json")
+        ),
+    )
+    .unwrap();
+    install_check(f, &ready_conf);
+    let d = support::TestDaemon::start_in(dir, &body, Default::default()).await;
+    (d, go)
+}
+
+/// Another plugin's check in rc.carp_service_status.d that fails while `other.fail` exists.
+fn install_other_check(f: &Fakes) -> std::path::PathBuf {
+    let fail = f.path("other.fail");
+    let to = f.path("rc.carp_service_status.d/other");
+    std::fs::write(&to, format!("#!/bin/sh\ntest ! -e {}\n", fail.display())).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fail
+}
+
+async fn metric(d: &support::TestDaemon, series: &str) -> Option<f64> {
+    let (_, body) = d.get("/metrics").await;
+    body.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn wait_metric(d: &support::TestDaemon, series: &str, want: f64) {
+    let until = std::time::Instant::now() + LIMIT;
+    while metric(d, series).await != Some(want) {
+        assert!(std::time::Instant::now() < until, "{series} never became {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the daemon has measured the backend `n` more times.
+async fn measurements(f: &Fakes, n: usize) {
+    let show = "configctl interface show carp";
+    let target = f.count(show) + n;
+    let until = std::time::Instant::now() + LIMIT;
+    while f.count(show) < target {
+        assert!(std::time::Instant::now() < until, "no measurements");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const EVALUATE: &str = "configctl interface update carp service_status";
+
+/// D9: another check's failure sets the shared 2^20 bit while failbackd is released: a foreign
+/// hold, reported, never fought (no drift, no re-evaluation loop); an operator's maintenance is
+/// foreign in this mode too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_checks_bit_is_a_foreign_hold_that_is_never_fought() {
+    let f = Fakes::new();
+    let fail = install_other_check(&f);
+    let (d, go) = service_status_daemon(&f, true).await;
+    std::fs::write(&go, "").unwrap();
+    d.wait_phase("released", LIMIT).await;
+    assert_eq!(f.demotion(), 0);
+
+    std::fs::write(&fail, "").unwrap();
+    service_status(&f); // OPNsense re-evaluates: the other check fails
+    assert_eq!(f.demotion(), BIT);
+    let evaluations = f.count(EVALUATE);
+    wait_metric(&d, "failback_backend_foreign_hold", 1.0).await;
+    measurements(&f, 5).await;
+    assert_eq!(f.count(EVALUATE), evaluations, "failbackd fought another check's bit: {:?}", f.calls());
+    assert_eq!(metric(&d, "failback_backend_drift_total{direction=\"added\"}").await, Some(0.0));
+    assert_eq!(metric(&d, "failback_held_in_maintenance").await, Some(0.0), "not failbackd's hold");
+    assert_eq!(d.phase(), "released");
+
+    std::fs::remove_file(&fail).unwrap();
+    service_status(&f);
+    wait_metric(&d, "failback_backend_foreign_hold", 0.0).await;
+    measurements(&f, 2).await;
+    assert_eq!(metric(&d, "failback_backend_drift_total{direction=\"removed\"}").await, Some(0.0));
+
+    // An operator enters CARP maintenance from the GUI: foreign as well, and left alone.
+    let toggle = std::process::Command::new(f.configctl())
+        .args(["interface", "carp_set_status", "maintenance"])
+        .output()
+        .unwrap();
+    assert!(toggle.status.success());
+    wait_metric(&d, "failback_backend_foreign_hold", 1.0).await;
+    measurements(&f, 3).await;
+    assert!(f.maintenance());
+    assert_eq!(f.count(TOGGLE), 1, "only the operator's toggle");
+    d.stop().await;
+}
+
+/// D9: while idle (hold_on_boot = false) a bit that is already set is another check's, not a
+/// hold of failbackd's to adopt and run a failback for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_idle_another_checks_bit_is_not_adopted() {
+    let f = Fakes::new();
+    let fail = install_other_check(&f);
+    std::fs::write(&fail, "").unwrap();
+    service_status(&f);
+    assert_eq!(f.demotion(), BIT);
+    let (d, _go) = service_status_daemon(&f, false).await;
+    wait_metric(&d, "failback_backend_foreign_hold", 1.0).await;
+    measurements(&f, 3).await;
+    assert_eq!(d.phase(), "idle");
+    assert_eq!(metric(&d, "failback_failbacks_total{outcome=\"released\"}").await, Some(0.0));
+    assert_eq!(f.count(EVALUATE), 1, "{:?}", f.calls());
+    d.stop().await;
+}
+
+/// A `failbackd run` process of the maintenance-mode node below, in boot `boot`.
+fn spawn_in_boot(config: &Path, boot: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_failbackd"))
+        .args(["run", "-c"])
+        .arg(config)
+        .env("FAILBACKD_BOOT_ID", boot)
+        .env("FAILBACKD_UPTIME", "30")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn phase_of(socket: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_failbackd"))
+        .args(["status", "--json", "--socket"])
+        .arg(socket)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["phase"].as_str().unwrap_or_default().to_string()
+}
+
+fn wait_phase_of(socket: &Path, phase: &str) {
+    let until = std::time::Instant::now() + LIMIT;
+    while phase_of(socket) != phase {
+        assert!(std::time::Instant::now() < until, "never reached {phase}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// D7 with the plugin's persistent `state_file`: a power loss during a hold keeps config.xml's
+/// maintenance flag *and* failbackd's ownership of it, so the next boot's failback leaves it at
+/// its release (before, the node stayed in maintenance for ever while failbackd said released).
+#[test]
+fn a_reboot_during_a_maintenance_hold_is_released_by_the_next_boot() {
+    let f = Fakes::new();
+    let (db, run) = (f.path("db"), f.path("run"));
+    std::fs::create_dir(&db).unwrap();
+    std::fs::create_dir(&run).unwrap();
+    let (go, socket) = (f.path("go"), run.join("s.sock"));
+    let config = f.path("failbackd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hold_on_boot = true\nmin_hold = \"0s\"\nstable_for = \"100ms\"\nmax_hold = \"5m\"\n\
+             reconcile_interval = \"100ms\"\ncontrol_socket = {:?}\nstate_file = {:?}\n\
+             metrics_listen = \"127.0.0.1:0\"\n\
+             [backend]\ntype = \"opnsense\"\nmode = \"maintenance\"\nconfigctl = {:?}\nifconfig = {:?}\n\
+             [[probe]]\nname = \"gate\"\ntype = \"command\"\ncommand = [\"test\", \"-f\", {:?}]\n\
+             interval = \"100ms\"\nrise = 1\nfall = 1\n",
+            socket,
+            db.join("failbackd.state"),
+            f.configctl(),
+            f.ifconfig(),
+            go.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut boot1 = spawn_in_boot(&config, "boot-1");
+    wait_phase_of(&socket, "probing");
+    assert!(f.maintenance() && db.join("failbackd.state.maintenance").exists());
+    // Power loss: the process dies, /var/run is purged, config.xml and /var/db stay; the
+    // kernel comes back with maintenance's 240 (OPNsense applies the flag at boot).
+    boot1.kill().unwrap();
+    boot1.wait().unwrap();
+    std::fs::remove_dir_all(&run).unwrap();
+    std::fs::create_dir(&run).unwrap();
+    f.set_demotion(240);
+
+    let mut boot2 = spawn_in_boot(&config, "boot-2");
+    wait_phase_of(&socket, "probing");
+    std::fs::write(&go, "").unwrap();
+    wait_phase_of(&socket, "released");
+    assert!(!f.maintenance(), "failbackd's maintenance must be left at the release: {:?}", f.calls());
+    assert!(!db.join("failbackd.state.maintenance").exists());
+    assert_eq!(f.demotion(), 0);
+    boot2.kill().unwrap();
+    boot2.wait().unwrap();
+}

@@ -132,12 +132,17 @@ fn a_restarted_syslogd_is_reconnected_and_a_missing_one_is_not_fatal() {
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!("first");
         assert!(recv(&sock).ends_with(": first"));
-        // syslogd restarts: its socket is closed and re-created at the same path.
+        // syslogd restarts: its socket is closed and re-created at the same path. The old socket
+        // lingers meanwhile, as it does in a child process between fork and exec (another test
+        // spawning a process): a send to it still succeeds, into a socket nobody reads. Before
+        // the writer checked the socket file, this line went there (the flake under load).
+        let lingering = sock.try_clone().unwrap();
         drop(sock);
         std::fs::remove_file(&path).unwrap();
         let sock = bind(&path);
         tracing::info!("after the restart");
         assert!(recv(&sock).ends_with(": after the restart"));
+        drop(lingering);
         // syslogd is gone: lines are dropped, nothing panics or blocks.
         drop(sock);
         std::fs::remove_file(&path).unwrap();

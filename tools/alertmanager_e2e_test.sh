@@ -27,8 +27,9 @@
 # group intervals and Prometheus re-sends, still exactly one (no duplicate, no resolved).
 # Then the documented inhibition: FailbackStuck of one instance and FailbackProbeDown of that
 # instance and of another are posted to Alertmanager's API; the first FailbackProbeDown must be
-# suppressed (inhibited by FailbackStuck) and never notified, the second notified. The README's
-# group_by must equal the runbook's.
+# suppressed (inhibited by FailbackStuck) and never notified, the second notified. Likewise
+# FailbackTrackSuppressed and FailbackMasterProbeDown of one node: one page for one dead tracked
+# path (the MasterProbeDown suppressed). The README's group_by must equal the runbook's.
 #
 # Prints `alertmanager e2e: N passed, M failed`; exit status 1 on any failure.
 # Builds target/release/failbackd only if missing (FAILBACKD=/path overrides). Every process it
@@ -264,7 +265,9 @@ if ! "${failbackd}" check-config "${tmp}/failbackd.toml" >"${tmp}/check-config.l
     finish
 fi
 t_fb=${SECONDS}
-"${failbackd}" run -c "${tmp}/failbackd.toml" >"${tmp}/failbackd.log" 2>&1 &
+# --start boot: this machine has been up for longer than failbackd's boot window, so `auto`
+# would take it for a first start and not apply hold_on_boot.
+"${failbackd}" run -c "${tmp}/failbackd.toml" --start boot >"${tmp}/failbackd.log" 2>&1 &
 fb_pid=$!
 pids+=("${fb_pid}")
 log "failbackd ${fb_addr}, Prometheus ${prom_url}, Alertmanager ${am_url}, webhook :${hook_port}"
@@ -364,29 +367,34 @@ fi
 echo "== inhibit_rules of docs/runbook.md in Alertmanager"
 stuck_node=fw-stuck.example.net:9818
 other_node=fw-other.example.net:9818
+tracked_node=fw-tracked.example.net:9818
 post_alerts() {
-    python3 - "${am_url}" "${stuck_node}" "${other_node}" "${PAIR}" <<'PY'
+    python3 - "${am_url}" "${stuck_node}" "${other_node}" "${PAIR}" "${tracked_node}" <<'PY'
 import datetime, json, sys, urllib.request
-am, stuck, other, pair = sys.argv[1:]
+am, stuck, other, pair, tracked = sys.argv[1:]
 end = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10)).isoformat()
 def alert(name, instance, **labels):
     return {"labels": dict(alertname=name, instance=instance, job="failbackd", pair=pair, **labels),
             "annotations": {"summary": name}, "endsAt": end}
 body = [alert("FailbackStuck", stuck, severity="warning"),
         alert("FailbackProbeDown", stuck, severity="warning", probe="tunnel"),
-        alert("FailbackProbeDown", other, severity="warning", probe="tunnel")]
+        alert("FailbackProbeDown", other, severity="warning", probe="tunnel"),
+        # One dead tracked path: TrackSuppressed pages, MasterProbeDown of that node is inhibited.
+        alert("FailbackTrackSuppressed", tracked, severity="critical"),
+        alert("FailbackMasterProbeDown", tracked, severity="critical", probe="wan")]
 req = urllib.request.Request(am + "/api/v2/alerts", data=json.dumps(body).encode(),
                              headers={"Content-Type": "application/json"}, method="POST")
 with urllib.request.urlopen(req, timeout=5) as r:
     sys.exit(0 if r.status == 200 else 1)
 PY
 }
-# probedown_state INSTANCE: Alertmanager's state of FailbackProbeDown for INSTANCE and what inhibits it.
+# probedown_state INSTANCE [ALERTNAME]: Alertmanager's state of FailbackProbeDown (or ALERTNAME)
+# for INSTANCE and what inhibits it.
 probedown_state() {
-    python3 - "${am_url}" "$1" <<'PY'
+    python3 - "${am_url}" "$1" "${2:-FailbackProbeDown}" <<'PY'
 import json, sys, urllib.parse, urllib.request
-am, instance = sys.argv[1:]
-q = urllib.parse.urlencode([("filter", 'alertname="FailbackProbeDown"'), ("filter", 'instance="%s"' % instance)])
+am, instance, name = sys.argv[1:]
+q = urllib.parse.urlencode([("filter", 'alertname="%s"' % name), ("filter", 'instance="%s"' % instance)])
 with urllib.request.urlopen(am + "/api/v2/alerts?" + q, timeout=5) as r:
     alerts = json.load(r)
 print(" ".join("%s:%d" % (a["status"]["state"], len(a["status"].get("inhibitedBy") or [])) for a in alerts) or "none")
@@ -427,6 +435,13 @@ if post_alerts; then
         check OK "FailbackStuck notified, the inhibited FailbackProbeDown not"
     else
         check FAIL "FailbackStuck notified, the inhibited FailbackProbeDown not" "${n} FailbackProbeDown notification(s) for ${stuck_node}"
+    fi
+    state=$(probedown_state "${tracked_node}" FailbackMasterProbeDown)
+    if [[ ${state} == suppressed:1 ]] && (($(notified FailbackMasterProbeDown "${tracked_node}") == 0)) &&
+        (($(notified FailbackTrackSuppressed "${tracked_node}") >= 1)); then
+        check OK "FailbackMasterProbeDown is inhibited by FailbackTrackSuppressed of the same node (one page)" "state ${state}"
+    else
+        check FAIL "FailbackMasterProbeDown is inhibited by FailbackTrackSuppressed of the same node (one page)" "state ${state}"
     fi
 else
     check FAIL "posting alerts to Alertmanager's /api/v2/alerts"

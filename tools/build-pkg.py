@@ -19,12 +19,18 @@ The format is what freebsd/pkg writes (read in its source):
 - pkg_manifest.c: "files" maps a path to a string sum (old form) or to an object
   {sum, uname, gname, perm} (parsed since 2013, emitted since pkg 2.x); the object form is used
   so the modes are in the manifest. The compact manifest omits files, directories and scripts.
-- abi "FreeBSD:14:amd64" (pkg_add.c is_valid_abi: the only platform check for a local file) and
-  the legacy "arch" string pkg_arch_to_legacy derives from it ("freebsd:14:x86:64").
+- abi (pkg_add.c is_valid_abi: the only platform check for a local file, "wrong architecture"
+  otherwise) and the legacy "arch" pkg_arch_to_legacy derives from it. The daemon is built once
+  and packaged once per FreeBSD major OPNsense runs on (--abi, repeatable): OPNsense 25.7/26.1
+  are FreeBSD 14 (FreeBSD:14:amd64), 26.7 is FreeBSD 15.1 (FreeBSD:15:amd64). One binary serves
+  both: it links only libc.so.7, libm.so.5 and libthr.so.3 with symbol versions up to FBSD_1.7,
+  which FreeBSD 15 keeps (tools/build-freebsd checks the versions). The plugin ships no binary
+  and says abi "FreeBSD:*:*", what plugins.mk writes under PLUGIN_NO_ABI.
 
-Usage: tools/build-pkg.py failbackd --binary PATH [--out DIR]
+Usage: tools/build-pkg.py failbackd --binary PATH [--abi FreeBSD:14:amd64 ...] [--out DIR]
        tools/build-pkg.py os-failbackd [--out DIR]
-Prints the path of the written package.
+Prints the path of each written package; a daemon package goes to OUT/<abi>/ (a pkg repository
+is one directory per ABI).
 """
 
 import argparse
@@ -42,11 +48,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "/usr/local"
-ABI = "FreeBSD:14:amd64"
-ARCH = "freebsd:14:x86:64"
+# The FreeBSD majors the supported OPNsense releases run on (docs/install.md).
+DAEMON_ABIS = ["FreeBSD:14:amd64", "FreeBSD:15:amd64"]
+PLUGIN_ABI = "FreeBSD:*:*"
 PLUGIN_DIR = ROOT / "contrib/opnsense/net/failbackd"
-MAINTAINER = "failbackd@example.org"
-WWW = "https://github.com/failbackd/failbackd"
+PORT_DIR = ROOT / "contrib/freebsd/net/failbackd"
+
+
+def legacy_arch(abi):
+    """pkg_arch_to_legacy: FreeBSD:15:amd64 -> freebsd:15:x86:64; wildcards stay wildcards."""
+    osname, major, machine = abi.split(":")
+    legacy = {"amd64": "x86:64", "*": "*"}[machine]
+    return f"{osname.lower()}:{major}:{legacy}"
+
+
+def port_var(name):
+    """A variable of the port Makefile (MAINTAINER, WWW): one place for the package metadata."""
+    m = re.search(rf"^{name}=\s*(.*?)\s*$", (PORT_DIR / "Makefile").read_text(), re.M)
+    if not m:
+        raise SystemExit(f"build-pkg: {name} missing in {PORT_DIR}/Makefile")
+    return m.group(1)
 
 
 def cargo_version():
@@ -79,14 +100,21 @@ def failbackd_files(binary):
 
 
 # @sample semantics (pkg's keywords/sample.ucl): install the config from the sample when absent,
-# remove it at deinstall only if unchanged.
+# remove it at deinstall only if unchanged. Under `pkg -r ROOT` pkg runs scripts unchrooted with
+# PKG_ROOTDIR=ROOT (libpkg/scripts.c), so every path is taken relative to it ("/" gives "").
 FAILBACKD_SCRIPTS = {
     "post-install": (
-        "cfg=${PKG_PREFIX}/etc/failbackd.toml\n"
+        "cfg=${PKG_ROOTDIR%/}${PKG_PREFIX}/etc/failbackd.toml\n"
         'if [ ! -f "$cfg" ]; then cp -p "$cfg.sample" "$cfg" && chmod 0600 "$cfg"; fi\n'
+        # An upgrade replaced the binary under a running daemon: restart it onto the new one
+        # (a restart, not a boot: the state file keeps the phase and the boot identity).
+        'if [ "$PKG_UPGRADE" = true ] && [ "${PKG_ROOTDIR:-/}" = / ] &&\n'
+        "   ${PKG_PREFIX}/etc/rc.d/failbackd status >/dev/null 2>&1; then\n"
+        "    ${PKG_PREFIX}/etc/rc.d/failbackd restart || true\n"
+        "fi\n"
     ),
     "pre-deinstall": (
-        "cfg=${PKG_PREFIX}/etc/failbackd.toml\n"
+        "cfg=${PKG_ROOTDIR%/}${PKG_PREFIX}/etc/failbackd.toml\n"
         'if cmp -s "$cfg" "$cfg.sample"; then rm -f "$cfg"; fi\n'
     ),
 }
@@ -107,6 +135,20 @@ def plugin_files():
             mode = 0o755 if os.access(p, os.X_OK) else 0o644
             out.append((PREFIX + "/" + p.relative_to(src).as_posix(), p.read_bytes(), mode))
     return out
+
+
+def plugin_directories(files):
+    """The directories only this plugin creates (its Vendor/Name model, controller, view, template
+    and script directories), deepest first; shared ones (/usr/local/etc, ...) stay."""
+    dirs = set()
+    for path, _, _ in files:
+        parts = path.split("/")
+        owned = False
+        for i, part in enumerate(parts[:-1]):
+            owned = owned or part in ("Failbackd", "failbackd")
+            if owned:
+                dirs.add("/".join(parts[: i + 1]) + "/")
+    return sorted(dirs, key=lambda d: (-d.count("/"), d))
 
 
 def plugin_scripts(files):
@@ -135,16 +177,21 @@ def plugin_scripts(files):
             f'if [ -f /usr/local/sbin/configctl ]; then echo -n "Reloading template {tpl}: "; '
             f"/usr/local/sbin/configctl template reload {tpl}; fi"
         )
-    scripts = {"post-install": "\n".join(post) + "\n"}
-    pre = PLUGIN_DIR / "+PRE_DEINSTALL.pre"
-    if pre.exists():
-        scripts["pre-deinstall"] = pre.read_text()
     post_de = [configure.format("POST_DEINSTALL")] if has_models else []
-    post_deinstall = PLUGIN_DIR / "+POST_DEINSTALL.post"
-    if post_deinstall.exists():
-        post_de.append(post_deinstall.read_text().strip())
-    if post_de:
-        scripts["post-deinstall"] = "\n".join(post_de) + "\n"
+    scripts = {}
+    # plugins.mk order: the generated lines, then the plugin's own `.post` (`.pre` before them).
+    for kind, generated in (("post-install", post), ("pre-deinstall", []), ("post-deinstall", post_de)):
+        pre = PLUGIN_DIR / f"+{kind.upper().replace('-', '_')}.pre"
+        own_post = PLUGIN_DIR / f"+{kind.upper().replace('-', '_')}.post"
+        parts = [pre.read_text().strip()] if pre.exists() else []
+        if generated:
+            # The generated lines act on the running OPNsense (configd, config.xml): never on
+            # the host when pkg installs into another root.
+            parts.append('if [ "${PKG_ROOTDIR:-/}" = "/" ]; then\n' + "\n".join(generated) + "\nfi")
+        if own_post.exists():
+            parts.append(own_post.read_text().strip())
+        if parts:
+            scripts[kind] = "\n".join(parts) + "\n"
     return scripts
 
 
@@ -154,7 +201,8 @@ def plugin_version_file(meta, makefile):
     return {
         "product_abi": os.environ.get("OPNSENSE_ABI", "26.7"),
         "product_arch": "amd64",
-        "product_conflicts": "",
+        # plugins.mk: a release conflicts with its -devel twin and vice versa.
+        "product_conflicts": meta["name"] + "-devel",
         "product_email": meta["maintainer"],
         "product_hash": os.environ.get("PLUGIN_HASH", ""),
         "product_id": meta["name"],
@@ -174,8 +222,8 @@ def manifests(meta, files, scripts):
         "comment": meta["comment"],
         "maintainer": meta["maintainer"],
         "www": meta["www"],
-        "abi": ABI,
-        "arch": ARCH,
+        "abi": meta["abi"],
+        "arch": legacy_arch(meta["abi"]),
         "prefix": PREFIX,
         "flatsize": sum(len(data) for _, data, _ in files),
         "licenselogic": "single",
@@ -186,6 +234,10 @@ def manifests(meta, files, scripts):
         "annotations": meta.get("annotations", {}),
     }
     full = dict(compact)
+    # Directories the package owns, so pkg removes them (when empty) at deinstall.
+    full["directories"] = {
+        d: {"uname": "root", "gname": "wheel", "perm": "0755"} for d in meta.get("directories", [])
+    }
     full["files"] = {
         path: {"sum": sha256_sum(data), "uname": "root", "gname": "wheel", "perm": "%04o" % mode}
         for path, data, mode in files
@@ -217,6 +269,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("package", choices=["failbackd", "os-failbackd"])
     ap.add_argument("--binary", help="the FreeBSD failbackd binary (tools/build-freebsd)")
+    ap.add_argument("--abi", action="append", choices=DAEMON_ABIS,
+                    help="daemon package ABI (repeatable; default: all of " + ", ".join(DAEMON_ABIS) + ")")
     ap.add_argument("--out", default=str(ROOT / "target/pkg"))
     args = ap.parse_args()
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
@@ -232,14 +286,23 @@ def main():
             "origin": "net/failbackd",
             "version": version,
             "comment": "Hold a recovering CARP master demoted until its probes pass",
-            "maintainer": MAINTAINER,
-            "www": WWW,
+            "maintainer": port_var("MAINTAINER"),
+            "www": port_var("WWW"),
             "license": "BSD2CLAUSE",
-            "desc": (ROOT / "contrib/freebsd/net/failbackd/pkg-descr").read_text(),
+            "desc": (PORT_DIR / "pkg-descr").read_text(),
             "deps": {},
             "categories": ["net"],
+            "directories": [PREFIX + "/share/examples/failbackd/"],
         }
         scripts = FAILBACKD_SCRIPTS
+        outs = []
+        for abi in args.abi or DAEMON_ABIS:
+            out_dir = Path(args.out) / abi
+            out_dir.mkdir(parents=True, exist_ok=True)
+            outs.append(out_dir / f"failbackd-{version}.pkg")
+            write_pkg(outs[-1], dict(meta, abi=abi), files, scripts, mtime)
+        print("\n".join(map(str, outs)))
+        return 0
     else:
         v = plugin_makefile_vars()
         rev = v.get("REVISION", "0")
@@ -251,8 +314,9 @@ def main():
             "origin": "opnsense/os-" + v["NAME"],
             "version": version,
             "comment": v["COMMENT"],
-            "maintainer": v.get("MAINTAINER", MAINTAINER),
-            "www": v.get("WWW", WWW),
+            "maintainer": v["MAINTAINER"],
+            "www": v["WWW"],
+            "abi": PLUGIN_ABI,
             "license": v.get("LICENSE", "BSD2CLAUSE"),
             "desc": (PLUGIN_DIR / "pkg-descr").read_text(),
             # plugins.mk builds deps with `pkg query` of the installed dependency: origin + version.
@@ -263,6 +327,7 @@ def main():
         version_json = json.dumps(meta["annotations"], indent=4).encode() + b"\n"
         files.append((PREFIX + "/opnsense/version/" + v["NAME"], version_json, 0o644))
         scripts = plugin_scripts(files)
+        meta["directories"] = plugin_directories(files)
 
     out = Path(args.out) / f"{meta['name']}-{version}.pkg"
     write_pkg(out, meta, files, scripts, mtime)

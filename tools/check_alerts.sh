@@ -66,6 +66,7 @@ echo "${#anchors[@]} runbook anchors checked against ${#sections[@]} sections"
 # Every alert carries what the on-call person needs, is tested, and is listed in the README.
 echo "== alert labels, annotations, tests"
 python3 - "${rules[@]}" <<'PY' || status=1
+import glob
 import re
 import sys
 
@@ -74,8 +75,8 @@ import yaml
 NEEDED = ("summary", "description", "runbook_url", "dashboard_url")
 problems = 0
 tests = ""
-for path in sys.argv[1:]:
-    test = path.replace("alerts/", "alerts/tests/", 1).replace(".rules.yml", ".rules.test.yml")
+# The rule file's own test file and the scenario files next to it (alerts/tests/*.rules.test.yml).
+for test in sorted(glob.glob("alerts/tests/*.rules.test.yml")):
     with open(test, encoding="utf-8") as f:
         tests += f.read()
 with open("README.md", encoding="utf-8") as f:

@@ -69,8 +69,11 @@ def value_mappings(values):
 
 
 def held_seconds(base):
+    """failbackd's own monotonic count of the current hold (failed and draining included): not
+    Prometheus' clock minus the node's, which shows a firewall's clock offset (booted before NTP)
+    as hold time."""
     s = sel(base)
-    return "(time() - failback_maintenance_since_timestamp_seconds%s)\n  and failback_held_in_maintenance%s == 1" % (s, s)
+    return "failback_held_for_seconds%s\n  and failback_held_in_maintenance%s == 1" % (s, s)
 
 
 def events(metric, base, by, window="$__interval"):
@@ -507,7 +510,11 @@ def annotations(base):
         annotation("CARP transitions",
                    events("failback_carp_transitions_total", base, "instance, vhid, interface, state", "1m") + " > 0",
                    "blue", "CARP {{vhid}}@{{interface}} -> {{state}}", "", "instance,state"),
-        annotation("Daemon restarts", "time() - failback_start_timestamp_seconds%s < 60" % s, "purple",
+        # failbackd's monotonic uptime: started within the step (< 60 s), or a reset the step
+        # caught (a crash loop whose lives are shorter than a scrape apart); no wall clock.
+        annotation("Daemon restarts",
+                   "max by (instance) (failback_uptime_seconds%s < 60)\n"
+                   "  or max by (instance) (resets(failback_uptime_seconds%s[1m]) > 0)" % (s, s), "purple",
                    "failbackd started", "the daemon (re)started; a failback in progress is resumed", "instance"),
         annotation("Peer lost", events("failback_peer_lost_total", base, "instance", "1m") + " > 0", "red",
                    "Peer lost", "The peer died while failbackd held this node", "instance"),

@@ -222,8 +222,8 @@ IN_PROGRESS = "only while a failback is in progress; the demo ends released"
 BLOCKED = "names the probes that block a release: none once released, as the demo ends"
 EVENT = "increments since the previous step: none in the story's last second"
 EMPTY_AT_END = {
-    ("failbackd-fleet", "Nodes now", "failback_maintenance_since_timestamp_seconds"): HELD,
-    ("failbackd-node", "Held for", "failback_maintenance_since_timestamp_seconds"): HELD,
+    ("failbackd-fleet", "Nodes now", "failback_held_for_seconds"): HELD,
+    ("failbackd-node", "Held for", "failback_held_for_seconds"): HELD,
     ("failbackd-node", "Time held", "failback_hold_elapsed_seconds"): IN_PROGRESS,
     ("failbackd-node", "max_hold ends in", "failback_hold_remaining_seconds"): IN_PROGRESS,
     ("failbackd-node", "Which probe blocks the release", "failback_release_blocked"): BLOCKED,

@@ -3,7 +3,9 @@
 //!
 //! The state command's contract: exit 0 and print `demoted` or `promoted` (first word of
 //! stdout, case-insensitive). Without a state command the backend reports "unknown", and the
-//! daemon falls back to its state file.
+//! daemon falls back to its state file, trusting only what a phase proves was confirmed
+//! (`probing`/`stabilizing`: demoted, `released`: promoted); a restart in `holding`, `releasing`
+//! or `draining` issues the call again, which is why demote and promote must be idempotent.
 //!
 //! The optional `carp_state` command's contract: exit 0 and print one line per CARP/VRRP
 //! instance, `VHID@IFACE STATE` with STATE one of MASTER, BACKUP, INIT (blank lines ignored);

@@ -23,11 +23,14 @@
 //! bit); each call writes config.xml (a config history entry, and an XMLRPC sync if enabled).
 //! So the state is read first and the toggle is only sent when it differs, and its JSON `action`
 //! is checked. Maintenance may also be an operator's (or persist in config.xml across a boot):
-//! failbackd writes a marker `<state_file>.maintenance` (atomically) after it entered
-//! maintenance itself and removes it when it left; maintenance on without the marker is
-//! *foreign*: `demote` relies on it without toggling, `promote` never leaves it. A marker whose
-//! maintenance is gone (an operator left it) is removed at the next reading, so a later
-//! operator maintenance is not mistaken for failbackd's.
+//! failbackd writes a marker (atomically, [`marker_path`]) after it entered maintenance itself
+//! and removes it when it left; maintenance on without the marker is *foreign*: `demote` relies
+//! on it without toggling, `promote` never leaves it. A marker whose maintenance is gone (an
+//! operator left it) is removed at the next reading, so a later operator maintenance is not
+//! mistaken for failbackd's. config.xml's flag survives a reboot, so the marker must too: it is
+//! kept on persistent storage, and it stays valid across boots for exactly as long as the flag
+//! is on (a reboot during a hold leaves the node in failbackd's maintenance, which the next
+//! boot's failback leaves at its release). The boot identity matters to the state file only.
 //!
 //! `demote` and `promote` hold the lock `<state_file>.lock` (as the freebsd backend does), so
 //! the daemon and the hook's fail-safe never both read "off" and both toggle (enter, leave).
@@ -106,8 +109,27 @@ pub fn parse_set_status(stdout: &str) -> Result<String, BackendError> {
         .ok_or_else(|| BackendError(format!("carp_set_status printed no action: {}", stdout.trim())))
 }
 
+/// Where config.xml's maintenance flag is recorded as failbackd's: `<state_file>.maintenance`,
+/// unless the state file is on a file system cleared at boot (/var/run, /run), where the marker
+/// would vanish while the flag stays and failbackd's own maintenance would read as foreign
+/// after a reboot, never to be left; then `/var/db/failbackd/<state file name>.maintenance`.
+pub fn marker_path(state_file: &Path) -> PathBuf {
+    let volatile = ["/var/run/", "/run/"].iter().any(|d| state_file.starts_with(d));
+    match state_file.file_name() {
+        Some(name) if volatile => {
+            let mut name = name.to_owned();
+            name.push(".maintenance");
+            Path::new(PERSISTENT_MARKER_DIR).join(name)
+        }
+        _ => super::beside(state_file, ".maintenance"),
+    }
+}
+
+/// Persistent storage for the marker when the state file is volatile (FreeBSD's /var/db).
+pub const PERSISTENT_MARKER_DIR: &str = "/var/db/failbackd";
+
 impl OpnsenseBackend {
-    /// `state_file` is the daemon's; the maintenance marker is `<state_file>.maintenance`.
+    /// `state_file` is the daemon's; the maintenance marker is at [`marker_path`].
     pub fn new(
         mode: OpnsenseMode,
         configctl: String,
@@ -120,7 +142,7 @@ impl OpnsenseBackend {
             configctl,
             ifconfig,
             timeout,
-            marker: super::beside(state_file, ".maintenance"),
+            marker: marker_path(state_file),
             lock: super::beside(state_file, ".lock"),
             carp_errors: Default::default(),
         }
@@ -140,6 +162,11 @@ impl OpnsenseBackend {
 
     async fn mark(&self, ours: bool) -> Result<(), BackendError> {
         let r = if ours {
+            if let Some(dir) = self.marker.parent() {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| BackendError(format!("maintenance marker: {}: {e}", dir.display())))?;
+            }
             crate::atomic::write(&self.marker, b"failbackd entered CARP maintenance mode\n").await
         } else {
             crate::atomic::remove(&self.marker).await
@@ -235,8 +262,11 @@ impl OpnsenseBackend {
                 (st.maintenance, foreign, if st.maintenance && !foreign { MAINTENANCE_DEMOTION } else { 0 })
             }
             OpnsenseMode::ServiceStatus => {
+                // The bit is every service check's; whether it is failbackd's depends on the
+                // daemon's phase (machine::attribute_shared_hold). An operator's maintenance is
+                // foreign here too.
                 let bit = st.demotion & SERVICE_STATUS_BIT != 0;
-                (bit, false, if bit { SERVICE_STATUS_BIT } else { 0 })
+                (bit, st.maintenance, if bit { SERVICE_STATUS_BIT } else { 0 })
             }
         };
         let mut rest = st.demotion - ours;
@@ -331,6 +361,25 @@ mod tests {
         assert_eq!(st, CarpGlobal { demotion: 240, maintenance: true });
         assert!(parse_show_carp("Action not found").is_err());
         assert!(parse_show_carp(r#"{"demotion":"x"}"#).is_err());
+    }
+
+    /// D7: a marker beside a state file in /var/run vanished at boot while config.xml's
+    /// maintenance flag stayed, so failbackd's own maintenance read as foreign for ever.
+    #[test]
+    fn the_marker_outlives_a_volatile_state_file() {
+        assert_eq!(
+            marker_path(Path::new("/var/run/failbackd.state")),
+            Path::new("/var/db/failbackd/failbackd.state.maintenance")
+        );
+        assert_eq!(
+            marker_path(Path::new("/run/failbackd/failbackd.state")),
+            Path::new("/var/db/failbackd/failbackd.state.maintenance")
+        );
+        assert_eq!(
+            marker_path(Path::new("/var/db/failbackd/failbackd.state")),
+            Path::new("/var/db/failbackd/failbackd.state.maintenance")
+        );
+        assert_eq!(marker_path(Path::new("/x/state.json")), Path::new("/x/state.json.maintenance"));
     }
 
     #[test]

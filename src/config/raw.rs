@@ -44,7 +44,21 @@ pub struct RawConfig {
     pub probes: Vec<Spanned<RawProbe>>,
     pub tracing: Option<Spanned<super::telemetry::RawTracing>>,
     pub syslog: Option<Spanned<super::telemetry::RawSyslog>>,
-    pub tracking: Option<Spanned<super::tracking::RawTracking>>,
+    pub tracking: Option<Spanned<RawTracking>>,
+}
+
+/// `[tracking]` as written (validated in tracking.rs; here so that raw.rs imports nothing from
+/// the modules that validate it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTracking {
+    /// Default of every required probe's `track`.
+    pub enabled: Option<bool>,
+    pub track_for: Option<Spanned<Dur>>,
+    pub max_demotions: Option<Spanned<u32>>,
+    pub window: Option<Spanned<Dur>>,
+    /// The peer's failbackd /status, e.g. "http://198.51.100.2:9818/status".
+    pub peer: Option<Spanned<String>>,
 }
 
 /// `[[probe]]`: one flat table per probe; type-specific keys are checked in validate.rs.

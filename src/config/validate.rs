@@ -161,6 +161,7 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
     };
 
     let tracking = super::tracking::build(cx.file, cx.text, &mut cx.errors, &raw.tracking);
+    super::tracking::check_peer_is_not_self(cx.file, cx.text, &mut cx.errors, &raw.tracking, metrics_listen);
     let mut names = HashSet::new();
     let probes = raw.probes.iter().filter_map(|p| probe(cx, p, &mut names, &tracking)).collect();
 
@@ -302,19 +303,19 @@ fn probe(
         }
     }
 
-    let track =
-        super::tracking::probe(cx.file, cx.text, &mut cx.errors, tracking, p.track, &p.track_without_peer);
+    let required = p.required.unwrap_or(true);
+    let track = super::tracking::probe(
+        cx.file,
+        cx.text,
+        &mut cx.errors,
+        tracking,
+        p.track,
+        required,
+        table.clone(),
+        &p.track_without_peer,
+    );
     let kind = probe_kind(cx, p, table)?;
-    Some(ProbeConfig {
-        name: name.clone(),
-        kind,
-        interval,
-        timeout,
-        rise,
-        fall,
-        required: p.required.unwrap_or(true),
-        track,
-    })
+    Some(ProbeConfig { name: name.clone(), kind, interval, timeout, rise, fall, required, track })
 }
 
 fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<ProbeKind> {

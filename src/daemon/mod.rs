@@ -7,6 +7,7 @@
 //! Time comes from tokio's clock ([`crate::telemetry::moments::now`]), so the whole daemon runs
 //! on paused time in tests.
 
+pub mod boot;
 mod control;
 mod observe;
 pub(crate) mod peer;
@@ -18,7 +19,7 @@ pub mod run;
 use crate::carp::Backend;
 use crate::config::Config;
 use crate::control::Envelope;
-use crate::machine::{Action, BackendOp, Boot, Event, Machine, Phase};
+use crate::machine::{Action, BackendOp, Boot, Event, Machine};
 use crate::probe::ProbeOutcome;
 use crate::status::Status;
 use crate::telemetry::metrics::Metrics;
@@ -83,10 +84,17 @@ pub(crate) struct Daemon {
     backend_tx: mpsc::Sender<BackendResult>,
     observe_tx: mpsc::Sender<observe::Reading>,
     peer_tx: mpsc::Sender<crate::machine::PeerHealth>,
+    /// What the last ask of the peer said, so a repeat is logged at debug only.
+    peer_said: Arc<peer::LastSaid>,
     observer: observe::Observer,
     last_probe: Vec<Option<ProbeOutcome>>,
     drain_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
     persisted: Option<crate::statefile::Persisted>,
+    /// This boot's identity, written into the state file.
+    boot_id: Option<String>,
+    /// The last state file write error, logged once per change (a read-only file system would
+    /// otherwise log on every step).
+    state_file_error: Option<String>,
     maintenance_since: Option<Instant>,
     heartbeat: crate::server::Heartbeat,
     cancel: CancellationToken,
@@ -94,13 +102,42 @@ pub(crate) struct Daemon {
 }
 
 /// Starts the daemon's tasks on `tracker` and returns handles to it. Everything stops on
-/// `cancel`; `tracker.wait()` (after `tracker.close()`) returns when it has.
+/// `cancel`; `tracker.wait()` (after `tracker.close()`) returns when it has. For embedders, tests
+/// and the demo: the system is taken as just booted (no state file of this boot is a boot), as
+/// the uptime of the machine running them says nothing about the node they simulate.
+/// `failbackd run` uses [`start_as`].
 pub async fn start(
     cfg: Config,
     backend: Arc<dyn Backend>,
     listeners: Listeners,
     cancel: CancellationToken,
     tracker: &TaskTracker,
+) -> anyhow::Result<Handles> {
+    let system = boot::SystemBoot { uptime: None, ..boot::SystemBoot::read().await };
+    start_in(cfg, backend, listeners, cancel, tracker, boot::StartMode::Auto, system).await
+}
+
+/// [`start`] on this system (boot identity and uptime), told what this start is
+/// (`failbackd run --start`).
+pub async fn start_as(
+    cfg: Config,
+    backend: Arc<dyn Backend>,
+    listeners: Listeners,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+    mode: boot::StartMode,
+) -> anyhow::Result<Handles> {
+    start_in(cfg, backend, listeners, cancel, tracker, mode, boot::SystemBoot::read().await).await
+}
+
+async fn start_in(
+    cfg: Config,
+    backend: Arc<dyn Backend>,
+    listeners: Listeners,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+    mode: boot::StartMode,
+    system: boot::SystemBoot,
 ) -> anyhow::Result<Handles> {
     let metrics = Metrics::new(&cfg, backend.name())?;
     let (status_tx, status_rx) = watch::channel(Status::default());
@@ -133,8 +170,9 @@ pub async fn start(
     tracker.spawn(crate::server::serve(listeners.http, app, cancel.clone(), tracker.clone()));
 
     let started = now();
+    let machine = Machine::new(cfg.machine(), started);
     let mut daemon = Daemon {
-        machine: Machine::new(cfg.machine(), started),
+        machine,
         last_probe: vec![None; cfg.probes.len()],
         cfg,
         backend,
@@ -146,16 +184,21 @@ pub async fn start(
         backend_tx,
         observe_tx,
         peer_tx,
+        peer_said: Arc::default(),
         observer: observe::Observer::default(),
         drain_waiters: Vec::new(),
         persisted: None,
+        boot_id: None,
+        state_file_error: None,
         maintenance_since: None,
         heartbeat,
         cancel: cancel.clone(),
         tracker: tracker.clone(),
     };
-    let (boot, reading) = daemon.boot_facts().await;
+    let (boot, reading, decision) = daemon.boot_facts(mode, system).await;
     tracing::info!(
+        start = decision.kind.as_str(),
+        why = decision.why,
         previous = boot.previous.map(|p| p.as_str()),
         resumed = boot.resumed.map(|r| r.id),
         demoted = ?boot.backend_demoted,
@@ -170,6 +213,19 @@ pub async fn start(
     Ok(handles)
 }
 
+/// Tracking's part of the previous run's state file, handed to the machine before its first
+/// step (which rewrites the file): the flap limit's history, on this run's clock (`now`; a time
+/// after now cannot be from this boot: dropped), and whether the failback in progress was
+/// started by tracking (it resumes as `resume`, and `max_hold` must not end it either).
+fn carry_over(machine: &mut Machine, p: &crate::statefile::Persisted, now: Instant) {
+    let mono_now = crate::statefile::monotonic_now();
+    let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
+    machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
+    if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
+        machine.restore_tracking_failback(f.id);
+    }
+}
+
 /// Runs the loop; `ended` is cancelled however it ends, a panic included (the guard is dropped
 /// while unwinding), so `failbackd run` can exit instead of serving a dead daemon's metrics.
 async fn supervise(work: impl std::future::Future<Output = ()>, ended: CancellationToken) {
@@ -178,34 +234,30 @@ async fn supervise(work: impl std::future::Future<Output = ()>, ended: Cancellat
 }
 
 impl Daemon {
-    /// What the previous run left (state file) and what the backend says now.
-    async fn boot_facts(&mut self) -> (Boot, observe::Reading) {
-        let persisted = match crate::statefile::read(&self.cfg.state_file) {
-            Ok(p) => p,
-            Err(e) => {
-                // The file existed, so this is a restart, not a boot: do not hold a live master.
-                tracing::warn!(error = %e, "ignoring the state file");
-                Some(crate::statefile::Persisted::new(Phase::Idle))
-            }
-        };
-        let previous = persisted.as_ref().map(|p| p.phase().unwrap_or(Phase::Idle));
+    /// What the previous run left (state file), which boot this is and what the backend says
+    /// now; [`boot::boot_event`] decides.
+    async fn boot_facts(
+        &mut self,
+        mode: boot::StartMode,
+        system: boot::SystemBoot,
+    ) -> (Boot, observe::Reading, boot::Decision) {
+        let found = boot::Found::read(&self.cfg.state_file);
+        if let boot::Found::Unreadable(e) = &found {
+            tracing::warn!(error = %e, "ignoring the state file");
+        }
+        self.boot_id = system.id.clone();
         let reading = observe::measure(Arc::clone(&self.backend), self.backend_gen, 0, 0).await;
-        let measured = reading.result.as_ref().ok().and_then(|o| o.held);
-        // A backend that cannot tell falls back to what the state file says we had in place.
-        let backend_demoted = measured.or(previous.and_then(Phase::wants_demoted));
-        let now = now();
-        let resumed = persisted.as_ref().and_then(|p| p.failback.as_ref()).map(|f| {
-            let age = f.age();
-            crate::machine::Resumed {
-                id: f.id,
-                // Before this process's clock can represent (an arm long before a young
-                // process started): the age stays right, the instant saturates to now - age.
-                armed_at: now.checked_sub(age).unwrap_or(now),
-                peer_lost: f.peer_lost,
-            }
-        });
-        let last_failback = persisted.as_ref().map_or(0, |p| p.last_failback);
-        (Boot { backend_demoted, previous, resumed, last_failback }, reading)
+        // A shared lever's bit is only known to be ours once the phase is (the machine re-applies
+        // what the phase wants; the calls are idempotent).
+        let measured =
+            if self.shared_lever() { None } else { reading.result.as_ref().ok().and_then(|o| o.held) };
+        let (boot, decision) =
+            boot::boot_event(&found, &system, mode, measured, now(), crate::statefile::monotonic_now());
+        // Tracking's carry-over is on this boot's monotonic clock: only a restart can use it.
+        if let (boot::Found::File(p), boot::StartKind::Restart) = (&found, decision.kind) {
+            carry_over(&mut self.machine, p, now());
+        }
+        (boot, reading, decision)
     }
 
     async fn run(mut self, mut inputs: Inputs, cancel: CancellationToken) {
@@ -303,6 +355,7 @@ impl Daemon {
                 Action::Demote => self.call_backend(BackendOp::Demote),
                 Action::Promote => self.call_backend(BackendOp::Promote),
                 Action::AskPeer => self.ask_peer(),
+                Action::Measure => self.observe(),
                 Action::RestartProbes => {
                     restart = true;
                     self.last_probe.iter_mut().for_each(|p| *p = None);
@@ -353,23 +406,41 @@ impl Daemon {
     fn ask_peer(&self) {
         let tx = self.peer_tx.clone();
         let url = self.cfg.tracking.peer.clone();
+        let said = Arc::clone(&self.peer_said);
         self.tracker.spawn(async move {
+            // Asked every few seconds while a suppression lasts: each answer is logged at its
+            // level when it differs from the last one, a repeat at debug.
             let answer = match url {
                 None => crate::machine::PeerHealth::Unreachable,
                 Some(url) => match peer::ask(&url).await {
                     Ok(st) => {
                         let health = peer::judge(&st);
-                        tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        if said.is_new(format!("{health:?} {}", st.phase)) {
+                            tracing::info!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        } else {
+                            tracing::debug!(peer = url, phase = st.phase, health = ?health, "asked the peer");
+                        }
                         health
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot ask the peer");
+                        if said.is_new(e.clone()) {
+                            tracing::warn!(error = %e, "cannot ask the peer");
+                        } else {
+                            tracing::debug!(error = %e, "cannot ask the peer");
+                        }
                         crate::machine::PeerHealth::Unreachable
                     }
                 },
             };
             let _ = tx.send(answer).await;
         });
+    }
+
+    /// The flap limit's history for the state file, on the system's monotonic clock.
+    fn flap_history_mono_ms(&self) -> Vec<u64> {
+        let (mono_now, now) = (crate::statefile::monotonic_now(), now());
+        let age = |at: Instant| now.saturating_duration_since(at);
+        self.machine.track_demotions().map(|at| mono_now.saturating_sub(age(at)).as_millis() as u64).collect()
     }
 
     /// Writes the state file when what it records changed.
@@ -388,19 +459,26 @@ impl Daemon {
                 armed_unix: kept
                     .as_ref()
                     .map_or_else(|| crate::telemetry::moments::unix_at(f.armed_at), |k| k.armed_unix),
-                trigger: f.trigger.to_string(),
+                // A resumed failback keeps the trigger it was armed by (tracking's matters).
+                trigger: kept
+                    .as_ref()
+                    .filter(|_| f.trigger == crate::machine::Trigger::Resume)
+                    .map_or_else(|| f.trigger.to_string(), |k| k.trigger.clone()),
                 peer_lost: f.peer_lost,
             }
         });
         let last_failback = self.machine.failback().map_or(self.machine.ended_failbacks(), |f| f.id);
         let state = crate::statefile::Persisted {
+            track_demotions_mono_ms: self.flap_history_mono_ms(),
             failback,
             last_failback,
+            boot_id: self.boot_id.clone(),
             ..crate::statefile::Persisted::new(phase)
         };
         let same = self.persisted.as_ref().is_some_and(|p| {
             p.phase == state.phase
                 && p.last_failback == state.last_failback
+                && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
                 && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
                     == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
         });
@@ -408,8 +486,24 @@ impl Daemon {
             return;
         }
         match crate::statefile::write(&self.cfg.state_file, &state) {
-            Ok(()) => self.persisted = Some(state),
-            Err(e) => tracing::warn!(error = %e, "cannot write the state file"),
+            Ok(()) => {
+                self.persisted = Some(state);
+                if self.state_file_error.take().is_some() {
+                    tracing::info!(path = %self.cfg.state_file.display(), "the state file is written again");
+                }
+            }
+            Err(e) => {
+                self.metrics.state_file_write_errors.inc();
+                if self.state_file_error.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot write the state file: a restart or `failbackd ready` works from a stale \
+                         or missing one (said again only when the error changes; see \
+                         failback_state_file_write_errors_total)"
+                    );
+                    self.state_file_error = Some(e);
+                }
+            }
         }
     }
 }

@@ -90,18 +90,33 @@ impl Daemon {
                 Metrics::set_measured(&self.metrics.backend_demoted, obs.demoted.map(i64::from));
                 Metrics::set_measured(&self.metrics.carp_demotion, obs.demotion);
                 let carp = obs.carp.as_ref().map(|seen| {
+                    // The cap holds within one reading too: new `vhid@iface` take the room left.
+                    let mut room = MAX_CARP_SERIES.saturating_sub(self.machine.carp_states().count());
                     seen.iter()
-                        .filter(|s| self.admits_carp(s.vhid, &s.iface))
+                        .filter(|s| self.cfg.watches(s.vhid, &s.iface))
+                        .filter(|s| {
+                            let known =
+                                self.machine.carp_states().any(|((v, i), _)| *v == s.vhid && *i == s.iface);
+                            let admitted = known || room > 0;
+                            if !known && admitted {
+                                room -= 1;
+                            }
+                            admitted
+                        })
                         .map(|s| CarpReading { vhid: s.vhid, iface: s.iface.clone(), state: s.state })
                         .collect()
                 });
-                let observed = Observed {
-                    backend_seq: r.backend_seq,
-                    carp_seq: r.carp_seq,
-                    held: obs.held,
-                    foreign: obs.foreign,
-                    carp,
+                let (held, foreign) = if self.shared_lever() {
+                    crate::machine::attribute_shared_hold(
+                        obs.held == Some(true),
+                        obs.foreign,
+                        self.machine.phase(),
+                    )
+                } else {
+                    (obs.held, obs.foreign)
                 };
+                let observed =
+                    Observed { backend_seq: r.backend_seq, carp_seq: r.carp_seq, held, foreign, carp };
                 self.observer.last = Some((r.at, obs));
                 self.metrics.moments.set(|i| i.observed_at = Some(r.at));
                 observed
@@ -122,6 +137,14 @@ impl Daemon {
             }
         };
         self.step(Event::Observed(observed));
+    }
+
+    /// Whether failbackd's lever is shared with others (OPNsense `service_status`: the 2^20 bit
+    /// of every service check), so whose hold it is depends on the phase
+    /// ([`crate::machine::attribute_shared_hold`]).
+    pub(super) fn shared_lever(&self) -> bool {
+        matches!(&self.cfg.backend, crate::config::BackendConfig::Opnsense(c)
+            if c.mode == crate::config::OpnsenseMode::ServiceStatus)
     }
 
     /// Whether a CARP state for `vhid@iface` may enter the machine and the metrics: watched, and

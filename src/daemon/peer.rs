@@ -19,9 +19,13 @@ pub const PEER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest /status accepted.
 const MAX_BODY: usize = 1 << 20;
 
-/// Whether the peer can take over: it is at rest (idle or released: not holding, not failed,
-/// not draining) and every probe it tracks is up with no failure since its last pass. A peer
-/// that tracks nothing is judged by its required probes.
+/// Whether the peer can take over: its loop is alive (the snapshot is not stale: else
+/// [`PeerHealth::Unreachable`]); it is at rest (idle or released: not holding, not failed, not
+/// draining); nothing else holds it down (an operator's maintenance, another demotion source,
+/// a watched VHID in INIT); and it vouches for its path: every required probe it tracks is up
+/// with no failure since its last pass, and there is at least one such probe. A peer that
+/// tracks nothing is judged by its required probes; optional probes never count (an optional
+/// probe down there, an IPv6 gateway on a site without IPv6, says nothing about the path).
 ///
 /// "No failure since its last pass", not just `up`: in a shared outage both nodes' probes fail
 /// from the same moment, and with the same `fall` the node that counts its `fall`-th failure
@@ -29,22 +33,47 @@ const MAX_BODY: usize = 1 << 20;
 /// demote onto a dead path (every run of the testbed's `tshared` before this check). With the
 /// same interval and `fall` >= 2, the peer has failed at least once by then.
 pub fn judge(st: &Status) -> PeerHealth {
+    if st.stale() {
+        return PeerHealth::Unreachable;
+    }
     let at_rest = matches!(st.phase.as_str(), "idle" | "released");
-    let tracked: Vec<_> = st.probes.iter().filter(|p| p.tracked).collect();
-    let probes: Vec<_> =
-        if tracked.is_empty() { st.probes.iter().filter(|p| p.required).collect() } else { tracked };
-    if at_rest && probes.iter().all(|p| p.up && p.fails == 0) {
+    let held_down =
+        st.measured.as_ref().is_some_and(|m| m.foreign || m.held == Some(true) || m.demoted == Some(true));
+    let init = st.carp.iter().any(|c| c.state == "INIT");
+    let required: Vec<_> = st.probes.iter().filter(|p| p.required).collect();
+    let tracked: Vec<_> = required.iter().copied().filter(|p| p.tracked).collect();
+    let probes = if tracked.is_empty() { required } else { tracked };
+    let vouches = !probes.is_empty() && probes.iter().all(|p| p.up && p.fails == 0);
+    if at_rest && !held_down && !init && vouches {
         PeerHealth::Healthy
     } else {
         PeerHealth::Unhealthy
     }
 }
 
+/// The last thing an ask of the peer said (an answer or an error), to log repeats quietly.
+#[derive(Debug, Default)]
+pub struct LastSaid(std::sync::Mutex<Option<String>>);
+
+impl LastSaid {
+    /// Records `what`; true when it differs from the last one.
+    pub fn is_new(&self, what: String) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let new = last.as_deref() != Some(what.as_str());
+        *last = Some(what);
+        new
+    }
+}
+
 /// Asks the peer at `url`; the error says why it could not be asked.
 pub async fn ask(url: &str) -> Result<Status, String> {
-    tokio::time::timeout(PEER_TIMEOUT, fetch(url))
+    let st = tokio::time::timeout(PEER_TIMEOUT, fetch(url))
         .await
-        .map_err(|_| format!("peer {url} did not answer within {}s", PEER_TIMEOUT.as_secs()))?
+        .map_err(|_| format!("peer {url} did not answer within {}s", PEER_TIMEOUT.as_secs()))??;
+    if st.node == crate::status::node_id() {
+        return Err(format!("peer {url} is this node itself: point [tracking] peer at the other node"));
+    }
+    Ok(st)
 }
 
 async fn fetch(url: &str) -> Result<Status, String> {
@@ -84,7 +113,7 @@ async fn fetch(url: &str) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::ProbeStatus;
+    use crate::status::{CarpStatus, MeasuredStatus, ProbeStatus};
 
     fn probe(name: &str, up: bool, tracked: bool) -> ProbeStatus {
         ProbeStatus {
@@ -120,6 +149,104 @@ mod tests {
         for busy in ["holding", "probing", "stabilizing", "failed", "draining", "releasing"] {
             assert_eq!(judge(&st(busy, vec![probe("wan", true, true)])), PeerHealth::Unhealthy, "{busy}");
         }
+    }
+
+    fn released(probes: Vec<ProbeStatus>) -> Status {
+        Status { phase: "released".into(), probes, ..Status::default() }
+    }
+
+    // D4: an optional probe down on the peer says nothing about its path.
+    #[test]
+    fn an_optional_probe_down_on_the_peer_does_not_make_it_unhealthy() {
+        let v6 = ProbeStatus { required: false, fails: 40, ..probe("wan-gateway-v6", false, true) };
+        assert_eq!(judge(&released(vec![probe("wan", true, true), v6.clone()])), PeerHealth::Healthy);
+        // Nor when it is the only tracked one: the required probes judge then.
+        assert_eq!(judge(&released(vec![probe("wan", true, false), v6])), PeerHealth::Healthy);
+    }
+
+    // D13: a peer that something else holds down, or that vouches for nothing, cannot take over.
+    #[test]
+    fn a_peer_held_down_in_init_or_without_probes_is_unhealthy() {
+        let measured = |foreign, held, demoted| MeasuredStatus {
+            held,
+            foreign,
+            demoted,
+            demotion: Some(240),
+            others: vec!["maintenance mode (entered outside failbackd)".into()],
+            at: 0.0,
+        };
+        for m in [
+            measured(true, Some(true), Some(true)),
+            measured(false, Some(false), Some(true)),
+            measured(false, Some(true), Some(true)),
+        ] {
+            let st = Status { measured: Some(m.clone()), ..released(vec![probe("wan", true, true)]) };
+            assert_eq!(judge(&st), PeerHealth::Unhealthy, "{m:?}");
+        }
+        let fine =
+            MeasuredStatus { demotion: Some(0), others: vec![], ..measured(false, Some(false), Some(false)) };
+        let st = Status { measured: Some(fine), ..released(vec![probe("wan", true, true)]) };
+        assert_eq!(judge(&st), PeerHealth::Healthy);
+        let init = CarpStatus { vhid: 1, iface: "igb1".into(), state: "INIT".into() };
+        let st = Status { carp: vec![init], ..released(vec![probe("wan", true, true)]) };
+        assert_eq!(judge(&st), PeerHealth::Unhealthy);
+        assert_eq!(judge(&released(vec![])), PeerHealth::Unhealthy);
+        let optional_only = ProbeStatus { required: false, ..probe("wan", true, false) };
+        assert_eq!(judge(&released(vec![optional_only])), PeerHealth::Unhealthy);
+        let st: Status = serde_json::from_str(
+            r#"{"phase":"idle","since":0,"backend":"","demoted":null,"failback":null,"last_outcome":null,"failbacks_ended":0,"probes":[],"carp":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(judge(&st), PeerHealth::Unhealthy);
+    }
+
+    // D20: a snapshot served by a daemon whose loop stopped is no answer.
+    #[test]
+    fn a_stale_snapshot_is_unreachable() {
+        let st = |age| Status {
+            loop_age_s: Some(age),
+            loop_stale_after_s: Some(8.0),
+            ..released(vec![probe("wan", true, true)])
+        };
+        assert_eq!(judge(&st(1.0)), PeerHealth::Healthy);
+        assert_eq!(judge(&st(60.0)), PeerHealth::Unreachable);
+    }
+
+    /// Serves one HTTP answer with `body` on a loopback port.
+    async fn serve_once(body: String) -> std::net::SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+        });
+        addr
+    }
+
+    // D16: a `peer` URL that reaches this very process is an error, not an unhealthy peer.
+    #[tokio::test]
+    async fn asking_ourselves_is_an_error() {
+        let me = Status { node: crate::status::node_id().into(), ..released(vec![probe("wan", true, true)]) };
+        let addr = serve_once(serde_json::to_string(&me).unwrap()).await;
+        let e = ask(&format!("http://{addr}/status")).await.unwrap_err();
+        assert!(e.contains("this node itself"), "{e}");
+        let other = Status { node: "0123456789abcdef".into(), ..me };
+        let addr = serve_once(serde_json::to_string(&other).unwrap()).await;
+        assert!(ask(&format!("http://{addr}/status")).await.is_ok());
+    }
+
+    #[test]
+    fn only_a_change_in_what_the_peer_says_is_new() {
+        let said = LastSaid::default();
+        assert!(said.is_new("Healthy released".into()));
+        assert!(!said.is_new("Healthy released".into()));
+        assert!(said.is_new("Unhealthy probing".into()));
+        assert!(said.is_new("Healthy released".into()));
     }
 
     #[tokio::test]

@@ -7,6 +7,28 @@ use crate::telemetry::moments::{now, unix_at};
 use std::time::Instant;
 
 impl Daemon {
+    /// `failback_probe_up` from the machine's tally: 1 when the probe rose, 0 when it fell, and
+    /// no series while it is not known yet (after a start, an arm or a reload: "unknown" is never
+    /// "down", so no alert reads a fresh tally as a dead path). Returns what was published.
+    pub(super) fn publish_probe_up(&self, probe: usize) -> Option<bool> {
+        let (Some(p), Some(t)) = (self.cfg.probes.get(probe), self.machine.probe(probe)) else { return None };
+        let gauge = &self.metrics.probe_up;
+        let known = if t.up {
+            Some(true)
+        } else if t.fell {
+            Some(false)
+        } else {
+            None
+        };
+        match known {
+            Some(up) => gauge.with_label_values(&[p.name.as_str()]).set(i64::from(up)),
+            None => {
+                let _ = gauge.remove_label_values(&[p.name.as_str()]);
+            }
+        }
+        known
+    }
+
     pub(super) fn record(&mut self, now: Instant, record: &Record) {
         let m = &self.metrics;
         match record {
@@ -54,20 +76,35 @@ impl Daemon {
                     "a watched VHID became MASTER while held: the peer is gone; not fighting it"
                 );
             }
-            Record::ProbeChanged { probe, up } => {
+            Record::HoldIneffective { failback } => {
+                m.hold_ineffective.inc();
+                tracing::error!(
+                    failback,
+                    "a watched VHID became MASTER while held, and the peer says it could take over: \
+                     the hold does not reach CARP/VRRP (check the backend's wiring, e.g. keepalived's \
+                     track_file); this node carries the traffic before its probes passed"
+                );
+            }
+            Record::ProbeChanged { probe, .. } => {
                 let Some(p) = self.cfg.probes.get(*probe) else { return };
-                m.probe_up.with_label_values(&[p.name.as_str()]).set(i64::from(*up));
+                // The tally after the step is the truth: up (rose), down (fell) or, after an arm
+                // or a reload, not known yet, which is never reported as down.
+                let known = self.publish_probe_up(*probe);
                 let error =
                     self.last_probe.get(*probe).and_then(|o| o.as_ref()).and_then(|o| o.error.clone());
-                if *up {
-                    tracing::info!(probe = p.name, r#type = p.kind.type_name(), "probe up");
-                } else {
-                    tracing::warn!(
+                match known {
+                    Some(true) => tracing::info!(probe = p.name, r#type = p.kind.type_name(), "probe up"),
+                    Some(false) => tracing::warn!(
                         probe = p.name,
                         r#type = p.kind.type_name(),
                         error = error.as_deref(),
                         "probe down"
-                    );
+                    ),
+                    None => tracing::info!(
+                        probe = p.name,
+                        r#type = p.kind.type_name(),
+                        "probe restarted: not known until it rises or falls again"
+                    ),
                 }
             }
             Record::BackendFailed { op, attempt } => {
@@ -209,8 +246,45 @@ impl Daemon {
             i.hold_deadline = hold_deadline;
             i.max_hold = max_hold;
         });
+        self.metrics.set_phase(phase);
+        self.sync_carp_series();
+        // From now on the state gauges are measured values (see telemetry::metrics).
+        self.metrics.measured.set(1);
         let status = self.status();
         self.status_tx.send_replace(status);
+    }
+
+    /// Removes the CARP series of a `vhid@iface` the OS no longer reports (a VIP that was
+    /// removed) and counts the watched ones beyond the tracked cap.
+    fn sync_carp_series(&self) {
+        let poll = self.observer.last.as_ref().and_then(|(at, o)| o.carp.as_ref().map(|c| (*at, c)));
+        let listed: Option<Vec<(u16, &str)>> =
+            poll.map(|(_, seen)| seen.iter().map(|s| (s.vhid, s.iface.as_str())).collect());
+        let known = self.machine.carp_states().map(|((v, i), s)| (*v, i.as_str(), *s));
+        let removed = self.metrics.sync_carp(known, poll.map(|(at, _)| at).zip(listed.as_deref()));
+        for (vhid, iface) in removed {
+            tracing::info!(
+                vhid,
+                iface = iface.as_str(),
+                polls = crate::telemetry::metrics::CARP_MISSED_POLLS,
+                "the OS no longer reports this vhid; its CARP state series is removed"
+            );
+        }
+        let Some(listed) = listed else { return };
+        let unmonitored = listed
+            .iter()
+            .filter(|(v, i)| self.cfg.watches(*v, i))
+            .filter(|(v, i)| !self.machine.carp_states().any(|((kv, ki), _)| kv == v && ki == i))
+            .count();
+        let unmonitored = i64::try_from(unmonitored).unwrap_or(i64::MAX);
+        if unmonitored != self.metrics.carp_unmonitored.get() && unmonitored > 0 {
+            tracing::warn!(
+                unmonitored,
+                cap = super::observe::MAX_CARP_SERIES,
+                "watched vhid@iface beyond the cap are not monitored (no state, no alerts): narrow `watch`"
+            );
+        }
+        self.metrics.carp_unmonitored.set(unmonitored);
     }
 
     pub(super) fn status(&self) -> Status {
@@ -270,6 +344,10 @@ impl Daemon {
             failback,
             last_outcome: m.last_outcome().map(|o| o.as_str().to_string()),
             failbacks_ended: m.ended_failbacks(),
+            node: crate::status::node_id().to_string(),
+            // Stamped by the HTTP server at each answer.
+            loop_age_s: None,
+            loop_stale_after_s: None,
             probes,
             carp: m
                 .carp_states()

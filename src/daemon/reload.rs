@@ -75,9 +75,8 @@ impl Daemon {
     fn sync_probe_metrics(&self) {
         for (i, p) in self.cfg.probes.iter().enumerate() {
             let name = p.name.as_str();
-            let up = self.machine.probe(i).is_some_and(|t| t.up);
+            self.publish_probe_up(i);
             let ok = self.last_probe.get(i).and_then(|o| o.as_ref()).is_some_and(|o| o.ok);
-            self.metrics.probe_up.with_label_values(&[name]).set(i64::from(up));
             self.metrics.probe_success.with_label_values(&[name]).set(i64::from(ok));
         }
     }

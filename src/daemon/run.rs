@@ -1,6 +1,6 @@
 //! `failbackd run`: load the config, bind the sockets, start the daemon, stop on SIGTERM/SIGINT.
 
-use super::{start, Listeners};
+use super::{start_as, Listeners};
 use crate::config::Config;
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 
 pub async fn main(config: &Path) -> ExitCode {
     match Config::load(config) {
-        Ok(cfg) => main_with(cfg, config).await,
+        Ok(cfg) => main_with(cfg, config, super::boot::StartMode::Auto).await,
         Err(errors) => invalid_config(&errors),
     }
 }
@@ -23,8 +23,9 @@ pub fn invalid_config(errors: &crate::config::ConfigErrors) -> ExitCode {
 }
 
 /// Like [`main`] with the config already loaded from `config` (re-read on SIGHUP).
-pub async fn main_with(cfg: Config, config: &Path) -> ExitCode {
-    match serve(cfg, config).await {
+/// `start` says what this start is (`failbackd run --start`).
+pub async fn main_with(cfg: Config, config: &Path, start: super::boot::StartMode) -> ExitCode {
+    match serve(cfg, config, start).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "failbackd stopped");
@@ -34,7 +35,7 @@ pub async fn main_with(cfg: Config, config: &Path) -> ExitCode {
     }
 }
 
-async fn serve(cfg: Config, path: &Path) -> anyhow::Result<()> {
+async fn serve(cfg: Config, path: &Path, mode: super::boot::StartMode) -> anyhow::Result<()> {
     use anyhow::Context;
     let backend: Arc<dyn crate::carp::Backend> =
         Arc::from(crate::carp::build(&cfg.backend, &cfg.state_file)?);
@@ -49,7 +50,7 @@ async fn serve(cfg: Config, path: &Path) -> anyhow::Result<()> {
     let socket_path = cfg.control_socket.clone();
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let handles = start(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker).await?;
+    let handles = start_as(cfg, backend, Listeners { control, http }, cancel.clone(), &tracker, mode).await?;
     tracker.close();
     let died = tokio::select! {
         stop = wait_for_stop(path, &handles.reload) => { stop?; false }

@@ -11,6 +11,11 @@
 //! Story 2: the link flaps, a new failback arms, the tunnel never recovers -> max hold -> failed
 //! -> released by hand (`release --force`).
 
+/// `println!` that a closed stdout (`failbackd demo | head`) does not turn into a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => { crate::cli::out(&format!("{}\n", format_args!($($arg)*))) };
+}
+
 mod lab;
 
 use crate::carp::simulated::SimulatedBackend;
@@ -103,7 +108,7 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
     let http = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(e) => {
-            println!("demo: {} is taken ({e}); using a free port", args.listen);
+            outln!("demo: {} is taken ({e}); using a free port", args.listen);
             tokio::net::TcpListener::bind("127.0.0.1:0").await?
         }
     };
@@ -112,17 +117,17 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
     let cfg = demo_config(dir.path(), &lab, icmp);
     let socket = cfg.control_socket.clone();
 
-    println!("failbackd demo: a simulated CARP pair (A = this node, priority 100, preempt; B = peer)");
-    println!("  metrics  http://{}/metrics   status  http://{}/status", lab.metrics_addr, lab.metrics_addr);
-    println!("  probes   gateway tcp {}, tunnel http {}", lab.gateway_addr, lab.tunnel_url());
+    outln!("failbackd demo: a simulated CARP pair (A = this node, priority 100, preempt; B = peer)");
+    outln!("  metrics  http://{}/metrics   status  http://{}/status", lab.metrics_addr, lab.metrics_addr);
+    outln!("  probes   gateway tcp {}, tunnel http {}", lab.gateway_addr, lab.tunnel_url());
     if icmp {
-        println!("           loopback-icmp icmp 127.0.0.1");
+        outln!("           loopback-icmp icmp 127.0.0.1");
     } else {
-        println!(
+        outln!(
             "           (ICMP probe skipped: needs root or net.ipv4.ping_group_range covering your group)"
         );
     }
-    println!(
+    outln!(
         "  rules    rise {RISE} x {}s, stable_for {}s, max_hold {}s then stay demoted\n",
         PROBE_INTERVAL.as_secs(),
         STABLE_FOR.as_secs(),
@@ -135,7 +140,7 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
         daemon::start(cfg, Arc::new(sim.clone()), Listeners { control, http }, cancel.clone(), &tracker)
             .await?;
     let t0 = Instant::now();
-    let say = move |msg: String| println!("[{:>5.1}s] {msg}", t0.elapsed().as_secs_f64());
+    let say = move |msg: String| outln!("[{:>5.1}s] {msg}", t0.elapsed().as_secs_f64());
     say("boot: failbackd starts before CARP advertises and holds node A demoted (hold_on_boot)".into());
 
     tracker.spawn(narrate(handles.status.clone(), say, cancel.clone()));
@@ -174,7 +179,7 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
 
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
-        println!("\ninterrupted");
+        outln!("\ninterrupted");
     };
     let result = match args.duration {
         Some(limit) => tokio::select! {

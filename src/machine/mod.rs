@@ -21,6 +21,7 @@ mod track;
 mod track_tests;
 mod types;
 
+pub use observe::attribute_shared_hold;
 pub use probes::ProbeTally;
 pub use types::*;
 
@@ -42,6 +43,10 @@ pub struct Machine {
     carp: std::collections::BTreeMap<(u16, String), CarpState>,
     /// Counts hook events, so a CARP poll that a hook overtook is recognised as stale.
     carp_seq: u64,
+    /// Watched instances whose next polled state is learned, not a transition: after a
+    /// release, the state on record dates from before the hold (a MASTER, say), and the first
+    /// poll may find the BACKUP that failbackd's own hold caused, not yet preempted back.
+    carp_relearn: std::collections::BTreeSet<(u16, String)>,
     last_outcome: Option<Outcome>,
     /// Id of the last failback that ended, so ids keep counting up.
     ended_failbacks: u64,
@@ -96,6 +101,7 @@ impl Machine {
             drain: None,
             carp: Default::default(),
             carp_seq: 0,
+            carp_relearn: Default::default(),
             last_outcome: None,
             ended_failbacks: 0,
             track: track::Track::default(),
@@ -133,8 +139,12 @@ impl Machine {
         self.carp.iter()
     }
     /// When the node will be released or failed at the latest (while a failback runs);
-    /// `None` also when the deadline lies beyond what `Instant` can represent.
+    /// `None` also when the deadline lies beyond what `Instant` can represent, and for a
+    /// tracking failback under `max_hold_policy = "stay"`, which holds until the path returns.
     pub fn hold_deadline(&self) -> Option<Instant> {
+        if !self.max_hold_applies() {
+            return None;
+        }
         self.failback.as_ref().and_then(|f| f.armed_at.checked_add(self.cfg.max_hold))
     }
     /// The counter a measurement must carry to be current (see [`Observed`]).
@@ -201,6 +211,9 @@ impl Machine {
     #[must_use]
     pub fn step(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
+        if matches!(event, Event::Observed(_)) {
+            self.track_saw_measurement();
+        }
         match event {
             Event::Boot(boot) => self.on_boot(now, boot, &mut out),
             Event::Carp { vhid, iface, state } => self.on_carp(now, vhid, iface, state, &mut out),
@@ -261,6 +274,12 @@ impl Machine {
                 self.set_phase(now, Phase::Released, out);
                 return;
             }
+            Some(Phase::Releasing) if boot.backend_demoted.is_none() => {
+                // A backend that cannot tell: the promote may have failed or never run. The gate
+                // was passed; issue the (idempotent) promote again rather than assume it.
+                self.set_phase(now, Phase::Releasing, out);
+                return;
+            }
             Some(prev) if prev.in_failback() => true,
             // Demoted by us with no failback on record (crash between demote and persist, or
             // `hold_on_boot = false`): resume, so the node is never left demoted silently.
@@ -299,21 +318,24 @@ impl Machine {
         hooked: bool,
         out: &mut Vec<Action>,
     ) {
-        let previous = self.carp.insert((vhid, iface.clone()), state);
+        let key = (vhid, iface.clone());
+        let relearn = self.carp_relearn.remove(&key);
+        let previous = self.carp.insert(key, state);
         if previous == Some(state) {
             return;
         }
-        let transition = hooked || previous.is_some();
+        let transition = hooked || (previous.is_some() && !relearn);
         out.push(Action::Record(Record::CarpChanged { vhid, iface: iface.clone(), state, transition }));
         if state == CarpState::Master && self.phase.is_holding() {
-            self.mark_peer_lost(out);
+            self.master_while_held(out);
             return;
         }
         let arms = match self.phase {
-            // A state learned by the first poll after a restart is not an event.
+            // A state learned by the first poll after a restart is not an event (the BACKUP of
+            // a restarted secondary is where it belongs, not a MASTER lost).
             Phase::Idle => transition,
             // Once released we are MASTER by design; only losing it arms a new failback.
-            Phase::Released => state != CarpState::Master,
+            Phase::Released => transition && state != CarpState::Master,
             _ => false,
         };
         if arms {
@@ -322,7 +344,7 @@ impl Machine {
         self.check_drain(now, out);
     }
 
-    fn mark_peer_lost(&mut self, out: &mut Vec<Action>) {
+    pub(super) fn mark_peer_lost(&mut self, out: &mut Vec<Action>) {
         if let Some(fb) = self.failback.as_mut() {
             if !fb.peer_lost {
                 fb.peer_lost = true;
@@ -378,6 +400,9 @@ impl Machine {
             let blockers = self.release_blockers().iter().map(|s| s.to_string()).collect();
             out.push(Action::Record(Record::ReleaseRefused { blockers }));
             return;
+        }
+        if force {
+            self.track_forced_release();
         }
         if self.phase.is_holding() {
             self.finish(now, Outcome::Forced, out);
@@ -450,7 +475,10 @@ impl Machine {
                 self.set_phase(now, Phase::Probing, out);
                 self.advance_probing(now, out);
             }
-            (Phase::Releasing, Some(false)) => self.set_phase(now, Phase::Released, out),
+            (Phase::Releasing, Some(false)) => {
+                self.carp_relearn = self.carp.keys().cloned().collect();
+                self.set_phase(now, Phase::Released, out);
+            }
             (Phase::Draining, _) => self.check_drain(now, out),
             _ => {}
         }
@@ -464,7 +492,10 @@ impl Machine {
                         self.end_failback(now, Outcome::Failed, out);
                         self.set_phase(now, Phase::Failed, out);
                     }
-                    MaxHoldPolicy::Release => self.finish(now, Outcome::Forced, out),
+                    MaxHoldPolicy::Release => {
+                        self.track_forced_release();
+                        self.finish(now, Outcome::Forced, out);
+                    }
                 }
             } else if self.phase == Phase::Stabilizing
                 && self.all_required_up()

@@ -10,6 +10,19 @@
 
 use super::*;
 
+/// OPNsense's `service_status` lever, the 2^20 bit of `net.inet.carp.demotion`, is shared by
+/// every check in `rc.carp_service_status.d` (opnsense/core src/sbin/carp_service_status sets it
+/// when *any* check fails). failbackd's own check (`failbackd ready`) fails exactly while its
+/// phase wants the node held, so the bit is failbackd's hold only then; set while failbackd wants
+/// no hold (released, idle) it is another check's: a foreign hold, reported and never fought.
+/// `maintenance` (an operator's CARP maintenance) is foreign in every phase.
+/// Returns `(held, foreign)` for [`Observed`].
+pub fn attribute_shared_hold(bit: bool, maintenance: bool, phase: Phase) -> (Option<bool>, bool) {
+    let own_check_fails = phase.wants_demoted() == Some(true);
+    let foreign = maintenance || (bit && !own_check_fails);
+    (Some(bit || maintenance), foreign)
+}
+
 impl Machine {
     pub(super) fn on_observed(&mut self, now: Instant, obs: Observed, out: &mut Vec<Action>) {
         if obs.carp_seq == self.carp_seq {

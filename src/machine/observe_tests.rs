@@ -336,3 +336,90 @@ fn a_retry_that_is_no_longer_needed_is_disarmed_never_a_busy_loop() {
     assert!(t.tick().is_empty());
     assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "{:?}", t.m.next_deadline());
 }
+
+// --- restarts with a backend that cannot be measured (D8) ---
+
+/// D8: `command` backend without `state`, restarted in `releasing`: the promote may have failed
+/// before the restart; it is issued again (idempotent) and the node is not re-held.
+#[test]
+fn a_restart_in_releasing_with_an_unknown_backend_promotes_again() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot {
+        previous: Some(Phase::Releasing),
+        backend_demoted: None,
+        ..Default::default()
+    }));
+    assert!(a.contains(&Action::Promote), "{a:?}");
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!((t.m.phase(), started(&a)), (Phase::Releasing, None));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: false });
+    assert_eq!(t.m.phase(), Phase::Releasing, "a failed promote is retried, never declared done");
+    let a = t.at(60.0).tick();
+    assert!(a.contains(&Action::Promote));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+// --- the shared service_status bit (D9) ---
+
+fn shared(t: &T, bit: bool, maintenance: bool) -> Event {
+    let (held, foreign) = attribute_shared_hold(bit, maintenance, t.m.phase());
+    Event::Observed(Observed { held, foreign, ..observed(t, None) })
+}
+
+fn foreign_records(actions: &[Action]) -> Vec<bool> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Record(Record::ForeignHold { held }) => Some(*held),
+            _ => None,
+        })
+        .collect()
+}
+
+/// D9: another check's 2^20 bit while released is foreign: reported, never fought, and its
+/// going away is no drift either.
+#[test]
+fn another_checks_bit_while_released_is_foreign_and_left_alone() {
+    let mut t = released();
+    for s in 0..5 {
+        t.at(20.0 + f64::from(s));
+        let a = t.ev(shared(&t, true, false));
+        assert_eq!(drifts(&a), vec![], "{a:?}");
+        assert!(!a.contains(&Action::Promote) && !a.contains(&Action::Demote));
+        assert_eq!(foreign_records(&a), if s == 0 { vec![true] } else { vec![] });
+    }
+    assert!(t.m.foreign_hold());
+    t.at(30.0);
+    let a = t.ev(shared(&t, false, false));
+    assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![false]));
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+/// D9: while idle the bit is never failbackd's (its check passes): not adopted as a hold.
+#[test]
+fn another_checks_bit_while_idle_is_not_adopted() {
+    let mut c = cfg();
+    c.hold_on_boot = false;
+    let mut t = T::new(c);
+    t.ev(Event::Boot(Boot { previous: None, backend_demoted: None, ..Default::default() }));
+    let a = t.ev(shared(&t, true, false));
+    assert_eq!((t.m.phase(), started(&a)), (Phase::Idle, None), "{a:?}");
+    assert!(t.m.foreign_hold());
+}
+
+/// D9: while failbackd holds, the bit is its own (its check fails); an operator's maintenance
+/// is foreign in any phase.
+#[test]
+fn the_bit_is_ours_while_holding_and_maintenance_is_always_foreign() {
+    let mut t = T::booted(cfg());
+    let a = t.ev(shared(&t, true, false));
+    assert_eq!(foreign_records(&a), Vec::<bool>::new());
+    assert!(!t.m.foreign_hold());
+    let a = t.ev(shared(&t, true, true));
+    assert_eq!(foreign_records(&a), vec![true]);
+    let mut t = released();
+    t.at(20.0);
+    let a = t.ev(shared(&t, false, true));
+    assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![true]));
+}

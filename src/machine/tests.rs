@@ -405,6 +405,41 @@ fn leaving_master_after_a_release_arms_a_new_failback() {
     }
 }
 
+// D11: after a restart, the first poll's BACKUP is a state learned (the secondary where it
+// belongs), not a MASTER lost; a later change still arms.
+#[test]
+fn a_restart_of_the_backup_node_does_not_arm_a_failback() {
+    for state in [CarpState::Backup, CarpState::Init] {
+        let mut t = T::new(cfg());
+        t.ev(Event::Boot(Boot {
+            backend_demoted: Some(false),
+            previous: Some(Phase::Released),
+            ..Default::default()
+        }));
+        let poll = Event::Observed(Observed {
+            backend_seq: t.m.backend_seq(),
+            carp_seq: t.m.carp_seq(),
+            held: Some(false),
+            foreign: false,
+            carp: Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state }]),
+        });
+        let a = t.ev(poll);
+        assert_eq!(
+            a,
+            vec![Action::Record(Record::CarpChanged {
+                vhid: 1,
+                iface: "em0".into(),
+                state,
+                transition: false
+            })]
+        );
+        assert_eq!(t.m.phase(), Phase::Released);
+        t.ev(carp(CarpState::Master));
+        let a = t.ev(carp(state));
+        assert!(matches!(started(&a), Some(Trigger::Carp { .. })), "a change seen arms: {a:?}");
+    }
+}
+
 #[test]
 fn becoming_master_after_our_own_release_does_not_arm() {
     let mut t = released();

@@ -2,27 +2,47 @@
 //! over on link loss or a dead box), then fail back only when it is ready — by arming an
 //! ordinary failback, which is exactly as careful as the one after a reboot.
 //!
-//! Applies only while `Released` and measured MASTER (some watched VHID is MASTER). A tracked
-//! required probe that is down (by its `fall`) for `track_for` asks the peer (through the
-//! driver, [`Action::AskPeer`]) and demotes when the peer can take over. Guards, each a
-//! [`SuppressReason`]: not MASTER; the peer not ready (a shared outage: no ping-pong); the peer
-//! not askable and the probe says stay; the flap limit (`max_demotions` per `window`). A
-//! suppression is recorded once per down episode and re-checked later (the peer every
-//! [`PEER_RETRY`], the flap limit when the window frees up).
+//! Applies while at rest (`Idle` or `Released`) and measured MASTER (some watched VHID is
+//! MASTER). A tracked required probe that *fell* (failed `fall` times in a row; a probe that has
+//! not risen yet since a start, an arm or a reload is unknown, never down) for `track_for` asks
+//! the peer (through the driver, [`Action::AskPeer`]) and demotes when the peer can take over.
+//! Guards, each a [`SuppressReason`]: not MASTER; the peer not ready (a shared outage: no
+//! ping-pong); the peer not askable and the probe says stay; the flap limit (`max_demotions` per
+//! `window`, carried over restarts by the driver); a forced release (the operator, or
+//! `max_hold_policy = "release"`, decided this episode: tracking waits until the tracked probes
+//! have risen once). A suppression is recorded once per down episode and re-checked later (the
+//! peer every [`PEER_RETRY`], the flap limit when the window frees up).
+//!
+//! The peer is also asked when a watched VHID becomes MASTER while failbackd holds the node: a
+//! peer that answers and could take over means the hold does not work ([`Record::HoldIneffective`]);
+//! only a peer that cannot be asked, or is not ready, is a lost peer ([`Record::PeerLost`]).
 
 use super::*;
 use std::time::Duration;
 
-/// How often a suppressed demotion asks the peer again while the probe stays down.
-pub const PEER_RETRY: Duration = Duration::from_secs(30);
+/// How often a suppressed demotion asks the peer again while the probe stays down. Short: a
+/// peer is often "not ready" only for the min_hold + stable_for of its own failback after
+/// losing MASTER, and every second after it is ready is a second on a dead path. (A peer that
+/// lost MASTER and is holding is *not* handed the traffic: its probe tallies restarted at its
+/// arm, so it cannot vouch for its path until they rose again.)
+pub const PEER_RETRY: Duration = Duration::from_secs(3);
+
+/// What an [`Action::AskPeer`] in flight was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Question {
+    /// A tracked probe is down on the MASTER: can the peer take over?
+    Track,
+    /// A watched VHID is MASTER while held: is the peer gone, or does the hold not work?
+    MasterWhileHeld,
+}
 
 /// Tracking's own state.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Track {
-    /// The tracked probe that is down, and since when (first seen down while released).
+    /// The tracked probe that is down, and since when (first seen down while at rest).
     down: Option<(usize, Instant)>,
-    /// Waiting for the peer's answer.
-    asking: bool,
+    /// Waiting for the peer's answer, and why.
+    asking: Option<Question>,
     /// Suppressions already recorded in this episode.
     noted: Vec<SuppressReason>,
     /// A suppression stands (for the gauge); cleared when the episode ends.
@@ -31,6 +51,17 @@ pub(super) struct Track {
     retry_at: Option<Instant>,
     /// When the recent tracking demotions happened (for the flap limit).
     demotions: std::collections::VecDeque<Instant>,
+    /// A forced release: no tracking demotion until every tracked probe has risen once.
+    forced: bool,
+    /// The failback whose ineffective hold was already recorded.
+    ineffective: Option<u64>,
+    /// A failback that tracking started in the previous run, resumed after a restart (its
+    /// trigger is `resume` now): still a tracking failback for `max_hold`.
+    resumed_tracking: Option<u64>,
+    /// A measurement was asked for ([`Action::Measure`]) and has not arrived yet.
+    measuring: bool,
+    /// A measurement arrived during this episode: "not MASTER" is a fact, not an old reading.
+    measured: bool,
 }
 
 impl Machine {
@@ -39,39 +70,90 @@ impl Machine {
         self.track.suppressed
     }
 
-    /// The tracked probe that is down while released, if any.
+    /// The tracked probe that is down while at rest, if any.
     pub fn track_down(&self) -> Option<usize> {
         self.track.down.map(|(p, _)| p)
     }
 
+    /// When the recent tracking demotions happened (the flap limit's history), oldest first,
+    /// for the driver to persist across restarts.
+    pub fn track_demotions(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.track.demotions.iter().copied()
+    }
+
+    /// Restores the flap limit's history from the previous run (before [`Event::Boot`]); those
+    /// older than `window` are dropped when the limit is next checked.
+    pub fn restore_track_demotions(&mut self, at: impl IntoIterator<Item = Instant>) {
+        let mut v: Vec<Instant> = at.into_iter().collect();
+        v.sort();
+        self.track.demotions = v.into();
+    }
+
+    /// Says, before [`Event::Boot`], that the failback `id` the previous run had in progress was
+    /// started by tracking, so its resumption is not ended by `max_hold` either.
+    pub fn restore_tracking_failback(&mut self, id: u64) {
+        self.track.resumed_tracking = Some(id);
+    }
+
+    /// A measurement arrived (called before it is applied, so `track_step` sees its states).
+    pub(super) fn track_saw_measurement(&mut self) {
+        if self.track.down.is_some() {
+            self.track.measuring = false;
+            self.track.measured = true;
+        }
+    }
+
+    /// Tracking acts only at rest: during a failback the node is held anyway.
+    fn tracking_applies(&self) -> bool {
+        matches!(self.phase, Phase::Idle | Phase::Released)
+    }
+
     /// When tracking must look again (the `track_for` wait or a retry).
     pub(super) fn track_deadline(&self) -> Option<Instant> {
-        if self.phase != Phase::Released || self.track.asking {
+        if !self.tracking_applies() || self.track.asking.is_some() || self.track.measuring {
             return None;
         }
-        if self.track.suppressed && self.track.retry_at.is_none() {
-            return None; // waits for an event (becoming MASTER), not for a time
+        if self.carp.is_empty() || (self.track.suppressed && self.track.retry_at.is_none()) {
+            // Waits for an event (a first CARP reading, becoming MASTER, a probe rising), not
+            // for a time.
+            return None;
         }
         let (_, since) = self.track.down?;
         let due = since.checked_add(self.cfg.tracking.track_for)?;
         Some(self.track.retry_at.map_or(due, |r| r.max(due)))
     }
 
-    fn tracked_down(&self) -> Option<usize> {
+    fn tracked(&self) -> impl Iterator<Item = (usize, &ProbeTally)> {
         self.cfg
             .probes
             .iter()
             .zip(&self.probes)
-            .position(|(spec, tally)| spec.track.is_some() && spec.required && !tally.up)
+            .enumerate()
+            .filter(|(_, (spec, _))| spec.track.is_some() && spec.required)
+            .map(|(i, (_, tally))| (i, tally))
+    }
+
+    /// The first tracked probe known to be down (fell by `fall`; not "not risen yet").
+    fn tracked_down(&self) -> Option<usize> {
+        self.tracked().find(|(_, tally)| tally.fell).map(|(i, _)| i)
     }
 
     fn is_master(&self) -> bool {
         self.carp.values().any(|s| *s == CarpState::Master)
     }
 
+    /// A forced release (by hand or by `max_hold_policy = "release"`): the operator's decision
+    /// stands until the tracked probes have risen once; only a new fall after that is tracked.
+    pub(super) fn track_forced_release(&mut self) {
+        self.track.forced = true;
+    }
+
     /// Runs after every step: starts, ends or acts on a down episode.
     pub(super) fn track_step(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let down = if self.phase == Phase::Released { self.tracked_down() } else { None };
+        if self.track.forced && self.tracked().all(|(_, t)| t.up) {
+            self.track.forced = false;
+        }
+        let down = if self.tracking_applies() { self.tracked_down() } else { None };
         let Some(probe) = down else {
             self.end_episode(out);
             return;
@@ -80,10 +162,27 @@ impl Machine {
             self.end_episode(out);
             self.track.down = Some((probe, now));
         }
-        if self.track.asking || self.track_deadline().is_some_and(|at| now < at) {
+        if self.track.asking.is_some() || self.track_deadline().is_some_and(|at| now < at) {
+            return;
+        }
+        if self.track.forced {
+            // Re-evaluated when a probe rises; no retry timer.
+            self.suppress(probe, SuppressReason::ForcedRelease, None, out);
+            return;
+        }
+        if self.carp.is_empty() {
+            // No CARP reading yet (the start, before the first poll): unknown, not "not MASTER".
             return;
         }
         if !self.is_master() {
+            if !self.track.measured {
+                // The reading on record may be a poll interval old: measure before deciding.
+                if !self.track.measuring {
+                    self.track.measuring = true;
+                    out.push(Action::Measure);
+                }
+                return;
+            }
             // Re-evaluated at every step: becoming MASTER with the path down acts at once.
             self.suppress(probe, SuppressReason::NotMaster, None, out);
             return;
@@ -98,20 +197,59 @@ impl Machine {
             return;
         }
         if self.cfg.tracking.peer {
-            self.track.asking = true;
+            self.track.asking = Some(Question::Track);
             out.push(Action::AskPeer);
         } else {
             self.decide_without_peer(now, probe, out);
         }
     }
 
-    pub(super) fn on_peer_answer(&mut self, now: Instant, answer: PeerHealth, out: &mut Vec<Action>) {
-        if !self.track.asking {
-            return; // nobody asked (or the episode ended meanwhile)
+    /// A watched VHID became MASTER while held. Without a peer to ask it can only be a lost
+    /// peer; with one, ask before concluding (an ineffective lever looks exactly the same).
+    pub(super) fn master_while_held(&mut self, out: &mut Vec<Action>) {
+        let Some(fb) = &self.failback else { return };
+        if fb.peer_lost || self.track.ineffective == Some(fb.id) {
+            return; // already concluded for this failback
         }
-        self.track.asking = false;
+        if !self.cfg.tracking.peer {
+            self.mark_peer_lost(out);
+            return;
+        }
+        if self.track.asking.is_none() {
+            out.push(Action::AskPeer);
+        }
+        // An ask in flight for tracking answers this question just as well.
+        self.track.asking = Some(Question::MasterWhileHeld);
+    }
+
+    pub(super) fn on_peer_answer(&mut self, now: Instant, answer: PeerHealth, out: &mut Vec<Action>) {
+        match self.track.asking.take() {
+            None => {} // nobody asked (or the episode ended meanwhile)
+            Some(Question::MasterWhileHeld) => self.on_master_while_held_answer(answer, out),
+            Some(Question::Track) => self.on_track_answer(now, answer, out),
+        }
+    }
+
+    fn on_master_while_held_answer(&mut self, answer: PeerHealth, out: &mut Vec<Action>) {
+        if !self.phase.is_holding() || !self.is_master() {
+            return; // things changed while the peer was asked
+        }
+        match answer {
+            // The peer is up and could take the traffic, yet this held node is MASTER: the
+            // lever does not reach CARP/VRRP (a keepalived instance without the track file, a
+            // sync group without tracking weight).
+            PeerHealth::Healthy => {
+                let Some(id) = self.failback.as_ref().map(|f| f.id) else { return };
+                self.track.ineffective = Some(id);
+                out.push(Action::Record(Record::HoldIneffective { failback: id }));
+            }
+            PeerHealth::Unhealthy | PeerHealth::Unreachable => self.mark_peer_lost(out),
+        }
+    }
+
+    fn on_track_answer(&mut self, now: Instant, answer: PeerHealth, out: &mut Vec<Action>) {
         let Some((probe, _)) = self.track.down else { return };
-        if self.phase != Phase::Released || self.tracked_down() != Some(probe) || !self.is_master() {
+        if !self.tracking_applies() || self.tracked_down() != Some(probe) || !self.is_master() {
             return; // things changed while the peer was asked: track_step re-evaluates
         }
         match answer {
@@ -164,9 +302,29 @@ impl Machine {
         }
     }
 
-    /// Forgets the episode; the flap limit's history stays.
+    /// Forgets the episode; the flap limit's history, a forced release's exemption and a
+    /// question about a MASTER while held stay.
     fn reset_episode(&mut self) {
-        let demotions = std::mem::take(&mut self.track.demotions);
-        self.track = Track { demotions, ..Track::default() };
+        let kept = Track {
+            demotions: std::mem::take(&mut self.track.demotions),
+            forced: self.track.forced,
+            ineffective: self.track.ineffective,
+            resumed_tracking: self.track.resumed_tracking,
+            asking: self.track.asking.filter(|q| *q == Question::MasterWhileHeld),
+            ..Track::default()
+        };
+        self.track = kept;
+    }
+
+    /// Whether `max_hold` ends the failback in progress. A tracking failback under
+    /// `max_hold_policy = "stay"` is not ended by it: the peer is serving, and the natural end
+    /// is the release when the path returns (a `failed` that needs a person after every long
+    /// upstream outage would be wrong).
+    pub(super) fn max_hold_applies(&self) -> bool {
+        let tracking = self.failback.as_ref().is_some_and(|f| {
+            matches!(f.trigger, Trigger::Track { .. })
+                || (f.trigger == Trigger::Resume && self.track.resumed_tracking == Some(f.id))
+        });
+        !(tracking && self.cfg.max_hold_policy == MaxHoldPolicy::Stay)
     }
 }

@@ -2,6 +2,7 @@
 //! over, and left alone (once recorded) when it must not be.
 
 use super::tests::*;
+use super::track::PEER_RETRY;
 use super::*;
 
 fn tracked(demote_without_peer: bool, peer: bool) -> MachineConfig {
@@ -62,8 +63,11 @@ fn a_peer_that_is_not_ready_is_never_given_the_traffic_and_is_asked_again_later(
     assert_eq!(suppressed(&a), vec![SuppressReason::PeerUnhealthy]);
     assert!(!a.contains(&Action::Demote));
     assert!(t.m.track_suppressed());
-    assert!(t.at(30.0).tick().is_empty(), "not before the retry");
-    let a = t.at(51.0).tick();
+    // Asked again soon (a peer finishing its own failback is ready seconds later), not 30 s on.
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(21) + PEER_RETRY));
+    assert!(PEER_RETRY <= secs(5), "a short retry while the episode lasts");
+    assert!(t.at(23.9).tick().is_empty(), "not before the retry");
+    let a = t.at(24.0).tick();
     assert!(a.contains(&Action::AskPeer));
     let a = t.ev(Event::PeerAnswer(PeerHealth::Unhealthy));
     assert!(suppressed(&a).is_empty(), "recorded once per episode");
@@ -95,11 +99,36 @@ fn a_node_that_is_not_master_is_never_demoted_by_tracking() {
     t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
     assert_eq!(t.m.phase(), Phase::Released);
     let a = path_dies(&mut t, 60.0);
+    assert!(a.contains(&Action::Measure), "not MASTER by a reading that may be old: measure first");
+    assert!(suppressed(&a).is_empty());
+    assert!(t.m.next_deadline().is_none(), "waits for the measurement, never spins");
+    let poll = polled(&t, CarpState::Backup);
+    let a = t.at(61.5).ev(poll);
     assert_eq!(suppressed(&a), vec![SuppressReason::NotMaster]);
     assert!(!a.contains(&Action::Demote));
     assert!(t.m.next_deadline().is_none(), "waits for an event, never spins");
     let a = t.ev(carp(CarpState::Master));
     assert!(a.contains(&Action::Demote), "MASTER with the path down: now it acts");
+}
+
+// The keepalived testbed's finding: the node became MASTER a moment ago, no hook, and the last
+// poll still says BACKUP. Tracking measures before it calls the node "not MASTER".
+#[test]
+fn a_stale_backup_reading_is_measured_before_not_master_is_recorded() {
+    let (mut t, _) = restarted(tracked(true, false));
+    let poll = polled(&t, CarpState::Backup);
+    t.ev(poll); // the last poll: BACKUP
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let a = path_dies(&mut t, 20.0);
+    assert!(a.contains(&Action::Measure) && suppressed(&a).is_empty(), "{a:?}");
+    let a = t.ev(Event::Tick);
+    assert!(!a.contains(&Action::Measure), "one measurement at a time");
+    // The measurement finds MASTER (preempted meanwhile): tracking acts at once.
+    let poll = polled(&t, CarpState::Master);
+    let a = t.at(21.5).ev(poll);
+    assert!(a.contains(&Action::Demote), "{a:?}");
+    assert!(suppressed(&a).is_empty(), "no not_master on record: {a:?}");
 }
 
 #[test]
@@ -160,4 +189,291 @@ fn untracked_probes_and_stale_answers_do_nothing() {
     assert!(path_dies(&mut t, 20.0).iter().all(|a| matches!(a, Action::Record(Record::ProbeChanged { .. }))));
     let mut t = master(tracked(false, true));
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).is_empty(), "nobody asked");
+}
+
+/// A CARP state read by the OS poll (after a restart: a state learned, not a transition).
+fn polled(t: &T, state: CarpState) -> Event {
+    Event::Observed(Observed {
+        backend_seq: t.m.backend_seq(),
+        carp_seq: t.m.carp_seq(),
+        held: Some(false),
+        foreign: false,
+        carp: Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state }]),
+    })
+}
+
+/// A daemon restart of a node that was released: fresh tallies, nothing measured yet.
+fn restarted(c: MachineConfig) -> (T, Vec<Action>) {
+    let mut t = T::new(c);
+    let a = t.ev(Event::Boot(Boot {
+        backend_demoted: Some(false),
+        previous: Some(Phase::Released),
+        ..Default::default()
+    }));
+    assert_eq!(t.m.phase(), Phase::Released);
+    (t, a)
+}
+
+// D2, D18: a probe that has not risen yet since the start is unknown, never down; before the
+// first CARP reading "not MASTER" is unknown too.
+#[test]
+fn a_restart_of_a_healthy_tracked_master_does_not_demote_it() {
+    for (demote_without_peer, peer) in [(false, true), (true, false)] {
+        let (mut t, a) = restarted(tracked(demote_without_peer, peer));
+        assert!(suppressed(&a).is_empty(), "no not_master before the first CARP reading: {a:?}");
+        let a = t.ev(polled(&t, CarpState::Master));
+        assert!(!a.contains(&Action::AskPeer) && !a.contains(&Action::Demote), "{a:?}");
+        assert!(suppressed(&a).is_empty(), "{a:?}");
+        assert_eq!(t.m.track_down(), None);
+        // The first attempts pass: it rises, nothing happened.
+        t.at(1.0).probe(0, true);
+        let a = t.at(2.0).probe(0, true);
+        assert!(!a.contains(&Action::Demote) && !a.contains(&Action::AskPeer));
+        // A path that really dies (fall failures) is still tracked.
+        let a = path_dies(&mut t, 3.0);
+        assert!(a.contains(if peer { &Action::AskPeer } else { &Action::Demote }), "{a:?}");
+    }
+}
+
+#[test]
+fn after_a_restart_a_tracked_probe_that_fails_fall_times_is_down_without_rising_first() {
+    let (mut t, _) = restarted(tracked(true, false));
+    t.ev(polled(&t, CarpState::Master));
+    assert!(!t.at(1.0).probe(0, false).contains(&Action::Demote), "one failure is not `fall`");
+    let a = t.at(2.0).probe(0, false);
+    assert_eq!(started(&a), Some(Trigger::Track { probe: "gw".into() }));
+}
+
+// D3: a probe added or re-pointed by a reload starts unknown.
+#[test]
+fn a_reload_adding_or_repointing_a_tracked_probe_does_not_demote_a_healthy_master() {
+    let c = tracked(false, true);
+    let mut added = c.clone();
+    added.probes.push(ProbeSpec {
+        name: "gw2".into(),
+        identity: "icmp 192.0.2.9".into(),
+        ..added.probes[0].clone()
+    });
+    let mut repointed = c.clone();
+    repointed.probes[0].identity = "icmp 198.51.100.2".into();
+    for (new, probe) in [(added, 2), (repointed, 0)] {
+        let mut t = master(c.clone());
+        let a = t.at(20.0).ev(Event::Reconfigure(Box::new(new)));
+        assert!(!a.contains(&Action::AskPeer) && !a.contains(&Action::Demote), "{a:?}");
+        assert!(suppressed(&a).is_empty());
+        t.at(21.0).probe(probe, false);
+        let a = t.at(22.0).probe(probe, false);
+        assert!(a.contains(&Action::AskPeer), "once it fell, it is tracked: {a:?}");
+    }
+}
+
+/// Booted with tracking; the tracked probe fell while held (the path is down).
+fn held_with_the_path_down(c: MachineConfig) -> T {
+    let mut t = T::booted(c);
+    t.at(1.0).probe(0, false);
+    t.at(2.0).probe(0, false);
+    assert!(t.m.probe(0).is_some_and(|p| p.fell));
+    t
+}
+
+// D5, D18: the operator's decision stands until the tracked probes have risen once.
+#[test]
+fn a_forced_release_is_not_undone_by_tracking() {
+    let mut t = held_with_the_path_down(tracked(true, false));
+    let mut a = t.at(5.0).ev(Event::ManualRelease { force: true });
+    a.extend(t.ev(Event::Backend { op: BackendOp::Promote, ok: true }));
+    assert_eq!(t.m.phase(), Phase::Released);
+    a.extend(t.at(5.1).ev(carp(CarpState::Master)));
+    assert!(!a.contains(&Action::Demote), "the operator's release stands: {a:?}");
+    assert_eq!(suppressed(&a), vec![SuppressReason::ForcedRelease]);
+    assert!(!suppressed(&a).contains(&SuppressReason::NotMaster));
+    for s in 6..100 {
+        assert!(!t.at(s as f64).probe(0, false).contains(&Action::Demote));
+    }
+    // Once the path rose, a new fall is tracked again.
+    t.at(100.0).probe(0, true);
+    let a = t.at(101.0).probe(0, true);
+    assert!(a.contains(&Action::Record(Record::TrackCleared)));
+    assert!(path_dies(&mut t, 102.0).contains(&Action::Demote));
+}
+
+#[test]
+fn a_max_hold_release_is_not_undone_by_tracking() {
+    let mut c = tracked(true, false);
+    c.max_hold_policy = MaxHoldPolicy::Release;
+    let mut t = held_with_the_path_down(c);
+    let mut a = t.at(100.0).tick();
+    assert_eq!(outcome(&a), Some(Outcome::Forced));
+    a.extend(t.ev(Event::Backend { op: BackendOp::Promote, ok: true }));
+    a.extend(t.at(100.1).ev(carp(CarpState::Master)));
+    assert!(!a.contains(&Action::Demote), "{a:?}");
+    assert_eq!(suppressed(&a), vec![SuppressReason::ForcedRelease]);
+}
+
+// D10: a tracking failback is not ended by max_hold (policy stay): the peer serves, and it
+// releases when the path returns.
+#[test]
+fn a_tracking_failback_that_outlasts_max_hold_releases_when_the_path_returns() {
+    let mut t = master(tracked(true, false)); // max_hold 100 s in cfg()
+    path_dies(&mut t, 20.0);
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.ev(carp(CarpState::Backup));
+    for s in 22..=300 {
+        let a = t.at(s as f64).probe(0, false);
+        assert!(outcome(&a).is_none(), "no outcome while the path is down (t={s})");
+        assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "never a deadline already due");
+    }
+    assert_eq!(t.m.phase(), Phase::Probing);
+    assert_eq!(t.m.hold_deadline(), None);
+    t.at(301.0).probe(0, true);
+    t.at(302.0).probe(0, true);
+    let a = t.at(310.0).tick();
+    assert_eq!(outcome(&a), Some(Outcome::Released));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+    assert_eq!(t.m.backend_demoted(), Some(false));
+}
+
+#[test]
+fn max_hold_still_ends_a_failback_that_tracking_did_not_start() {
+    let mut t = T::booted(tracked(true, false));
+    assert_eq!(outcome(&t.at(100.0).tick()), Some(Outcome::Failed));
+}
+
+// D12: tracking applies at rest, idle included (hold_on_boot = false).
+#[test]
+fn tracking_demotes_an_idle_master_too() {
+    let mut c = tracked(true, false);
+    c.hold_on_boot = false;
+    let mut t = T::new(c);
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
+    t.ev(polled(&t, CarpState::Master));
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    assert_eq!(t.m.phase(), Phase::Idle);
+    let a = path_dies(&mut t, 3.0);
+    assert_eq!(started(&a), Some(Trigger::Track { probe: "gw".into() }));
+    assert!(a.contains(&Action::Demote));
+}
+
+// D14: with a peer to ask, MASTER while held is concluded only after asking.
+#[test]
+fn master_while_held_asks_the_peer_before_calling_it_lost() {
+    let mut t = T::booted(tracked(false, true));
+    let a = t.ev(carp(CarpState::Master));
+    assert!(a.contains(&Action::AskPeer), "{a:?}");
+    assert!(!a.iter().any(|a| matches!(a, Action::Record(Record::PeerLost { .. }))));
+    let a = t.ev(Event::PeerAnswer(PeerHealth::Healthy));
+    assert_eq!(a, vec![Action::Record(Record::HoldIneffective { failback: 1 })]);
+    assert!(!t.m.failback().is_some_and(|f| f.peer_lost));
+    // Once per failback.
+    t.ev(carp(CarpState::Backup));
+    assert!(without_carp(t.ev(carp(CarpState::Master))).is_empty(), "concluded once per failback");
+
+    for answer in [PeerHealth::Unreachable, PeerHealth::Unhealthy] {
+        let mut t = T::booted(tracked(false, true));
+        t.ev(carp(CarpState::Master));
+        let a = t.ev(Event::PeerAnswer(answer));
+        assert_eq!(a, vec![Action::Record(Record::PeerLost { failback: 1 })], "{answer:?}");
+    }
+    // No peer configured: nobody to ask, the peer is lost.
+    let mut t = T::booted(tracked(false, false));
+    let a = t.ev(carp(CarpState::Master));
+    assert!(a.contains(&Action::Record(Record::PeerLost { failback: 1 })));
+    assert!(!a.contains(&Action::AskPeer));
+}
+
+// D15: the flap limit's history is handed over across a restart.
+#[test]
+fn the_flap_limit_survives_a_restart() {
+    let mut c = tracked(true, false);
+    c.tracking.max_demotions = 1;
+    let mut t = master(c.clone());
+    assert!(path_dies(&mut t, 20.0).contains(&Action::Demote));
+    let history: Vec<Instant> = t.m.track_demotions().collect();
+    assert_eq!(history, vec![t.t0 + secs(21)]);
+    let t0 = t.t0;
+    let (mut t, _) = restarted(c);
+    t.t0 = t0;
+    t.m.restore_track_demotions(history);
+    let poll = polled(&t, CarpState::Master);
+    t.at(50.0).ev(poll);
+    let a = path_dies(&mut t, 51.0);
+    assert!(!a.contains(&Action::Demote), "{a:?}");
+    assert_eq!(suppressed(&a), vec![SuppressReason::FlapLimit]);
+}
+
+// D18: before any CARP reading the state is unknown: no `not_master` on record; the first
+// reading that says MASTER acts.
+#[test]
+fn no_not_master_suppression_while_the_carp_state_is_unknown() {
+    let mut c = tracked(true, false);
+    c.hold_on_boot = false;
+    let mut t = T::new(c);
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let a = path_dies(&mut t, 3.0);
+    assert!(suppressed(&a).is_empty(), "{a:?}");
+    assert_eq!(t.m.track_down(), Some(0), "the episode is known, only the CARP state is not");
+    let poll = polled(&t, CarpState::Master);
+    assert!(t.at(5.0).ev(poll).contains(&Action::Demote));
+}
+
+// D10 across a restart: the resumed failback is `resume` now, and still not ended by max_hold.
+#[test]
+fn a_resumed_tracking_failback_is_not_ended_by_max_hold_either() {
+    for tracking in [true, false] {
+        let mut t = T::new(tracked(true, false));
+        if tracking {
+            t.m.restore_tracking_failback(4);
+        }
+        let armed_at = t.now;
+        let a = t.at(500.0).ev(Event::Boot(Boot {
+            backend_demoted: Some(true),
+            previous: Some(Phase::Probing),
+            resumed: Some(Resumed { id: 4, armed_at, peer_lost: false }),
+            last_failback: 4,
+        }));
+        if !tracking {
+            assert_eq!(outcome(&a), Some(Outcome::Failed), "any other failback ends at max_hold");
+            continue;
+        }
+        assert_eq!(outcome(&a), None, "{a:?}");
+        assert_eq!(t.m.phase(), Phase::Probing);
+        t.at(501.0).probe(0, true);
+        t.at(502.0).probe(0, true);
+        assert_eq!(outcome(&t.at(510.0).tick()), Some(Outcome::Released));
+    }
+}
+
+// The keepalived testbed's finding: no hook, a poll every few seconds that saw no state during
+// a short tracking hold. After the release the first poll finds the BACKUP that failbackd's own
+// hold caused (not preempted back yet): learned, not a MASTER lost; no second failback.
+#[test]
+fn the_backup_our_own_hold_caused_does_not_arm_a_second_failback() {
+    let mut t = master(tracked(true, false));
+    path_dies(&mut t, 20.0);
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.at(22.0).probe(0, true);
+    t.at(23.0).probe(0, true);
+    assert_eq!(outcome(&t.at(40.0).tick()), Some(Outcome::Released));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+    let poll = polled(&t, CarpState::Backup);
+    let a = t.at(41.0).ev(poll);
+    assert_eq!(
+        a,
+        vec![Action::Record(Record::CarpChanged {
+            vhid: 1,
+            iface: "em0".into(),
+            state: CarpState::Backup,
+            transition: false
+        })]
+    );
+    let poll = polled(&t, CarpState::Master);
+    assert!(without_carp(t.at(42.0).ev(poll)).is_empty(), "preempted back");
+    // From here a lost MASTER is a transition again, polled or hooked.
+    let poll = polled(&t, CarpState::Backup);
+    assert!(matches!(started(&t.at(50.0).ev(poll)), Some(Trigger::Carp { .. })));
 }

@@ -301,6 +301,10 @@ pub enum Action {
     /// Tracking wants to demote a MASTER: ask the peer whether it can take over; answer with
     /// [`Event::PeerAnswer`].
     AskPeer,
+    /// Measure the backend and the CARP states now (answer with [`Event::Observed`]), because a
+    /// decision depends on them: tracking does not call a node "not MASTER" on a reading that may
+    /// be a poll interval old (the node may have become MASTER since, with no hook).
+    Measure,
     /// Something to put into metrics, traces and logs.
     Record(Record),
 }
@@ -323,8 +327,14 @@ pub enum Record {
         duration: Duration,
         peer_lost: bool,
     },
-    /// A watched VHID became MASTER while we held it: the peer is gone; not fought.
+    /// A watched VHID became MASTER while we held it: the peer is gone (it could not be asked,
+    /// or it is not ready); not fought.
     PeerLost {
+        failback: u64,
+    },
+    /// A watched VHID became MASTER while we held it, and the peer answered that it could take
+    /// the traffic: failbackd's lever does not reach CARP/VRRP (once per failback).
+    HoldIneffective {
         failback: u64,
     },
     ProbeChanged {
@@ -400,14 +410,18 @@ pub enum SuppressReason {
     /// The flap limit: too many tracking demotions in the window; one node serving beats a pair
     /// that ping-pongs.
     FlapLimit,
+    /// The node was released by force (`release --force`, `max_hold_policy = "release"`):
+    /// that decision stands until the tracked probes have risen once.
+    ForcedRelease,
 }
 
 impl SuppressReason {
-    pub const ALL: [SuppressReason; 4] = [
+    pub const ALL: [SuppressReason; 5] = [
         SuppressReason::NotMaster,
         SuppressReason::PeerUnhealthy,
         SuppressReason::PeerUnreachable,
         SuppressReason::FlapLimit,
+        SuppressReason::ForcedRelease,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -416,6 +430,7 @@ impl SuppressReason {
             SuppressReason::PeerUnhealthy => "peer_unhealthy",
             SuppressReason::PeerUnreachable => "peer_unreachable",
             SuppressReason::FlapLimit => "flap_limit",
+            SuppressReason::ForcedRelease => "forced_release",
         }
     }
 }
@@ -430,7 +445,7 @@ pub struct TrackSpec {
 /// Tracking: demoting a MASTER whose path died (issue: CARP fails over only on link loss).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrackingConfig {
-    /// How long a tracked probe must be down (by its `fall`) before the demotion.
+    /// How long a tracked probe must have been down (fell by its `fall`) before the demotion.
     pub track_for: Duration,
     /// At most this many tracking demotions per `window`; then stay MASTER, loudly.
     pub max_demotions: u32,

@@ -8,6 +8,8 @@ use super::syslog::{SyslogFlush, SyslogLayer};
 use crate::config::telemetry::TelemetryConfig;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::ffi::OsStr;
+use std::io::IsTerminal;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::{filter_fn, FilterExt, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -76,9 +78,12 @@ pub fn init_with_default(format: LogFormat, default_filter: &str) {
 /// works.
 pub fn init_with(format: LogFormat, default_filter: &str, cfg: Option<&TelemetryConfig>) -> Telemetry {
     let mut layers: Vec<BoxedLayer> = Vec::new();
+    let ansi = colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
     let stderr = match format {
-        LogFormat::Text => fmt::layer().with_writer(std::io::stderr).with_target(false).boxed(),
-        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        LogFormat::Text => {
+            fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi).boxed()
+        }
+        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).with_ansi(false).boxed(),
     };
     layers.push(stderr.with_filter(log_filter(default_filter)).boxed());
 
@@ -126,6 +131,13 @@ pub fn otel_layer(provider: &SdkTracerProvider) -> BoxedLayer {
         .boxed()
 }
 
+/// Whether stderr lines may carry ANSI colour: only on a terminal (daemon(8)'s log file and the
+/// systemd journal store the escapes verbatim), and never when `NO_COLOR` is set to a non-empty
+/// value (https://no-color.org).
+fn colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
 /// `RUST_LOG` (or `default`) for the log outputs, without the OTel SDK's per-batch export
 /// errors: `otel.rs` reports those itself, at most once a minute.
 fn log_filter(default: &str) -> impl tracing_subscriber::layer::Filter<Registry> + Send + Sync {
@@ -133,4 +145,18 @@ fn log_filter(default: &str) -> impl tracing_subscriber::layer::Filter<Registry>
     env.and(filter_fn(|meta| {
         !(meta.target().starts_with("opentelemetry") && meta.name().ends_with("ExportError"))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(colour(true, None));
+        assert!(!colour(false, None), "a log file or the journal gets no escapes");
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(colour(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset (no-color.org)");
+    }
 }

@@ -5,9 +5,49 @@
 //!
 //! Cardinality is bounded by the config: CARP series are only created for watched `vhid@iface`
 //! pairs (the driver checks before recording), and nothing from a control request becomes a label.
+//!
+//! "Not measured yet" is not "idle and not held": until the daemon's first step (the backend
+//! measured at start) `/metrics` serves `failback_measured 0` and none of the state gauges in
+//! [`STATE_FAMILIES`], so a scrape between a restart and the first step is a gap to every rule
+//! (range functions skip it), never a false "released, held 0" sample. Counters are served from
+//! the start: `increase()` needs their zero.
 
 use crate::config::Config;
 use crate::machine::{BackendOp, CarpState, Drift, Outcome, Phase, PHASES};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+/// Families that describe the daemon's state: not served before the first step.
+pub const STATE_FAMILIES: [&str; 13] = [
+    "failback_phase",
+    "failback_held_in_maintenance",
+    "failback_hold_wanted",
+    "failback_backend_foreign_hold",
+    "failback_track_suppressed",
+    "failback_release_blocked",
+    "failback_probe_up",
+    "failback_probe_success",
+    "failback_hold_elapsed_seconds",
+    "failback_hold_remaining_seconds",
+    "failback_held_for_seconds",
+    "failback_maintenance_since_timestamp_seconds",
+    "failback_hold_deadline_timestamp_seconds",
+];
+
+/// A `vhid@iface` the OS polls stop reporting (its VIP was removed) loses its
+/// `failback_carp_state` series after this many successful polls without it: one missed line
+/// (a poll racing a reconfiguration) is not a removal.
+pub const CARP_MISSED_POLLS: u32 = 3;
+
+/// Which CARP series are shown, and how many polls in a row missed each.
+#[derive(Default)]
+struct CarpSeries {
+    missed: HashMap<(u16, String), u32>,
+    /// Removed because the polls stopped listing them.
+    hidden: HashSet<(u16, String)>,
+    last_poll: Option<Instant>,
+}
 
 /// The backend operations that have error and duration series.
 pub const BACKEND_OPERATIONS: [&str; 3] = ["demote", "promote", "observe"];
@@ -36,6 +76,7 @@ pub struct Metrics {
     pub carp_events_ignored: IntCounter,
     pub failbacks: IntCounterVec,
     pub peer_lost: IntCounter,
+    pub hold_ineffective: IntCounter,
     pub phase: IntGaugeVec,
     pub phase_duration: HistogramVec,
     pub failback_duration: Histogram,
@@ -59,7 +100,13 @@ pub struct Metrics {
     pub track_suppressed_now: IntGauge,
     pub backend_errors: IntCounterVec,
     pub control_requests_dropped: IntCounter,
+    pub state_file_write_errors: IntCounter,
     pub build_info: IntGaugeVec,
+    /// 0 until the daemon's first step, then 1 (see the module doc).
+    pub measured: IntGauge,
+    /// Watched `vhid@iface` the OS reports beyond the tracked cap (not monitored).
+    pub carp_unmonitored: IntGauge,
+    carp_series: Arc<Mutex<CarpSeries>>,
 }
 
 macro_rules! reg {
@@ -114,6 +161,14 @@ impl Metrics {
                     "Failbacks during which the peer vanished and CARP made this node MASTER anyway."
                 ))
             ),
+            hold_ineffective: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_hold_ineffective_total",
+                    "Failbacks during which this held node became MASTER while the peer answered \
+                     that it could take over: the hold does not reach CARP/VRRP."
+                ))
+            ),
             phase: reg!(
                 r,
                 IntGaugeVec::new(
@@ -162,7 +217,7 @@ impl Metrics {
                 IntGaugeVec::new(
                     o(
                         "failback_probe_up",
-                        "1 if a probe is up by its rise/fall rule (what gates the release)."
+                        "1 if a probe rose (rise passes in a row: what gates the release), 0 if it fell (fall failures in a row); absent while not known yet (after a start, an arm or a reload)."
                     ),
                     &["probe"]
                 )
@@ -305,6 +360,13 @@ impl Metrics {
                     "Control/hook requests refused because the daemon's queue was full."
                 ))
             ),
+            state_file_write_errors: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_state_file_write_errors_total",
+                    "Failed writes of the state file (a restart or `failbackd ready` then works from a stale one)."
+                ))
+            ),
             build_info: reg!(
                 r,
                 IntGaugeVec::new(
@@ -312,6 +374,21 @@ impl Metrics {
                     &["version", "revision"]
                 )
             ),
+            measured: reg!(
+                r,
+                IntGauge::with_opts(o(
+                    "failback_measured",
+                    "0 until failbackd's first step (state gauges are not served before it), then 1."
+                ))
+            ),
+            carp_unmonitored: reg!(
+                r,
+                IntGauge::with_opts(o(
+                    "failback_carp_vhids_unmonitored",
+                    "Watched vhid@interface the OS reports beyond the 64 failbackd tracks: not monitored."
+                ))
+            ),
+            carp_series: Arc::default(),
             registry: r,
         };
         m.init(cfg, backend);
@@ -362,7 +439,7 @@ impl Metrics {
             let name = p.name.as_str();
             self.probe_duration.with_label_values(&[name, p.kind.type_name()]);
             self.probe_success.with_label_values(&[name]).set(0);
-            self.probe_up.with_label_values(&[name]).set(0);
+            // No failback_probe_up until the probe rose or fell: not known is not down.
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
             self.release_blocked.with_label_values(&[name]).set(0);
             // Every probe, tracked or not: the dashboard's tracking panel has a series at once.
@@ -425,13 +502,67 @@ impl Metrics {
     /// A watched VHID's state changed; `transition` counts it (a state first learned from the
     /// OS poll after a restart is shown, not counted).
     pub fn record_carp(&self, vhid: u16, iface: &str, state: CarpState, transition: bool) {
+        // Just reported (a hook or a poll): not missing, whatever earlier polls said.
+        let key = (vhid, iface.to_string());
+        let mut series = self.carp_series();
+        series.missed.remove(&key);
+        series.hidden.remove(&key);
+        drop(series);
         let vhid = vhid.to_string();
         let counter = self.carp_transitions.with_label_values(&[&vhid, iface, state.as_str()]);
         if transition {
             counter.inc();
         }
+        self.set_carp_state(&vhid, iface, state);
+    }
+
+    fn carp_series(&self) -> std::sync::MutexGuard<'_, CarpSeries> {
+        self.carp_series.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Brings `failback_carp_state` in line with what the OS reports. `known` are the states
+    /// the daemon holds; `poll` is the last successful OS poll (when taken, what it listed), or
+    /// `None` when the backend cannot list CARP (then nothing is ever removed). A `vhid@iface`
+    /// missing from [`CARP_MISSED_POLLS`] polls in a row loses its series (a VIP that was
+    /// removed: a ghost MASTER would keep FailbackPairSplitBrain firing for ever); one that is
+    /// listed again gets its series back. Returns the `vhid@iface` whose series this call removed.
+    pub fn sync_carp<'a>(
+        &self,
+        known: impl Iterator<Item = (u16, &'a str, CarpState)>,
+        poll: Option<(Instant, &[(u16, &str)])>,
+    ) -> Vec<(u16, String)> {
+        let mut series = self.carp_series();
+        let new_poll = poll.filter(|(at, _)| series.last_poll != Some(*at));
+        if let Some((at, _)) = new_poll {
+            series.last_poll = Some(at);
+        }
+        let mut removed = Vec::new();
+        for (vhid, iface, state) in known {
+            let key = (vhid, iface.to_string());
+            if let Some((_, listed)) = new_poll {
+                if listed.iter().any(|(v, i)| *v == vhid && *i == iface) {
+                    series.missed.remove(&key);
+                } else {
+                    *series.missed.entry(key.clone()).or_insert(0) += 1;
+                }
+            }
+            let gone = series.missed.get(&key).is_some_and(|n| *n >= CARP_MISSED_POLLS);
+            let label = vhid.to_string();
+            if gone && series.hidden.insert(key.clone()) {
+                for s in CarpState::ALL {
+                    let _ = self.carp_state.remove_label_values(&[&label, iface, s.as_str()]);
+                }
+                removed.push(key);
+            } else if !gone && series.hidden.remove(&key) {
+                self.set_carp_state(&label, iface, state);
+            }
+        }
+        removed
+    }
+
+    fn set_carp_state(&self, vhid: &str, iface: &str, state: CarpState) {
         for s in CarpState::ALL {
-            self.carp_state.with_label_values(&[&vhid, iface, s.as_str()]).set(i64::from(s == state));
+            self.carp_state.with_label_values(&[vhid, iface, s.as_str()]).set(i64::from(s == state));
         }
     }
 
@@ -443,10 +574,15 @@ impl Metrics {
         self.backend_error(backend, op.as_str());
     }
 
-    /// The text exposition format, for /metrics.
+    /// The text exposition format, for /metrics. Before the first step (`failback_measured`
+    /// 0) without the [`STATE_FAMILIES`].
     pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut families = self.registry.gather();
+        if self.measured.get() == 0 {
+            families.retain(|f| !STATE_FAMILIES.contains(&f.name()));
+        }
         let mut buf = Vec::with_capacity(16 * 1024);
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        TextEncoder::new().encode(&families, &mut buf)?;
         Ok(buf)
     }
 }
@@ -469,10 +605,27 @@ mod tests {
     }
 
     #[test]
-    fn known_series_exist_from_the_start() {
+    fn nothing_measured_is_served_before_the_first_step() {
         let m = Metrics::new(&cfg(), "simulated").unwrap();
         let text = String::from_utf8(m.encode().unwrap()).unwrap();
+        assert!(text.contains("failback_measured 0"));
+        assert!(text.contains("failback_uptime_seconds "), "the uptime is served from the start");
+        for family in STATE_FAMILIES {
+            assert!(!text.contains(&format!("{family}{{")), "{family} before the first step");
+            assert!(!text.contains(&format!("\n{family} ")), "{family} before the first step");
+        }
+        // A restart scraped now is a gap, not "idle, held 0".
+        assert!(!text.contains("failback_held_in_maintenance 0"));
+        assert!(!text.contains("failback_phase{phase=\"idle\"} 1"));
+    }
+
+    #[test]
+    fn known_series_exist_from_the_first_step() {
+        let m = Metrics::new(&cfg(), "simulated").unwrap();
+        m.measured.set(1);
+        let text = String::from_utf8(m.encode().unwrap()).unwrap();
         for needle in [
+            "failback_measured 1",
             "failback_phase{phase=\"idle\"} 1",
             "failback_phase{phase=\"failed\"} 0",
             "failback_failbacks_total{outcome=\"failed\"} 0",
@@ -516,5 +669,60 @@ mod tests {
         assert_eq!(m.carp_state.with_label_values(&["3", "em0", "MASTER"]).get(), 1);
         assert_eq!(m.carp_state.with_label_values(&["3", "em0", "BACKUP"]).get(), 0);
         assert_eq!(m.carp_transitions.with_label_values(&["3", "em0", "BACKUP"]).get(), 1);
+    }
+
+    fn shown(m: &Metrics) -> Vec<String> {
+        let text = String::from_utf8(m.encode().unwrap()).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("failback_carp_state{") && l.ends_with(" 1"))
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_vhid_the_os_stops_reporting_loses_its_series_and_gets_it_back() {
+        let m = Metrics::new(&cfg(), "simulated").unwrap();
+        m.measured.set(1);
+        m.record_carp(1, "em0", CarpState::Master, false);
+        m.record_carp(2, "em1", CarpState::Master, false);
+        let known = [(1, "em0", CarpState::Master), (2, "em1", CarpState::Master)];
+        let t0 = std::time::Instant::now();
+        let both: &[(u16, &str)] = &[(1, "em0"), (2, "em1")];
+        let only_1: &[(u16, &str)] = &[(1, "em0")];
+        assert!(m.sync_carp(known.into_iter(), Some((t0, both))).is_empty());
+        let mut removed = Vec::new();
+        for n in 1..=CARP_MISSED_POLLS {
+            let at = t0 + std::time::Duration::from_secs(u64::from(n));
+            // The same poll seen again (a step without a new measurement) does not count twice.
+            removed.extend(m.sync_carp(known.into_iter(), Some((at, only_1))));
+            removed.extend(m.sync_carp(known.into_iter(), Some((at, only_1))));
+            if n < CARP_MISSED_POLLS {
+                assert_eq!(shown(&m).len(), 2, "one missed poll is not a removal");
+            }
+        }
+        assert_eq!(removed, vec![(2, "em1".to_string())]);
+        assert_eq!(
+            shown(&m),
+            vec!["failback_carp_state{interface=\"em0\",state=\"MASTER\",vhid=\"1\"} 1".to_string()]
+        );
+        let text = String::from_utf8(m.encode().unwrap()).unwrap();
+        assert!(!text.lines().any(|l| l.starts_with("failback_carp_state{") && l.contains("vhid=\"2\"")));
+        // The VIP comes back: listed again, its series is back with the state the daemon holds.
+        let back = t0 + std::time::Duration::from_secs(60);
+        assert!(m.sync_carp(known.into_iter(), Some((back, both))).is_empty());
+        assert_eq!(shown(&m).len(), 2);
+    }
+
+    #[test]
+    fn a_backend_that_cannot_list_carp_never_loses_a_series() {
+        let m = Metrics::new(&cfg(), "simulated").unwrap();
+        m.record_carp(1, "em0", CarpState::Backup, false);
+        for _ in 0..10 {
+            assert!(m.sync_carp([(1, "em0", CarpState::Backup)].into_iter(), None).is_empty());
+        }
+        m.measured.set(1);
+        assert!(String::from_utf8(m.encode().unwrap())
+            .unwrap()
+            .contains("failback_carp_state{interface=\"em0\",state=\"BACKUP\",vhid=\"1\"} 1"));
     }
 }

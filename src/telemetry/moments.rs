@@ -6,6 +6,11 @@
 //! firewalls whose clock is set late) corrects every `*_timestamp_seconds` at the next scrape,
 //! and ages (`failback_hold_elapsed_seconds`, `..._remaining_seconds`, the measurement age) are
 //! purely monotonic, so alerts on them need no `time()` and never fire early after a step.
+//!
+//! Two exceptions, for telling restarts apart: `failback_start_timestamp_seconds` is the wall
+//! clock read once when the process started (a per-scrape recomputation jitters by microseconds,
+//! so `changes()` would count every scrape), and `failback_uptime_seconds` is monotonic since
+//! the start, so every restart is a reset that `resets()` counts without any clock.
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -55,11 +60,16 @@ pub struct Moments {
     remaining: Gauge,
     max_hold: Gauge,
     observation_age: GaugeVec,
+    uptime: Gauge,
+    held_for: Gauge,
 }
 
 impl Moments {
     pub fn new(max_hold: Duration) -> Result<Moments, prometheus::Error> {
         let g = |name: &str, help: &str| Gauge::with_opts(Opts::new(name, help));
+        let start =
+            g("failback_start_timestamp_seconds", "Unix time this failbackd process started (read once).")?;
+        start.set(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()));
         Ok(Moments {
             instants: Arc::new(Mutex::new(Instants {
                 started: now(),
@@ -69,7 +79,7 @@ impl Moments {
                 observed_at: None,
                 max_hold,
             })),
-            start: g("failback_start_timestamp_seconds", "Unix time this failbackd process started.")?,
+            start,
             maintenance_since: g(
                 "failback_maintenance_since_timestamp_seconds",
                 "Unix time the current hold began (computed at scrape time); 0 when not held.",
@@ -94,6 +104,15 @@ impl Moments {
                 ),
                 &[],
             )?,
+            uptime: g(
+                "failback_uptime_seconds",
+                "Seconds since this failbackd process started (monotonic; a restart resets it).",
+            )?,
+            held_for: g(
+                "failback_held_for_seconds",
+                "Seconds the current hold has lasted (a phase that wants it: failed and draining included; \
+                 monotonic); 0 when not held.",
+            )?,
         })
     }
 
@@ -110,7 +129,8 @@ impl Moments {
         let i = self.get();
         let now = now();
         let since = |at: Instant| now.saturating_duration_since(at).as_secs_f64();
-        self.start.set(unix_at(i.started));
+        self.uptime.set(since(i.started));
+        self.held_for.set(i.held_since.map_or(0.0, since));
         self.maintenance_since.set(i.held_since.map_or(0.0, unix_at));
         self.hold_deadline.set(i.hold_deadline.map_or(0.0, unix_at));
         self.elapsed.set(i.armed_at.map_or(0.0, since));
@@ -124,9 +144,11 @@ impl Moments {
         }
     }
 
-    fn gauges(&self) -> [&dyn Collector; 7] {
+    fn gauges(&self) -> [&dyn Collector; 9] {
         [
             &self.start,
+            &self.uptime,
+            &self.held_for,
             &self.maintenance_since,
             &self.hold_deadline,
             &self.elapsed,
@@ -174,9 +196,26 @@ mod tests {
         assert_eq!(value(&m, "failback_hold_remaining_seconds"), Some(840.0));
         assert_eq!(value(&m, "failback_backend_observation_age_seconds"), Some(60.0));
         assert_eq!(value(&m, "failback_max_hold_seconds"), Some(900.0));
+        assert_eq!(value(&m, "failback_uptime_seconds"), Some(60.0));
         m.set(|i| *i = Instants { armed_at: None, hold_deadline: None, observed_at: None, ..*i });
         assert_eq!(value(&m, "failback_hold_elapsed_seconds"), Some(0.0));
         assert_eq!(value(&m, "failback_backend_observation_age_seconds"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_start_time_is_stable_and_the_uptime_and_held_time_are_monotonic() {
+        let m = Moments::new(Duration::from_secs(900)).unwrap();
+        let start = value(&m, "failback_start_timestamp_seconds").unwrap();
+        assert_eq!(value(&m, "failback_held_for_seconds"), Some(0.0));
+        let t = now();
+        m.set(|i| i.held_since = Some(t));
+        tokio::time::advance(Duration::from_secs(30)).await;
+        // Scraped again later: the start time is the same value to the bit, not recomputed.
+        assert_eq!(value(&m, "failback_start_timestamp_seconds").map(f64::to_bits), Some(start.to_bits()));
+        assert_eq!(value(&m, "failback_uptime_seconds"), Some(30.0));
+        assert_eq!(value(&m, "failback_held_for_seconds"), Some(30.0));
+        m.set(|i| i.held_since = None);
+        assert_eq!(value(&m, "failback_held_for_seconds"), Some(0.0));
     }
 
     #[test]

@@ -35,8 +35,16 @@
 //! Logging never blocks the daemon: the layer formats the line and hands it to a writer thread
 //! over a bounded queue ([`QUEUE`] lines; when it is full, lines are dropped and counted, and
 //! the count is logged once syslog keeps up again). The writer sends with a [`SEND_TIMEOUT`],
-//! reconnects once when syslogd was restarted, and reports a missing socket once on stderr,
-//! then retries every [`RETRY_EVERY`].
+//! reconnects when syslogd was restarted, and reports a missing socket once on stderr, then
+//! retries every [`RETRY_EVERY`].
+//!
+//! A restart is recognised by the socket *file*, not only by a failing send: before each line the
+//! writer checks that the path still names the socket it connected to (device and inode). A
+//! send to the old socket fails only once nothing holds it open any more; while anything does (a
+//! child process between fork and exec, which inherits every descriptor of the process, or a
+//! syslogd still shutting down) the send succeeds into a socket nobody reads and the line is
+//! lost. That was the flake of tests/syslog_output.rs under load: another test spawning a
+//! process kept the first "syslogd" socket alive for a moment.
 
 use crate::config::telemetry::{SyslogConfig, SyslogFormat};
 use std::fmt::{self, Write as _};
@@ -164,6 +172,7 @@ impl SyslogLayer {
             socket: cfg.socket.clone(),
             format: LineFormat::new(cfg),
             logger: None,
+            connected_to: None,
             retry_at: None,
             warned: false,
             shared: shared.clone(),
@@ -201,6 +210,8 @@ struct Conn {
     socket: PathBuf,
     format: LineFormat,
     logger: Option<Logger<LoggerBackend, LineFormat>>,
+    /// The socket file connected to (device, inode): another one at the path is a restart.
+    connected_to: Option<(u64, u64)>,
     /// No connect attempt before this.
     retry_at: Option<Instant>,
     /// The missing socket was reported on stderr (once).
@@ -231,8 +242,12 @@ impl Conn {
         if self.retry_at.is_some_and(|t| now < t) {
             return;
         }
+        // Before the connect: a socket re-created in between is seen as a restart at the next
+        // line (one reconnect too many), never the other way round.
+        let file = socket_file(&self.socket);
         match syslog::unix_custom(self.format.clone(), &self.socket) {
             Ok(logger) => {
+                self.connected_to = file;
                 match &logger.backend {
                     LoggerBackend::Unix(d) => {
                         let _ = d.set_write_timeout(Some(SEND_TIMEOUT));
@@ -272,6 +287,10 @@ impl Conn {
     }
 
     fn send(&mut self, severity: Severity, at: Stamp, message: &str) {
+        if self.logger.is_some() && socket_file(&self.socket) != self.connected_to {
+            // syslogd restarted (or left): whatever still holds the old socket, nobody reads it.
+            self.disconnect(None);
+        }
         for fresh in [false, true] {
             if self.logger.is_none() {
                 self.connect(Instant::now());
@@ -304,6 +323,12 @@ impl Conn {
             }
         }
     }
+}
+
+/// The device and inode of the socket file at `path`, if there is one.
+fn socket_file(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn severity(level: Level) -> Severity {

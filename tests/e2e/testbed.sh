@@ -337,7 +337,7 @@ timeout = \"5s\""
 start_fbd() { # start_fbd [ROUTER]: in the router's namespace
     local r=${1:-r1} name
     name=$(fbd_name "$r")
-    ip netns exec "$P-$r" "$BIN" run --config "$WORK/$name.toml" >>"$WORK/$name.log" 2>&1 &
+    ip netns exec "$P-$r" "$BIN" run --start boot --config "$WORK/$name.toml" >>"$WORK/$name.log" 2>&1 &
     FBD_PID[$r]=$!
     track_pid "${FBD_PID[$r]}" "failbackd-$r"
 }

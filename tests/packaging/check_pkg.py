@@ -2,7 +2,8 @@
 """Reads .pkg files back and checks them the way pkg(8) would read them (stdlib only).
 
 For each package given: the first two members are +COMPACT_MANIFEST and +MANIFEST (libpkg
-pkg_open2 reads the leading "+" entries), both JSON; abi is FreeBSD:14:amd64; the compact one is
+pkg_open2 reads the leading "+" entries), both JSON; abi is the directory's (OUT/FreeBSD:14:amd64/,
+OUT/FreeBSD:15:amd64/) for the daemon and FreeBSD:*:* for the plugin; the compact one is
 the full one minus files/directories/scripts; every "files" entry is a member with that absolute
 path, whose sha256 matches "1$<hex>" (pkg_checksum.c), whose mode matches "perm", and every
 regular member is listed; flatsize is the sum of the sizes. With --version V the package version
@@ -18,6 +19,7 @@ import io
 import json
 import sys
 import tarfile
+from pathlib import Path
 
 COMPACT_ONLY_OMITS = {"files", "directories", "scripts", "config"}
 
@@ -25,6 +27,19 @@ COMPACT_ONLY_OMITS = {"files", "directories", "scripts", "config"}
 def read_members(path):
     with tarfile.open(path, "r:*") as tar:
         return [(m, tar.extractfile(m).read() if m.isfile() else b"") for m in tar.getmembers()]
+
+
+DAEMON_ABI_DIR = {"FreeBSD:14:amd64", "FreeBSD:15:amd64"}
+
+
+def want_daemon_abi(members):
+    """The daemon package's ABI is the name of the directory it was written to (build-pkg.py
+    writes OUT/<abi>/failbackd-V.pkg); check_members sees it through CURRENT_PATH."""
+    parent = CURRENT_PATH[0].rsplit("/", 2)[-2] if CURRENT_PATH else ""
+    return parent if parent in DAEMON_ABI_DIR else "FreeBSD:14:amd64 or FreeBSD:15:amd64 (in OUT/<abi>/)"
+
+
+CURRENT_PATH = []
 
 
 def check_members(members, want_version=None):
@@ -41,8 +56,15 @@ def check_members(members, want_version=None):
     for key in ("name", "origin", "version", "comment", "desc", "maintainer", "www", "abi", "prefix"):
         if not isinstance(full.get(key), str) or not full[key]:
             errs.append(f"+MANIFEST: {key} missing")
-    if full.get("abi") != "FreeBSD:14:amd64":
-        errs.append(f"abi {full.get('abi')!r}, want FreeBSD:14:amd64")
+    # pkg add refuses a package whose abi does not match the system's (libpkg utils.c
+    # is_valid_abi): the daemon once per FreeBSD major OPNsense runs on, the plugin for any.
+    want_abi = "FreeBSD:*:*" if full.get("name", "").startswith("os-") else want_daemon_abi(members)
+    if full.get("abi") != want_abi:
+        errs.append(f"abi {full.get('abi')!r}, want {want_abi}")
+    osname, major, machine = str(full.get("abi")).split(":") if str(full.get("abi")).count(":") == 2 else ("", "", "")
+    legacy = {"amd64": "x86:64", "*": "*"}.get(machine, "?")
+    if full.get("arch") != f"{osname.lower()}:{major}:{legacy}":
+        errs.append(f"arch {full.get('arch')!r} does not match abi {full.get('abi')!r}")
     if want_version is not None and full.get("version") != want_version:
         errs.append(f"version {full.get('version')!r}, want {want_version!r}")
     expected_compact = {k: v for k, v in full.items() if k not in COMPACT_ONLY_OMITS}
@@ -104,6 +126,12 @@ def tampered(members):
     copy = list(members)
     copy[1] = (members[1][0], json.dumps(full).encode())
     out.append(("compact and full disagree", copy))
+    copy = list(members)
+    for i in (0, 1):
+        man = json.loads(members[i][1])
+        man["abi"], man["arch"] = "FreeBSD:13:amd64", "freebsd:13:x86:64"
+        copy[i] = (members[i][0], json.dumps(man).encode())
+    out.append(("an ABI no supported OPNsense runs", copy))
     return out
 
 
@@ -122,7 +150,9 @@ def main(argv):
     passed = failed = 0
     for i, path in enumerate(paths):
         members = read_members(path)
-        errs = check_members(members, want_version if i == 0 else None)
+        CURRENT_PATH[:] = [path]
+        daemon = not Path(path).name.startswith("os-")
+        errs = check_members(members, want_version if daemon else None)
         if errs:
             failed += 1
             print(f"FAIL {path}:")

@@ -14,15 +14,23 @@ checks cover what can: syntax, formats, the template's output and the JS renderi
    does), from each tests/packaging/fixtures/config-*.xml (minimal, every type, maintenance,
    disabled, fresh = no section yet): every failbackd.toml passes
    `failbackd check-config`; rc.conf.d says failbackd_enable="YES" or "NO" by the setting.
-4. JS: `node --check` on the status page script; the widget is loaded in node with
-   BaseTableWidget stubbed; both render fixtures/status.json into the expected rows. Every
-   field the fixture and the JS use exists in src/status.rs.
+4. JS: `node --check` on the status page script; the widget is loaded in node on a stand-in
+   with exactly core's widget surface (a `translations` object, no translate()); both render
+   fixtures/status.json into the expected rows, the widget escapes the daemon's values. Every
+   field the fixture and the JS use exists in src/status.rs. (tools/opnsense-conformance runs
+   it on core's own BaseWidget/BaseTableWidget in jsdom.)
 5. configd actions run only subcommands (and flags) `failbackd --help` lists, and every
    configdRun('failbackd X') in the PHP names an action that exists.
 6. The CARP hook and the service check, run with a fake failbackd: silent / passing while the
    plugin is disabled, passing the arguments through when enabled.
 7. The plugin package (tools/build-pkg.py os-failbackd) lists every file under src/ at
    /usr/local/<path>, as plugins.mk's plist does, the hooks executable; +TARGETS sources exist.
+   Its scripts, run as pkg runs them: an upgrade (PKG_UPGRADE=true) neither stops nor releases;
+   under `pkg -r ROOT` they act on ROOT only; delete removes /etc/rc.conf.d/failbackd and the
+   plugin-written TOML, never a hand-written one. The shutdown hook drains when enabled.
+8. Every /ui/failbackd menu URL reaches <Controller>Controller::<action>Action() by core's
+   router rule (Mvc/Router.php: /ui/<module>/<controller>/<action>). HA sync: the synced
+   section rendered on the backup's devices differs only in the watched devices.
 
 Usage: check_plugin.py FAILBACKD_BINARY PLUGIN_PKG. Prints `N passed, M failed`.
 """
@@ -295,9 +303,31 @@ def check_templates(r, binary):
                         f"command argv {probes['custom']['command']}")
                 r.check(probes["wan-gw"].get("gateways") == ["WAN_GW", "WAN2_GW"], "gateway list")
                 r.check(probes["ipsec"]["connections"][0].startswith("a1b2c3d4"), "ipsec by UUID")
+                r.check(probes["ipsec"]["connections"][-1] == "con1", "legacy tunnel by charon name (con<ikeid>)")
                 r.check(probes["upstream-v6"]["required"] is False, "required = false")
+            if sample.name == "config-every-type.xml":
+                check_ha_sync(r, sample, toml, binary, tmp)
             if sample.name == "config-maintenance.xml":
                 r.check('mode = "maintenance"' in toml, "maintenance mode not written")
+
+
+def check_ha_sync(r, sample, primary_toml, binary, tmp):
+    """HA sync copies the section OPNsense.failbackd to the backup (failbackd_xmlrpc_sync,
+    rc.filter_synchronize), where the template renders it against the backup's own
+    config.xml. The same section with the backup's interface devices (vtnet* instead of igb*)
+    must render a valid config that differs only in the watched devices: no per-node value
+    travels."""
+    root = ET.parse(sample).getroot()
+    for dev, iface in zip(("vtnet0", "vtnet1", "vtnet2"), root.find("interfaces")):
+        iface.find("if").text = dev
+    backup_toml = render("failbackd.toml", config_to_dict(root))
+    out = Path(tmp) / "ha-backup.toml"
+    out.write_text(backup_toml)
+    res = subprocess.run([binary, "check-config", str(out)], capture_output=True, text=True)
+    r.check(res.returncode == 0, f"HA sync: the backup's rendering is refused:\n{res.stderr}")
+    differ = [(a, b) for a, b in zip(primary_toml.splitlines(), backup_toml.splitlines()) if a != b]
+    r.check(differ == [('watch = ["*@igb0", "*@igb1"]', 'watch = ["*@vtnet0", "*@vtnet1"]')],
+            f"HA sync: the backup's config differs in more than its devices: {differ}")
 
 
 # --- JS ---
@@ -346,12 +376,19 @@ def check_js(r):
         # Widgets are ES modules that use the dashboard's global BaseTableWidget.
         shutil.copy(widget_js, Path(tmp) / "Failbackd.mjs")
         (Path(tmp) / "run.mjs").write_text(
-            "globalThis.BaseTableWidget = class { translate(k) { return '[' + k + ']'; } };\n"
+            # What core's BaseWidget/BaseTableWidget give a widget: `translations` (filled by the
+            # dashboard from the metadata), no translate() (opnsense/core www/js/widgets).
+            "globalThis.BaseTableWidget = class { constructor() { this.translations = {}; } };\n"
             "const { default: W } = await import('./Failbackd.mjs');\n"
+            "const keys = JSON.parse(process.argv[5]);\n"
+            "function widget() { const w = new W(); for (const k of keys) w.translations[k] = '[' + k + ']'; return w; }\n"
             "const status = require_json();\n"
             "function require_json() { return JSON.parse(process.argv[2]); }\n"
             "const st = require(process.argv[3]);\n"
-            "console.log(JSON.stringify({widget: new W().makeRows(status, Number(process.argv[4])),\n"
+            "const hostile = Object.assign({}, status, {phase: '<img src=x onerror=alert(1)>'});\n"
+            "console.log(JSON.stringify({widget: widget().makeRows(status, Number(process.argv[4])),\n"
+            "  hostile: widget().makeRows(hostile, Number(process.argv[4]))[0],\n"
+            "  untranslated: new W().makeRows(status, Number(process.argv[4]))[0],\n"
             "  summary: st.summaryRows(status, Number(process.argv[4])), probes: st.probeRows(status),\n"
             "  carp: st.carpRows(status)}));\n"
         )
@@ -359,7 +396,10 @@ def check_js(r):
         run = (Path(tmp) / "run.mjs").read_text()
         (Path(tmp) / "run.mjs").write_text("import { createRequire } from 'module';\n"
                                            "const require = createRequire(import.meta.url);\n" + run)
-        res = subprocess.run([node, str(Path(tmp) / "run.mjs"), json.dumps(status), str(status_js), str(now)],
+        meta = ET.parse(SRC / "opnsense/www/js/widgets/Metadata/Failbackd.xml").getroot()
+        keys = sorted(e.tag for e in meta.find("failbackd/translations"))
+        res = subprocess.run([node, str(Path(tmp) / "run.mjs"), json.dumps(status), str(status_js), str(now),
+                              json.dumps(keys)],
                              capture_output=True, text=True)
     if not r.check(res.returncode == 0, f"node render: {res.stderr}"):
         return
@@ -371,6 +411,8 @@ def check_js(r):
         ["[time_left]", "2m 5s"],
         ["[probes]", "1/4 up"],
     ], f"widget rows {out['widget']}")
+    r.check(out["hostile"] == ["[phase]", "&lt;img src=x onerror=alert(1)&gt;"], f"widget escapes values: {out['hostile']}")
+    r.check(out["untranslated"] == ["phase", "holding"], f"a missing translation shows its key: {out['untranslated']}")
     r.check(out["summary"] == [
         ["Phase", "holding"], ["Held", "yes (demoted)"], ["Backend", "opnsense (service_status)"],
         ["Last outcome", "released"], ["Failback", "#3 (boot)"],
@@ -396,7 +438,8 @@ def check_js(r):
     # Every translation key the widget uses is in its metadata.
     meta = ET.parse(SRC / "opnsense/www/js/widgets/Metadata/Failbackd.xml").getroot()
     keys = {e.tag for e in meta.find("failbackd/translations")}
-    used = set(re.findall(r"translate\('(\w+)'\)", widget_js.read_text()))
+    used = set(re.findall(r"\btr\('(\w+)'\)", widget_js.read_text()))
+    r.check(len(used) >= 5, f"widget translation keys found: {used}")
     r.check(used <= keys, f"widget translation keys missing from metadata: {used - keys}")
 
 
@@ -462,6 +505,13 @@ def check_hooks(r):
         code, log = run(hook, ["1@igb0", "BACKUP"], True, 1)
         r.check(code == 0 and len(log) == 2 and log[1].startswith("logger -t failbackd"),
                 f"a failing hook exits 0 and logs: {code} {log}")
+        # The planned-shutdown drain (rc.syshook stop, before 80-freebsd stops the services).
+        stop = SRC / "etc/rc.syshook.d/stop/50-failbackd"
+        r.check(stop.name < "80-freebsd", "the stop hook sorts after core's 80-freebsd")
+        r.check(run(stop, [], False) == (0, []), "stop hook while disabled: must not drain")
+        r.check(run(stop, [], True)[1] == ["drain --config /x.toml --timeout 10s"], "stop hook drains when enabled")
+        code, log = run(stop, [], True, 1)
+        r.check(code == 0 and log[-1].startswith("logger -t failbackd"), f"a failed drain is logged, shutdown goes on: {log}")
 
 
 # --- the package's file list (plugins.mk plist) ---
@@ -474,7 +524,9 @@ def check_plist(r, pkg):
         manifest = json.loads(tar.extractfile("+MANIFEST").read())
     r.check(set(members) == set(want), f"package files differ from src/: {sorted(set(members) ^ set(want))}")
     r.check(set(manifest["files"]) == set(want), "manifest files differ from src/")
-    for hook in ("/usr/local/etc/rc.syshook.d/carp/10-failbackd", "/usr/local/etc/rc.carp_service_status.d/failbackd"):
+    for hook in ("/usr/local/etc/rc.syshook.d/carp/10-failbackd", "/usr/local/etc/rc.carp_service_status.d/failbackd",
+                 "/usr/local/etc/rc.syshook.d/stop/50-failbackd",
+                 "/usr/local/opnsense/scripts/failbackd/validate_candidate.py"):
         r.check(hook in members and members[hook].mode & 0o111 == 0o111, f"{hook} not executable in the package")
     r.check(manifest["name"] == "os-failbackd" and "failbackd" in manifest["deps"], "name/deps of the plugin package")
     r.check(manifest.get("annotations", {}).get("product_id") == "os-failbackd", "version annotations")
@@ -482,6 +534,63 @@ def check_plist(r, pkg):
     r.check("configctl interface update carp service_status" in scripts.get("post-deinstall", ""),
             "post-deinstall does not re-run the CARP service evaluation")
     r.check("template reload OPNsense/Failbackd" in scripts.get("post-install", ""), "post-install template reload")
+    r.check(manifest.get("abi") == "FreeBSD:*:*", f"plugin abi {manifest.get('abi')} (plugins.mk PLUGIN_NO_ABI)")
+    check_scripts(r, scripts)
+
+
+# --- menu URLs through core's MVC router ---
+def check_router(r):
+    """Every /ui/failbackd/... menu URL reaches a controller action the way opnsense/core's
+    Mvc/Router.php maps it: /ui/<module>/<controller>/<action>, controller and action default
+    to index, <Controller>Controller.php in the module's namespace, <action>Action()."""
+    menu = ET.parse(SRC / "opnsense/mvc/app/models/OPNsense/Failbackd/Menu/Menu.xml").getroot()
+    ctrl_dir = SRC / "opnsense/mvc/app/controllers/OPNsense/Failbackd"
+    urls = [e.get("url") for e in menu.iter() if (e.get("url") or "").startswith("/ui/failbackd")]
+    r.check(len(urls) >= 2, f"menu URLs {urls}")
+    for url in urls:
+        parts = url.strip("/").split("/")
+        controller = parts[2] if len(parts) > 2 else "index"
+        action = parts[3] if len(parts) > 3 else "index"
+        name = controller[:1].upper() + controller[1:] + "Controller"
+        php = ctrl_dir / (name + ".php")
+        text = php.read_text() if php.is_file() else ""
+        r.check(f"class {name} " in text and re.search(rf"public function {action}Action\(", text),
+                f"menu {url}: no {name}::{action}Action() in {php.name}")
+
+
+# --- package scripts: upgrade and `pkg -r ROOT` ---
+def run_script(script, env, root):
+    """Runs a package script as pkg does (sh, `set -- name-version`), traced."""
+    res = subprocess.run(["sh", "-x", "-c", "set -- os-failbackd-0\n" + script],
+                         env=dict(os.environ, PKG_PREFIX="/usr/local", **env), capture_output=True, text=True,
+                         cwd=root, timeout=30)
+    return res
+
+
+def check_scripts(r, scripts):
+    ran = lambda res, word: any(word in line for line in res.stderr.splitlines() if line.startswith("+"))  # noqa: E731
+    with tempfile.TemporaryDirectory() as root:
+        # An upgrade runs the old pre-deinstall with PKG_UPGRADE=true: the daemon must not stop.
+        res = run_script(scripts.get("pre-deinstall", ""), {"PKG_UPGRADE": "true"}, root)
+        r.check(res.returncode == 0 and not ran(res, "service") and not ran(res, "release"),
+                f"pre-deinstall on upgrade stops or releases:\n{res.stderr}")
+        # post-install reloads (or starts) an enabled daemon.
+        r.check("rc.d/failbackd reload" in scripts.get("post-install", ""), "post-install does not reload the daemon")
+        # pkg -r ROOT: delete removes ROOT's rc.conf.d and the plugin-written TOML, nothing of the host's.
+        for rel, text in (("etc/rc.conf.d/failbackd", 'failbackd_enable="YES"\n'),
+                          ("usr/local/etc/failbackd.toml", "# Written by os-failbackd from Services\n")):
+            Path(root, rel).parent.mkdir(parents=True, exist_ok=True)
+            Path(root, rel).write_text(text)
+        for kind in ("pre-deinstall", "post-deinstall", "post-install"):
+            res = run_script(scripts.get(kind, ""), {"PKG_ROOTDIR": root}, root)
+            r.check(res.returncode == 0 and not ran(res, "configctl") and not ran(res, "service ")
+                    and not ran(res, "rc.d/"), f"{kind} under PKG_ROOTDIR acts on the host:\n{res.stderr}")
+        r.check(not Path(root, "etc/rc.conf.d/failbackd").exists(), "delete leaves /etc/rc.conf.d/failbackd (enabled)")
+        r.check(not Path(root, "usr/local/etc/failbackd.toml").exists(), "delete leaves the plugin-written TOML")
+        hand = Path(root, "usr/local/etc/failbackd.toml")
+        hand.write_text("# my own\n")
+        run_script(scripts.get("post-deinstall", ""), {"PKG_ROOTDIR": root}, root)
+        r.check(hand.exists(), "delete removed a hand-written TOML")
 
 
 def main():
@@ -496,6 +605,7 @@ def main():
     check_actions(r, binary)
     check_hooks(r)
     check_plist(r, pkg)
+    check_router(r)
     print(f"os-failbackd plugin: {r.passed} passed, {r.failed} failed")
     return 1 if r.failed else 0
 

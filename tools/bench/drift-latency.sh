@@ -53,7 +53,7 @@ type = "command"
 command = ["/bin/false"]
 TOML
 "$BIN" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
-"$BIN" run --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
+"$BIN" run --start boot --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
 DPID=$!
 wait_until 10 grep -q demoted "$WORK/calls" 2>/dev/null || bdie "no first demote: $(cat "$WORK/fbd.log")"
 

@@ -50,7 +50,7 @@ TOML
     probe_toml "$PROBES" 1s
 } >"$WORK/fbd.toml"
 "$BIN" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
-ip netns exec "$BENCH_NS" "$BIN" run --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
+ip netns exec "$BENCH_NS" "$BIN" run --start boot --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
 DPID=$!
 wait_until 5 test -S "$WORK/fbd.sock" || bdie "daemon did not start: $(cat "$WORK/fbd.log")"
 # Two CARP transitions so the carp series exist, then let probes and histograms fill.

@@ -8,7 +8,8 @@
 namespace OPNsense\Failbackd;
 
 /**
- * Services > failbackd > Settings (index) and Status pages.
+ * Services > failbackd > Settings (/ui/failbackd). The Status page has its own controller:
+ * core's router reads /ui/failbackd/status as controller "status" (StatusController).
  */
 class IndexController extends \OPNsense\Base\IndexController
 {
@@ -17,10 +18,5 @@ class IndexController extends \OPNsense\Base\IndexController
         $this->view->generalForm = $this->getForm('general');
         $this->view->formDialogProbe = $this->getForm('dialogProbe');
         $this->view->pick('OPNsense/Failbackd/index');
-    }
-
-    public function statusAction()
-    {
-        $this->view->pick('OPNsense/Failbackd/status');
     }
 }

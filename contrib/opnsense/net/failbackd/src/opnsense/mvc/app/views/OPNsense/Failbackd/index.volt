@@ -1,7 +1,8 @@
 {#
  # Services > failbackd > Settings: the general form and the probe grid (node_exporter's
- # form pattern plus net/ndp-proxy-go's grid). Apply saves, then reconfigure = template reload
- # OPNsense/Failbackd and start/stop (ApiMutableServiceControllerBase).
+ # form pattern plus net/ndp-proxy-go's grid). Apply saves (the model asks failbackd
+ # check-config), then reconfigure = template reload OPNsense/Failbackd and a reload (SIGHUP),
+ # a start, or release + stop when disabled (Api/ServiceController.php).
  #}
 <script>
     $(document).ready(function () {
@@ -20,6 +21,12 @@
             toggle: '/api/failbackd/settings/toggle_probe/'
         });
 
+        // The probe dialog shows the fields of the chosen type only (net/frr bgp.volt pattern).
+        $('#probe\\.type').change(function () {
+            $('.probe_type_specific').closest('tr').hide();
+            $('.type_' + $(this).val()).closest('tr').show();
+        });
+
         $('#reconfigureAct').SimpleActionButton({
             onPreAction: function () {
                 const dfObj = new $.Deferred();
@@ -28,7 +35,12 @@
                 }, true, function () { dfObj.reject(); });
                 return dfObj;
             },
-            onAction: function () { updateServiceControlUI('failbackd'); }
+            onAction: function (data) {
+                if (data && data.status === 'failed' && data.message) {
+                    BootstrapDialog.show({type: BootstrapDialog.TYPE_DANGER, title: 'failbackd', message: $('<pre></pre>').text(data.message)});
+                }
+                updateServiceControlUI('failbackd');
+            }
         });
     });
 </script>

@@ -30,7 +30,10 @@
 
     function post(url, data) {
         ajaxCall(url, data, function (result) {
-            $('#failbackd-message').text(result.message || '').show();
+            // status is "failed" when the CLI refused (e.g. required probes down): show its reason.
+            $('#failbackd-message').text(result.message || '')
+                .toggleClass('alert-danger', result.status === 'failed')
+                .toggleClass('alert-info', result.status !== 'failed').show();
             refreshStatus();
         });
     }

@@ -11,8 +11,10 @@ use OPNsense\Base\ApiMutableServiceControllerBase;
 use OPNsense\Core\Backend;
 
 /**
- * start/stop/restart/reconfigure/status come from ApiMutableServiceControllerBase (opnsense/core:
- * reconfigure = template reload OPNsense/Failbackd, then start or stop by general.enabled).
+ * start/stop/restart/status come from ApiMutableServiceControllerBase (opnsense/core).
+ * reconfigure (Apply) renders the templates and then reloads a running daemon (SIGHUP keeps a
+ * hold and the probe counters), starts a stopped one, or, when disabled, releases, stops and has
+ * OPNsense re-evaluate the CARP service status so the node is not left demoted.
  * state, hold and release run the failbackd CLI through configd (actions_failbackd.conf).
  */
 class ServiceController extends ApiMutableServiceControllerBase
@@ -21,6 +23,38 @@ class ServiceController extends ApiMutableServiceControllerBase
     protected static $internalServiceTemplate = 'OPNsense/Failbackd';
     protected static $internalServiceEnabled = 'general.enabled';
     protected static $internalServiceName = 'failbackd';
+
+    /** Apply reloads instead of restarting (the base class then runs the `reload` action). */
+    protected function reconfigureForceRestart()
+    {
+        return 0;
+    }
+
+    public function reconfigureAction()
+    {
+        if (!$this->request->isPost()) {
+            return ['status' => 'failed'];
+        }
+        $backend = new Backend();
+        $enabled = $this->serviceEnabled();
+        if (!$enabled && $this->statusAction()['status'] == 'running') {
+            // Disabling while held: a stopped daemon keeps its phase and nothing else would
+            // leave CARP maintenance, so release first (a no-op when already released).
+            $backend->configdRun('failbackd release_force');
+        }
+        $result = parent::reconfigureAction();
+        if (!$enabled) {
+            // The service check now passes (disabled); only a re-run of the evaluation drops a
+            // 2^20 demotion it held (core runs it by itself only at boot, early/90-carp).
+            $backend->configdRun('interface update carp service_status');
+            return $result;
+        }
+        if ($this->statusAction()['status'] != 'running') {
+            $why = trim($backend->configdRun('failbackd check-config'));
+            return ['status' => 'failed', 'message' => $why !== '' ? $why : gettext('failbackd did not start')];
+        }
+        return $result;
+    }
 
     /**
      * GET /api/failbackd/service/state: `failbackd status --json`, or an error object.
@@ -43,8 +77,7 @@ class ServiceController extends ApiMutableServiceControllerBase
         if (!$this->request->isPost()) {
             return ['status' => 'failed', 'message' => 'POST only'];
         }
-        $output = trim((new Backend())->configdRun('failbackd hold'));
-        return ['status' => 'ok', 'message' => $output];
+        return $this->cliAnswer('failbackd hold');
     }
 
     /**
@@ -55,8 +88,20 @@ class ServiceController extends ApiMutableServiceControllerBase
         if (!$this->request->isPost()) {
             return ['status' => 'failed', 'message' => 'POST only'];
         }
-        $action = $this->request->getPost('force') == '1' ? 'failbackd release_force' : 'failbackd release';
-        $output = trim((new Backend())->configdRun($action));
-        return ['status' => 'ok', 'message' => $output];
+        $force = $this->request->getPost('force') == '1';
+        return $this->cliAnswer($force ? 'failbackd release_force' : 'failbackd release');
+    }
+
+    /**
+     * The CLI's own answer and its exit status: the actions print the output (stderr included)
+     * and then "exit N" (actions_failbackd.conf), so a refusal shows the daemon's reason.
+     */
+    private function cliAnswer($action)
+    {
+        $output = rtrim((new Backend())->configdRun($action));
+        if (preg_match('/^(.*?)\n?exit (\d+)$/s', $output, $m)) {
+            return ['status' => $m[2] === '0' ? 'ok' : 'failed', 'message' => trim($m[1])];
+        }
+        return ['status' => 'failed', 'message' => $output];
     }
 }
