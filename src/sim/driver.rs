@@ -2,11 +2,13 @@
 //! with I/O around them), copied here so the simulation runs them on simulated time. Each
 //! function names the one it mirrors; when that code is split into a pure function, the copy is
 //! replaced by a call. Everything else the simulation runs is the real code: `Machine`,
-//! `daemon::peer::judge`, `statefile::Persisted`, `ready::from_phase`.
+//! `daemon::peer::judge`, `daemon::boot::{boot_event, classify}`,
+//! `machine::attribute_shared_hold`, `statefile::Persisted`, `ready::from_phase`.
 
 use super::lever::{LeverState, Owner};
 use super::setup::{target_name, Lever, ProbeDef};
-use crate::machine::{Boot, Machine, Phase, Resumed};
+use crate::daemon::boot::{classify, Found, StartKind, StartMode, SystemBoot};
+use crate::machine::Machine;
 use crate::statefile::{Persisted, PersistedFailback};
 use crate::status::{CarpStatus, MeasuredStatus, ProbeStatus, Status};
 use std::time::{Duration, Instant};
@@ -28,9 +30,12 @@ pub fn measure(lever: Lever, l: &mut LeverState) -> Measured {
             Measured { held: Some(demotion & super::lever::FAILBACKD_BIT != 0), foreign: false, demotion }
         }
         Lever::SysctlBlind => Measured { held: None, foreign: false, demotion },
-        Lever::ServiceStatus => {
-            Measured { held: Some(demotion & super::lever::SERVICE_BIT != 0), foreign: false, demotion }
-        }
+        Lever::ServiceStatus => Measured {
+            held: Some(demotion & super::lever::SERVICE_BIT != 0),
+            // An operator's maintenance is foreign in this mode too.
+            foreign: l.maintenance.is_some(),
+            demotion,
+        },
         Lever::Maintenance => {
             show_checked(l);
             let on = l.maintenance.is_some();
@@ -92,36 +97,41 @@ pub fn call(lever: Lever, l: &mut LeverState, demote: bool, ready_holds: bool) -
     CallResult { ok, left_operator }
 }
 
-/// Mirrors `ready::verdict` without a reachable daemon: the state file, then `hold_on_boot`.
-/// With a daemon it is `ready::from_phase` (called directly by the simulator).
-pub fn ready_holds_without_daemon(state_file: Option<&Persisted>, hold_on_boot: bool) -> bool {
-    match state_file {
-        Some(p) => p.demoted,
-        None => hold_on_boot,
+/// Mirrors `ready::verdict_in` without a reachable daemon: the state file of this boot, else
+/// `hold_on_boot` at a boot (the start classification itself is the real `classify`).
+pub fn ready_holds_without_daemon(
+    state_file: Option<&Persisted>,
+    system: &SystemBoot,
+    hold_on_boot: bool,
+) -> bool {
+    let found = state_file.map_or(Found::Missing, |p| Found::File(p.clone()));
+    match (classify(&found, system, StartMode::Auto).kind, found) {
+        (StartKind::Restart, Found::File(p)) => p.demoted,
+        (StartKind::Restart, Found::Unreadable(_)) => true,
+        (StartKind::Boot, _) => hold_on_boot,
+        _ => false,
     }
 }
 
-/// Mirrors `Daemon::boot_facts`: what the previous run left and what the backend says now.
-/// `mono_now` is the node's CLOCK_MONOTONIC (time since its boot), which `PersistedFailback::age`
-/// reads.
-pub fn boot_facts(
-    persisted: Option<&Persisted>,
-    measured: Option<bool>,
-    mono_now: Duration,
-    now: Instant,
-) -> Boot {
-    let previous = persisted.map(|p| p.phase().unwrap_or(Phase::Idle));
-    let backend_demoted = measured.or(previous.and_then(Phase::wants_demoted));
-    let resumed = persisted.and_then(|p| p.failback.as_ref()).map(|f| {
-        let age = mono_now.saturating_sub(Duration::from_millis(f.armed_mono_ms));
-        Resumed { id: f.id, armed_at: now.checked_sub(age).unwrap_or(now), peer_lost: f.peer_lost }
-    });
-    let last_failback = persisted.map_or(0, |p| p.last_failback);
-    Boot { backend_demoted, previous, resumed, last_failback }
+/// Mirrors `daemon::carry_over`: the flap history and a tracking failback of a restart, on the
+/// node's monotonic clock (`mono_now`).
+pub fn carry_over(machine: &mut Machine, p: &Persisted, now: Instant, mono_now: Duration) {
+    let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
+    machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
+    if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
+        machine.restore_tracking_failback(f.id);
+    }
 }
 
-/// Mirrors `Daemon::persist`: the record to write, or `None` when it did not change.
-pub fn persist(m: &Machine, last: Option<&Persisted>, mono_now: Duration, now: Instant) -> Option<Persisted> {
+/// Mirrors `Daemon::persist` (and `flap_history_mono_ms`): the record to write, or `None` when
+/// it did not change.
+pub fn persist(
+    m: &Machine,
+    last: Option<&Persisted>,
+    boot_id: &str,
+    mono_now: Duration,
+    now: Instant,
+) -> Option<Persisted> {
     let failback = m.failback().map(|f| {
         let kept = last.and_then(|p| p.failback.clone()).filter(|p| p.id == f.id);
         let age = now.saturating_duration_since(f.armed_at);
@@ -131,15 +141,29 @@ pub fn persist(m: &Machine, last: Option<&Persisted>, mono_now: Duration, now: I
                 .as_ref()
                 .map_or_else(|| mono_now.saturating_sub(age).as_millis() as u64, |k| k.armed_mono_ms),
             armed_unix: kept.as_ref().map_or(0.0, |k| k.armed_unix),
-            trigger: f.trigger.to_string(),
+            trigger: kept
+                .as_ref()
+                .filter(|_| f.trigger == crate::machine::Trigger::Resume)
+                .map_or_else(|| f.trigger.to_string(), |k| k.trigger.clone()),
             peer_lost: f.peer_lost,
         }
     });
     let last_failback = m.failback().map_or(m.ended_failbacks(), |f| f.id);
-    let state = Persisted { failback, last_failback, ..Persisted::new(m.phase()) };
+    let track_demotions_mono_ms = m
+        .track_demotions()
+        .map(|at| mono_now.saturating_sub(now.saturating_duration_since(at)).as_millis() as u64)
+        .collect();
+    let state = Persisted {
+        track_demotions_mono_ms,
+        failback,
+        last_failback,
+        boot_id: Some(boot_id.to_string()),
+        ..Persisted::new(m.phase())
+    };
     let same = last.is_some_and(|p| {
         p.phase == state.phase
             && p.last_failback == state.last_failback
+            && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
             && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
                 == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
     });
@@ -147,8 +171,9 @@ pub fn persist(m: &Machine, last: Option<&Persisted>, mono_now: Duration, now: I
 }
 
 /// Mirrors `Daemon::status` (the fields `judge` and people read).
-pub fn status(node: usize, m: &Machine, probes: &[ProbeDef], measured: Option<Measured>) -> Status {
+pub fn status(node: usize, id: &str, m: &Machine, probes: &[ProbeDef], measured: Option<Measured>) -> Status {
     Status {
+        node: id.to_string(),
         phase: m.phase().as_str().to_string(),
         demoted: m.backend_demoted(),
         wanted_demoted: m.phase().wants_demoted(),

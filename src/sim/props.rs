@@ -6,7 +6,7 @@ use super::faults::Fault;
 use super::setup::Setup;
 use super::world::Sim;
 use super::{Ms, Violation};
-use crate::machine::{CarpState, Outcome, Phase, Record, Trigger};
+use crate::machine::{CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
 
 pub const NO_PREMATURE_TAKEOVER: &str = "no_premature_takeover";
 pub const NO_FALSE_DEMOTION: &str = "no_false_demotion";
@@ -202,6 +202,26 @@ impl Sim {
         match r {
             Record::FailbackStarted { failback, trigger } => self.on_armed(n, *failback, trigger),
             Record::TrackDemoted { .. } => self.on_track_demoted(n),
+            Record::TrackSuppressed { reason: SuppressReason::PeerUnhealthy, .. }
+                if self.peer_able_since(1 - n).is_some_and(|t| t + 2 * self.setup.interval <= self.now)
+                    && !self.setup.peer_is_self[n] =>
+            {
+                self.violate(
+                    TELEMETRY_TRUTH,
+                    n,
+                    "tracking suppressed a demotion as peer_unhealthy while the peer could take the traffic"
+                        .into(),
+                );
+            }
+            Record::TrackSuppressed { reason: SuppressReason::PeerUnhealthy, .. }
+                if self.setup.peer_is_self[n] =>
+            {
+                self.violate(
+                    TELEMETRY_TRUTH,
+                    n,
+                    "tracking judged its own /status as the peer's (peer URL pointing at this node)".into(),
+                );
+            }
             Record::TrackSuppressed { reason, .. } => {
                 let w = self.fall_window();
                 if self.tracked_ok_for(n, w) {
@@ -544,29 +564,12 @@ impl Sim {
             .min();
         let Some(down) = down else { return };
         let peer = &self.nodes[o];
-        let peer_answers = s.peer && peer.peer_fault.is_none() && peer.proc.is_some();
+        // A `peer` URL that reaches this node itself cannot be asked either.
+        let peer_answers = s.peer && !s.peer_is_self[n] && peer.peer_fault.is_none() && peer.proc.is_some();
         if !peer_answers && !s.demote_without_peer {
             return; // track_without_peer = "stay"
         }
-        let Some(peer_proc) = &peer.proc else { return };
-        if !self.can_carry(o) || peer.carp != CarpState::Backup {
-            return;
-        }
-        let pp = &self.props.n[o];
-        let rise = u64::from(s.rise + 1) * s.interval;
-        let Some(peer_path) = self.path_ok_since(o) else { return };
-        let peer_able = [
-            peer_path + rise,
-            pp.daemon_started + rise,
-            pp.reloaded + rise,
-            peer.carp_since,
-            pp.lever_clear_since.unwrap_or(now),
-            pp.peer_trouble_end,
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(now);
-        let _ = peer_proc;
+        let Some(peer_able) = self.peer_able_since(o) else { return };
         // The flap limit frees up when a demotion leaves the window.
         let freed = p.track_demotions.iter().map(|t| t + window).filter(|t| *t <= now).max().unwrap_or(0);
         let start = [
@@ -595,6 +598,31 @@ impl Sim {
                 ),
             );
         }
+    }
+
+    /// Since when node `o` could take the traffic and would say so when asked: it carries
+    /// ([`Self::can_carry`]), is BACKUP, and its daemon has had rise x interval (and one more)
+    /// to see its paths up since it started, reloaded, released or answered again.
+    fn peer_able_since(&self, o: usize) -> Option<Ms> {
+        let s = &self.setup;
+        let peer = &self.nodes[o];
+        peer.proc.as_ref()?;
+        if !self.can_carry(o) || peer.carp != CarpState::Backup {
+            return None;
+        }
+        let pp = &self.props.n[o];
+        let rise = u64::from(s.rise + 1) * s.interval;
+        let peer_path = self.path_ok_since(o)?;
+        [
+            peer_path + rise,
+            pp.daemon_started + rise,
+            pp.reloaded + rise,
+            peer.carp_since,
+            pp.lever_clear_since.unwrap_or(self.now),
+            pp.peer_trouble_end,
+        ]
+        .into_iter()
+        .max()
     }
 
     /// never_both_held: both nodes held by failbackd past the release bound while either has

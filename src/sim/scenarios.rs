@@ -153,10 +153,11 @@ pub fn d15() -> Script {
         .outage(BOTH_A, Some(WAN), 200 * SECOND, 260 * SECOND)
 }
 
-/// `peer` pointing at the node itself: tracking never demotes.
+/// `peer` pointing at the node itself: tracking judges its own /status as the peer's and
+/// reports the (healthy) peer as unhealthy.
 pub fn d16() -> Script {
     let setup = Setup { peer_is_self: [true, false], ..Setup::default() };
-    pair(setup, LIVENESS).outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+    pair(setup, TELEMETRY_TRUTH).outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
 }
 
 /// The state file becomes unwritable during a hold; the node is released, and a restart works
@@ -195,7 +196,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d13_peer_in_operator_maintenance", property: NO_PING_PONG, script: d13 },
     Scenario { name: "d14_master_while_held_is_not_peer_lost", property: TELEMETRY_TRUTH, script: d14 },
     Scenario { name: "d15_flap_limit_across_restart", property: NO_PING_PONG, script: d15 },
-    Scenario { name: "d16_peer_pointing_at_itself", property: LIVENESS, script: d16 },
+    Scenario { name: "d16_peer_pointing_at_itself", property: TELEMETRY_TRUTH, script: d16 },
     Scenario { name: "d17_unwritable_state_file_then_restart", property: NO_FALSE_DEMOTION, script: d17 },
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
 ];

@@ -9,6 +9,7 @@ use super::rng::Rng;
 use super::setup::{Lever, ProbeDef, Setup, ALT, HOOK_LATE_MAX, SLOW_BACKEND_MAX, TARGETS, V6};
 use super::trace::{Entry, Trace};
 use super::{Ms, Violation};
+use crate::daemon::boot::{self, Found, StartKind, StartMode, SystemBoot};
 use crate::machine::{
     Action, BackendOp, CarpReading, CarpState, Event, Machine, Observed, PeerHealth, Phase,
 };
@@ -565,7 +566,8 @@ impl Sim {
         node.powered = true;
         node.boot_no += 1;
         node.boot_at = self.now;
-        node.lever.reboot(persistent);
+        // The maintenance marker is on persistent storage (carp::opnsense::marker_path).
+        node.lever.reboot(true);
         if self.setup.lever == Lever::Sysctl && self.setup.hold_on_boot {
             // rc.d/failbackd: plain FreeBSD puts failbackd's bit in /etc/sysctl.conf, applied
             // before netif creates the VHIDs; the daemon resumes that hold.
@@ -617,10 +619,16 @@ impl Sim {
         let lever = self.setup.lever;
         let measured = driver::measure(lever, &mut self.nodes[n].lever);
         let measured = if self.nodes[n].backend_failing { None } else { Some(measured) };
-        let boot =
-            driver::boot_facts(self.nodes[n].state_file.as_ref(), measured.and_then(|m| m.held), mono, now);
+        let found = self.nodes[n].state_file.clone().map_or(Found::Missing, Found::File);
+        let system = self.system(n);
+        // A shared lever's bit is only known to be ours once the phase is (daemon::boot_facts).
+        let held = if lever == Lever::ServiceStatus { None } else { measured.and_then(|m| m.held) };
+        let (boot, decision) = boot::boot_event(&found, &system, StartMode::Auto, held, now, mono);
         let probes = self.nodes[n].probes.clone();
-        let m = Machine::new(self.setup.machine(n, &probes), now);
+        let mut m = Machine::new(self.setup.machine(n, &probes), now);
+        if let (Found::File(p), StartKind::Restart) = (&found, decision.kind) {
+            driver::carry_over(&mut m, p, now, mono);
+        }
         self.nodes[n].proc = Some(Proc {
             gen,
             m,
@@ -666,6 +674,15 @@ impl Sim {
             | u64::from(node.if_up) << 6
             | u64::from(node.powered) << 5
             | node.carp as u64
+    }
+
+    /// Node `n`'s boot identity and uptime, as `SystemBoot::read` reports them.
+    pub fn system(&self, n: usize) -> SystemBoot {
+        let node = &self.nodes[n];
+        SystemBoot {
+            id: Some(format!("boot-{n}-{}", node.boot_no)),
+            uptime: Some(Duration::from_millis(self.now - node.boot_at)),
+        }
     }
 
     /// Restarts a sleeping reconcile timer on its grid.
@@ -769,11 +786,13 @@ impl Sim {
         let actions = p.m.step(now, event.clone());
         let quiet = actions.is_empty() && matches!(event, Event::Observed(_) | Event::Probe { .. });
         let mut restart = false;
+        let mut measure = false;
         for a in &actions {
             match a {
                 Action::Demote => self.call_backend(n, BackendOp::Demote),
                 Action::Promote => self.call_backend(n, BackendOp::Promote),
                 Action::AskPeer => self.ask_peer(n),
+                Action::Measure => measure = true,
                 Action::RestartProbes => restart = true,
                 Action::Record(r) => self.on_record(n, r),
             }
@@ -781,6 +800,9 @@ impl Sim {
         self.trace.push(self.now, n, Entry::Step { event, actions });
         if restart {
             self.restart_probes(n);
+        }
+        if measure {
+            self.observe(n);
         }
         self.persist(n);
         self.reschedule_deadline(n);
@@ -793,9 +815,10 @@ impl Sim {
     fn persist(&mut self, n: usize) {
         let now = self.instant(self.now);
         let mono = Duration::from_millis(self.now - self.nodes[n].boot_at + 60_000);
+        let boot_id = self.system(n).id.unwrap_or_default();
         let node = &mut self.nodes[n];
         let Some(p) = node.proc.as_mut() else { return };
-        if let Some(state) = driver::persist(&p.m, p.persisted.as_ref(), mono, now) {
+        if let Some(state) = driver::persist(&p.m, p.persisted.as_ref(), &boot_id, mono, now) {
             if !node.state_ro {
                 node.state_file = Some(state.clone());
                 p.persisted = Some(state);
@@ -868,9 +891,11 @@ impl Sim {
                 crate::ready::from_phase(p.m.phase().as_str(), "daemon"),
                 crate::ready::Verdict::Hold(_)
             ),
-            None => {
-                driver::ready_holds_without_daemon(self.nodes[n].state_file.as_ref(), self.setup.hold_on_boot)
-            }
+            None => driver::ready_holds_without_daemon(
+                self.nodes[n].state_file.as_ref(),
+                &self.system(n),
+                self.setup.hold_on_boot,
+            ),
         }
     }
 
@@ -930,13 +955,14 @@ impl Sim {
                 Vec::new()
             }
         });
-        Observed {
-            backend_seq,
-            carp_seq,
-            held: measured.and_then(|m| m.held),
-            foreign: measured.is_some_and(|m| m.foreign),
-            carp,
-        }
+        let (held, foreign) = match (measured, &node.proc) {
+            // daemon::observe::on_reading: the shared bit is attributed by the phase.
+            (Some(m), Some(p)) if self.setup.lever == Lever::ServiceStatus => {
+                crate::machine::attribute_shared_hold(m.held == Some(true), m.foreign, p.m.phase())
+            }
+            (m, _) => (m.and_then(|m| m.held), m.is_some_and(|m| m.foreign)),
+        };
+        Observed { backend_seq, carp_seq, held, foreign, carp }
     }
 
     fn ask_peer(&mut self, n: usize) {
@@ -963,7 +989,13 @@ impl Sim {
         let node = &self.nodes[peer];
         match (&node.proc, node.powered, node.peer_fault) {
             (Some(p), true, None) => {
-                let st = driver::status(peer, &p.m, &p.probes, p.last_measured);
+                let st =
+                    driver::status(peer, &format!("node-{peer}-{}", p.gen), &p.m, &p.probes, p.last_measured);
+                // daemon::peer::ask: an answer carrying this node's own id is an error.
+                let own = self.nodes[n].proc.as_ref().map(|p| format!("node-{n}-{}", p.gen));
+                if own.as_deref() == Some(st.node.as_str()) {
+                    return PeerHealth::Unreachable;
+                }
                 crate::daemon::peer::judge(&st)
             }
             _ => PeerHealth::Unreachable,
