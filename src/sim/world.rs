@@ -643,13 +643,7 @@ impl Sim {
             quiet: None,
             sleeping: false,
         });
-        self.world(
-            n,
-            format!(
-                "failbackd starts (state file: {:?})",
-                self.nodes[n].state_file.as_ref().map(|p| &p.phase)
-            ),
-        );
+        self.world(n, format!("failbackd starts: {} ({})", decision.kind.as_str(), decision.why));
         self.props.daemon_started(n, self.now);
         self.step(n, Event::Boot(boot));
         let obs = self.reading_from(n, measured, 0, 0);
