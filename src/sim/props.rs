@@ -267,7 +267,12 @@ impl Sim {
             Record::PhaseChanged { from: Phase::Releasing, to: Phase::Released, .. } => {
                 self.props.n[n].master_since_release = self.nodes[n].carp == CarpState::Master;
             }
-            Record::FailbackEnded { outcome: Outcome::Forced, .. } => self.props.n[n].forced_this_boot = true,
+            Record::FailbackEnded { outcome: Outcome::Forced, .. } => {
+                // Forced by an operator or by `max_hold_policy = "release"`: that decision stands
+                // for its episode (operator_wins), and tracking's liveness does not apply in it.
+                self.props.n[n].forced_this_boot = true;
+                self.props.n[n].forced_since = Some(self.now);
+            }
             Record::PhaseChanged { from: Phase::Failed, .. } => self.props.n[n].left_failed = self.now,
             _ => {}
         }
