@@ -267,10 +267,8 @@ impl Sim {
 
     /// Runs until `end` or the first violation.
     pub fn run(&mut self, end: Ms) {
-        while let Some(Reverse(Queued(t, _, ev))) = self.queue.pop() {
-            if t > end {
-                break;
-            }
+        while self.queue.peek().is_some_and(|Reverse(q)| q.0 <= end) {
+            let Some(Reverse(Queued(t, _, ev))) = self.queue.pop() else { break };
             self.now = t;
             self.events += 1;
             self.handle(ev);
@@ -1127,4 +1125,63 @@ fn merge(outages: &[Outage], v6_dead: bool) -> [[Vec<(Ms, Ms)>; TARGETS]; 2] {
         }
     }
     down
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::faults::Fault;
+
+    fn pair(setup: Setup, faults: &[(Ms, Fault)]) -> Sim {
+        Sim::new(1, setup, faults, Vec::new())
+    }
+
+    #[test]
+    fn the_primary_serves_once_both_are_released_and_a_dead_master_is_replaced_on_time() {
+        let mut sim = pair(Setup::default(), &[(60_000, Fault::PowerLoss { node: 0, down_for: 600_000 })]);
+        sim.run(59_000);
+        assert_eq!((sim.nodes[0].carp, sim.nodes[1].carp), (CarpState::Master, CarpState::Backup));
+        // master-down timer of B: 3 x advbase + 100/256 s after A stopped advertising.
+        sim.run(63_300);
+        assert_eq!(sim.nodes[1].carp, CarpState::Backup);
+        sim.run(63_400);
+        assert_eq!((sim.nodes[0].carp, sim.nodes[1].carp), (CarpState::Init, CarpState::Master));
+    }
+
+    #[test]
+    fn skews_are_clamped_at_240_so_equal_demotions_keep_the_master() {
+        let mut sim = pair(Setup::default(), &[]);
+        sim.run(59_000);
+        // An operator's +240 on B and failbackd's 2^19 on A: both advertise 240.
+        sim.nodes[0].lever.ours = true;
+        sim.nodes[1].lever.operator_extra = true;
+        assert_eq!((sim.skew(0), sim.skew(1)), (240, 240));
+        sim.carp_settle();
+        assert_eq!(sim.nodes[0].carp, CarpState::Master);
+        // A demoted alone: B (100) preempts at A's next advertisement.
+        sim.nodes[1].lever.operator_extra = false;
+        sim.carp_settle();
+        sim.run(61_000);
+        assert_eq!((sim.nodes[0].carp, sim.nodes[1].carp), (CarpState::Backup, CarpState::Master));
+    }
+
+    #[test]
+    fn merged_outages_answer_health_questions() {
+        let outages = vec![
+            Outage { nodes: [true, false], target: Some(0), from: 10, to: 20 },
+            Outage { nodes: [true, true], target: None, from: 20, to: 30 },
+            Outage { nodes: [true, false], target: Some(0), from: 50, to: 60 },
+        ];
+        let sim = Sim::new(1, Setup::default(), &[], outages);
+        assert!(
+            sim.healthy(0, 0, 9) && !sim.healthy(0, 0, 10) && !sim.healthy(0, 0, 29) && sim.healthy(0, 0, 30)
+        );
+        assert_eq!(sim.down_since(0, 0, 25), Some(10), "touching outages are one");
+        assert_eq!(sim.healthy_since(0, 0, 40), Some(30));
+        assert_eq!(sim.healthy_since(1, 0, 40), Some(30));
+        assert_eq!(sim.healthy_since(1, 1, 15), Some(0));
+        assert_eq!(sim.next_change(0, 0, 30), Some(50));
+        assert_eq!(sim.next_change(0, 0, 55), Some(60));
+        assert_eq!(sim.next_change(0, 0, 60), None);
+    }
 }
