@@ -437,7 +437,10 @@ impl Sim {
                 let quiet = self.step(node, Event::Observed(obs));
                 let fp = self.fingerprint(node);
                 if let Some(p) = self.nodes[node].proc.as_mut() {
-                    p.quiet = quiet.then(|| (fp, p.m.backend_seq(), p.m.carp_seq()));
+                    // Only a current reading that changed nothing may put the timer to sleep: a
+                    // stale one (a call or a hook overtook it) was ignored, the next one is not.
+                    let current = (backend_seq, carp_seq) == (p.m.backend_seq(), p.m.carp_seq());
+                    p.quiet = (quiet && current).then(|| (fp, p.m.backend_seq(), p.m.carp_seq()));
                 }
             }
             Ev::BackendDone { node, gen, boot, op, fails } => self.backend_done(node, gen, boot, op, fails),
