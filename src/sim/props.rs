@@ -43,6 +43,8 @@ pub(super) struct NodeProps {
     /// Forced by an operator or by `max_hold_policy = "release"` since the boot.
     forced_this_boot: bool,
     operator_maintenance: bool,
+    /// When an operator last left maintenance mode (the node released by the operator's hand).
+    operator_left: Option<Ms>,
     backend_trouble: bool,
     backend_trouble_end: Ms,
     peer_trouble: bool,
@@ -88,8 +90,12 @@ impl Props {
             _ => {}
         }
     }
-    pub fn forced(&mut self, n: usize, now: Ms) {
-        self.n[n].forced_since = Some(now);
+    /// `release --force`; `overrides` when the node's paths had not risen (a forced release of
+    /// a node whose probes are up overrides nothing: a later outage is a new episode).
+    pub fn forced(&mut self, n: usize, now: Ms, overrides: bool) {
+        if overrides {
+            self.n[n].forced_since = Some(now);
+        }
         self.n[n].forced_this_boot = true;
     }
     pub fn operator_maintenance(&mut self, n: usize, _now: Ms) {
@@ -97,6 +103,7 @@ impl Props {
     }
     pub fn operator_maintenance_ended(&mut self, n: usize, now: Ms) {
         self.n[n].operator_maintenance = false;
+        self.n[n].operator_left = Some(now);
         self.n[n].lever_touched = Some(now);
     }
     pub fn backend_trouble_ended(&mut self, n: usize, now: Ms) {
@@ -159,8 +166,23 @@ impl Sim {
         }
     }
 
+    /// Whether releasing `n` by force now overrides what its probes concluded: its paths have
+    /// not risen, and did not die so recently (less than fall x interval) that the probes could
+    /// not have fallen yet.
+    pub(super) fn force_overrides(&self, n: usize) -> bool {
+        let s = &self.setup;
+        let risen = u64::from(s.rise.saturating_sub(1)) * s.interval;
+        let fall = u64::from(s.fall) * s.interval;
+        let fresh = self
+            .probes_of(n)
+            .iter()
+            .filter(|d| d.required)
+            .any(|d| self.down_since(n, d.target, self.now).is_some_and(|t| t + fall + 10 > self.now));
+        !self.path_ok_for(n, risen) && !fresh
+    }
+
     /// Every required target of `n` healthy for at least `d` (up to now).
-    fn path_ok_for(&self, n: usize, d: Ms) -> bool {
+    pub(super) fn path_ok_for(&self, n: usize, d: Ms) -> bool {
         self.path_ok_since(n).is_some_and(|s| s + d <= self.now)
     }
 
@@ -270,8 +292,8 @@ impl Sim {
             Record::FailbackEnded { outcome: Outcome::Forced, .. } => {
                 // Forced by an operator or by `max_hold_policy = "release"`: that decision stands
                 // for its episode (operator_wins), and tracking's liveness does not apply in it.
-                self.props.n[n].forced_this_boot = true;
-                self.props.n[n].forced_since = Some(self.now);
+                let overrides = self.force_overrides(n);
+                self.props.forced(n, self.now, overrides);
             }
             Record::PhaseChanged { from: Phase::Failed, .. } => self.props.n[n].left_failed = self.now,
             _ => {}
@@ -386,7 +408,9 @@ impl Sim {
             self.nodes[o].carp == CarpState::Master && self.path_ok_since(o).is_some();
         // `rise` passes in a row span (rise - 1) intervals.
         let rise = u64::from(self.setup.rise.saturating_sub(1)) * self.setup.interval;
+        let operator_released = p.operator_left.is_some_and(|t| t + self.setup.telemetry_slack() >= self.now);
         if p.booting
+            && !operator_released
             && self.setup.hold_on_boot
             && self.setup.lever_works[n]
             && !p.forced_this_boot

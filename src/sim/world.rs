@@ -523,7 +523,8 @@ impl Sim {
                 if let Some(p) = &self.nodes[n].proc {
                     let phase = p.m.phase();
                     if force && (phase.is_holding() || matches!(phase, Phase::Failed | Phase::Draining)) {
-                        self.props.forced(n, self.now);
+                        let overrides = self.force_overrides(n);
+                        self.props.forced(n, self.now, overrides);
                     }
                     self.step(n, Event::ManualRelease { force });
                 }
