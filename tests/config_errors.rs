@@ -420,3 +420,135 @@ fn tracking_keys_are_decoded() {
         (5, 2, 1800, true)
     );
 }
+
+const PROBE: &str = "[[probe]]\nname = \"a\"\ntype = \"tcp\"\ntarget = \"127.0.0.1:1\"\n";
+
+#[test]
+fn probe_pacing_defaults_keep_the_timeout() {
+    let c = Config::parse("ok.toml", &format!("{BACKEND}{PROBE}timeout = \"200ms\"\n")).unwrap();
+    let p = &c.probes[0];
+    assert_eq!((p.fast_interval.as_millis(), p.down_interval.as_millis()), (250, 1000));
+    let c = Config::parse("ok.toml", &format!("{BACKEND}{PROBE}")).unwrap();
+    let p = &c.probes[0];
+    assert_eq!((p.fast_interval.as_millis(), p.down_interval.as_millis()), (1000, 1000));
+    let c = Config::parse(
+        "ok.toml",
+        &format!("{BACKEND}{PROBE}timeout = \"100ms\"\nfast_interval = \"100ms\"\ndown_interval = \"5s\"\n"),
+    )
+    .unwrap();
+    let p = &c.probes[0];
+    assert_eq!((p.fast_interval.as_millis(), p.down_interval.as_millis()), (100, 5000));
+}
+
+#[test]
+fn fast_interval_below_the_timeout() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}timeout = \"500ms\"\nfast_interval = \"200ms\"\n"),
+        8,
+        17,
+        "probe `fast_interval` must be between the timeout (500ms) and the interval (1s)",
+    );
+}
+
+#[test]
+fn fast_interval_above_the_interval() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}fast_interval = \"2s\"\n"),
+        7,
+        17,
+        "probe `fast_interval` must be between the timeout (1s) and the interval (1s)",
+    );
+}
+
+#[test]
+fn down_interval_below_the_timeout() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}down_interval = \"500ms\"\n"),
+        7,
+        17,
+        "probe `down_interval` must be between the timeout (1s) and 1h",
+    );
+}
+
+#[test]
+fn down_interval_above_an_hour() {
+    assert_error(
+        &format!("{BACKEND}{PROBE}timeout = \"1s\"\ndown_interval = \"2h\"\n"),
+        8,
+        17,
+        "probe `down_interval` must be between the timeout (1s) and 1h",
+    );
+}
+
+#[test]
+fn tracking_dampening_defaults_and_keys() {
+    let c = Config::parse("ok.toml", &format!("[tracking]\n{TRACKED_PROBE}")).unwrap();
+    let d = c.tracking.dampen;
+    assert_eq!(
+        (d.penalty, d.suppress, d.reuse, d.half_life.as_secs(), d.max_stability.as_secs()),
+        (1000, 1000, 500, 120, 600)
+    );
+    let c = Config::parse(
+        "ok.toml",
+        &format!(
+            "max_hold = \"2h\"\n[tracking]\nflap_penalty = 1000\nflap_suppress = 2000\nflap_reuse = 750\nflap_half_life = \"15m\"\nflap_max_stability = \"1h\"\n{TRACKED_PROBE}"
+        ),
+    )
+    .unwrap();
+    let m = c.machine().tracking.dampen;
+    assert_eq!(
+        (m.penalty, m.suppress, m.reuse, m.half_life.as_secs(), m.max_stability.as_secs()),
+        (1000, 2000, 750, 900, 3600)
+    );
+}
+
+#[test]
+fn tracking_flap_reuse_must_be_below_suppress() {
+    assert_error(
+        &format!("[tracking]\nflap_reuse = 1000\n{TRACKED_PROBE}"),
+        2,
+        14,
+        "`flap_reuse` (1000) must be below `flap_suppress` (1000)",
+    );
+}
+
+#[test]
+fn tracking_flap_penalty_zero() {
+    assert_error(
+        &format!("[tracking]\nflap_penalty = 0\n{TRACKED_PROBE}"),
+        2,
+        16,
+        "`flap_penalty` must be between 1 and 1000000",
+    );
+}
+
+#[test]
+fn tracking_flap_half_life_bounds() {
+    assert_error(
+        &format!("[tracking]\nflap_half_life = \"500ms\"\n{TRACKED_PROBE}"),
+        2,
+        18,
+        "`flap_half_life` must be between 1s and 1day",
+    );
+}
+
+#[test]
+fn tracking_flap_max_stability_below_max_hold() {
+    assert_error(
+        &format!("max_hold = \"5m\"\n[tracking]\nflap_max_stability = \"5m\"\n{TRACKED_PROBE}"),
+        3,
+        22,
+        "`flap_max_stability` must be shorter than `max_hold` (5m)",
+    );
+}
+
+#[test]
+fn tracking_flap_suppress_out_of_reach() {
+    // Capped at 500 * 2^(60s / 60s) = 1000 < 5000: nothing could ever be suppressed.
+    assert_error(
+        &format!("[tracking]\nflap_suppress = 5000\nflap_max_stability = \"60s\"\n{TRACKED_PROBE}"),
+        3,
+        22,
+        "the penalty can never reach `flap_suppress`",
+    );
+}

@@ -47,6 +47,14 @@ async fn holds_from_boot_until_the_probe_passes_then_releases() {
     assert!(metrics.contains("failback_phase{phase=\"released\"} 1"));
     assert!(metrics.contains("failback_held_in_maintenance 0"));
     assert!(metrics.contains("failback_probe_attempts_total{probe=\"gw\",result=\"failure\"}"));
+    // Held from boot: the failback waits for the probe, so its attempts ran at fast_interval.
+    let fast = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("failback_probe_attempts_by_interval_total{interval=\"fast\",probe=\"gw\"} ")
+        })
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(fast.is_some_and(|n| n >= 2), "{metrics}");
     d.stop().await;
 }
 

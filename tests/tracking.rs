@@ -14,7 +14,11 @@ const LIMIT: Duration = Duration::from_secs(20);
 fn r1(peer: Option<&Node>, without_peer: &'static str) -> Node {
     let extra = match peer {
         Some(p) => {
-            format!("reconcile_interval = \"200ms\"\n[tracking]\npeer = \"http://{}/status\"\n", p.http)
+            // A 2 s half-life: the dampened return takes seconds here, not a minute.
+            format!(
+                "reconcile_interval = \"200ms\"\n[tracking]\npeer = \"http://{}/status\"\nflap_half_life = \"2s\"\n",
+                p.http
+            )
         }
         None => "reconcile_interval = \"200ms\"\n".to_string(),
     };
@@ -71,6 +75,9 @@ fn a_dead_path_on_the_master_moves_the_traffic_to_a_ready_peer_and_fails_back_la
     assert_eq!(st["failback"]["trigger"], "track path");
     assert_eq!(metric(&n, "failback_track_demotions_total{probe=\"path\"}"), 1.0);
     assert!(n.log().contains("asked the peer"), "{}", n.log());
+    // Dampened: a penalty, and more stability required than stable_for (0s) before the return.
+    assert!(metric(&n, "failback_track_penalty") > 0.0);
+    assert!(metric(&n, "failback_track_required_stability_seconds") > 0.0);
     // The peer took over; the path comes back; an ordinary failback releases r1.
     std::fs::write(n.path("carp"), "1@em0 BACKUP\n").unwrap();
     n.set_up(true);

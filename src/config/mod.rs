@@ -3,7 +3,9 @@
 //! `examples/failbackd.toml` documents every key.
 
 pub mod backend;
+mod dampen;
 mod error;
+mod pacing;
 mod raw;
 mod tagged;
 pub mod telemetry;
@@ -73,6 +75,11 @@ pub struct ProbeConfig {
     pub name: String,
     pub kind: ProbeKind,
     pub interval: Duration,
+    /// While a change is being confirmed or a failback waits for the probe (HAProxy's
+    /// `fastinter`); between `timeout` and `interval`.
+    pub fast_interval: Duration,
+    /// While down and nothing waits for the probe (HAProxy's `downinter`); at least `timeout`.
+    pub down_interval: Duration,
     pub timeout: Duration,
     pub rise: u32,
     pub fall: u32,
@@ -222,11 +229,13 @@ impl Config {
         for p in &self.probes {
             let _ = writeln!(
                 s,
-                "  {:<16} {:<16} {:<28} every {}, timeout {}, rise {}, fall {}{}{}",
+                "  {:<16} {:<16} {:<28} every {} (confirming {}, down {}), timeout {}, rise {}, fall {}{}{}",
                 p.name,
                 p.kind.type_name(),
                 p.kind.target(),
                 d(p.interval),
+                d(p.fast_interval),
+                d(p.down_interval),
                 d(p.timeout),
                 p.rise,
                 p.fall,

@@ -59,6 +59,12 @@ pub struct RawTracking {
     pub window: Option<Spanned<Dur>>,
     /// The peer's failbackd /status, e.g. "http://198.51.100.2:9818/status".
     pub peer: Option<Spanned<String>>,
+    // Dampening, with a peer (validated in dampen.rs).
+    pub flap_penalty: Option<Spanned<u32>>,
+    pub flap_half_life: Option<Spanned<Dur>>,
+    pub flap_suppress: Option<Spanned<u32>>,
+    pub flap_reuse: Option<Spanned<u32>>,
+    pub flap_max_stability: Option<Spanned<Dur>>,
 }
 
 /// `[[probe]]`: one flat table per probe; type-specific keys are checked in validate.rs.
@@ -82,6 +88,10 @@ pub struct RawProbe {
     /// opnsense_gateway: path of configctl.
     pub configctl: Option<Spanned<String>>,
     pub interval: Option<Spanned<Dur>>,
+    /// While a change is being confirmed (src/config/pacing.rs).
+    pub fast_interval: Option<Spanned<Dur>>,
+    /// While down and nothing waits (src/config/pacing.rs).
+    pub down_interval: Option<Spanned<Dur>>,
     pub timeout: Option<Spanned<Dur>>,
     pub rise: Option<Spanned<u32>>,
     pub fall: Option<Spanned<u32>>,

@@ -25,6 +25,8 @@ pub struct TrackingSettings {
     pub max_demotions: u32,
     pub window: Duration,
     pub peer: Option<String>,
+    /// `flap_*` (src/config/dampen.rs).
+    pub dampen: crate::machine::dampen::DampenConfig,
 }
 
 impl Default for TrackingSettings {
@@ -36,6 +38,7 @@ impl Default for TrackingSettings {
             max_demotions: d.max_demotions,
             window: d.window,
             peer: None,
+            dampen: d.dampen,
         }
     }
 }
@@ -48,6 +51,7 @@ impl TrackingSettings {
             max_demotions: self.max_demotions,
             window: self.window,
             peer: self.peer.is_some(),
+            dampen: self.dampen,
         }
     }
 }

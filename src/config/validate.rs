@@ -160,8 +160,17 @@ fn build(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         }
     };
 
-    let tracking = super::tracking::build(cx.file, cx.text, &mut cx.errors, &raw.tracking);
+    let mut tracking = super::tracking::build(cx.file, cx.text, &mut cx.errors, &raw.tracking);
     super::tracking::check_peer_is_not_self(cx.file, cx.text, &mut cx.errors, &raw.tracking, metrics_listen);
+    if let Some(t) = &raw.tracking {
+        tracking.dampen = super::dampen::build(
+            cx.file,
+            cx.text,
+            &mut cx.errors,
+            &super::dampen::RawDampen::of(t.get_ref()),
+            max_hold,
+        );
+    }
     let mut names = HashSet::new();
     let probes = raw.probes.iter().filter_map(|p| probe(cx, p, &mut names, &tracking)).collect();
 
@@ -293,6 +302,7 @@ fn probe(
             Some("an attempt must finish before the next one is due"),
         );
     }
+    let pacing = super::pacing::build(cx.file, cx.text, &mut cx.errors, p, interval, timeout, interval_ok);
     let rise = p.rise.as_ref().map_or(DEFAULT_RISE, |r| *r.get_ref());
     let fall = p.fall.as_ref().map_or(DEFAULT_FALL, |f| *f.get_ref());
     for (key, v, span) in
@@ -315,7 +325,18 @@ fn probe(
         &p.track_without_peer,
     );
     let kind = probe_kind(cx, p, table)?;
-    Some(ProbeConfig { name: name.clone(), kind, interval, timeout, rise, fall, required, track })
+    Some(ProbeConfig {
+        name: name.clone(),
+        kind,
+        interval,
+        fast_interval: pacing.fast,
+        down_interval: pacing.down,
+        timeout,
+        rise,
+        fall,
+        required,
+        track,
+    })
 }
 
 fn probe_kind(cx: &mut Ctx<'_>, p: &RawProbe, table: Range<usize>) -> Option<ProbeKind> {

@@ -317,6 +317,7 @@ impl Daemon {
             "failure"
         };
         self.metrics.probe_attempts.with_label_values(&[name, result]).inc();
+        self.metrics.probe_attempts_by_interval.with_label_values(&[name, report.pace.as_str()]).inc();
         self.metrics.probe_success.with_label_values(&[name]).set(i64::from(o.ok));
         let ok = o.ok;
         if let Some(slot) = self.last_probe.get_mut(report.probe) {
@@ -371,6 +372,7 @@ impl Daemon {
             // wakes up and starts an attempt under it.
             self.probes.restart();
         }
+        self.probes.set_waiting(self.machine.phase().is_holding());
         self.persist();
         self.publish(now);
         records

@@ -43,6 +43,7 @@ impl Probes {
         let cancel = parent.child_token();
         let runner = spawn(cfg, self.epoch + 1, &self.tx, &self.spans, &cancel, tracker)?;
         self.cancel.cancel();
+        runner.set_waiting(self.runner.waiting());
         self.runner = runner;
         self.cancel = cancel;
         self.epoch += 1;
@@ -56,6 +57,11 @@ impl Probes {
 
     pub(crate) fn restart(&self) {
         self.runner.restart();
+    }
+
+    /// Down probes run at `fast_interval` while a failback holds for them.
+    pub(crate) fn set_waiting(&self, waiting: bool) {
+        self.runner.set_waiting(waiting);
     }
 }
 

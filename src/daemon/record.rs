@@ -223,7 +223,7 @@ impl Daemon {
     }
 
     /// Brings the state gauges, the scrape-time instants and /status up to date after a step.
-    pub(super) fn publish(&mut self, _now: Instant) {
+    pub(super) fn publish(&mut self, now: Instant) {
         let m = &self.machine;
         let phase = m.phase();
         let foreign = m.foreign_hold();
@@ -231,6 +231,8 @@ impl Daemon {
         self.metrics.hold_wanted.set(i64::from(phase.wants_demoted() == Some(true)));
         self.metrics.foreign_hold.set(i64::from(foreign));
         self.metrics.track_suppressed_now.set(i64::from(m.track_suppressed()));
+        self.metrics.track_penalty.set(m.track_penalty(now));
+        self.metrics.track_required_stability.set(m.track_required_stability(now).as_secs_f64());
         for (i, p) in self.cfg.probes.iter().enumerate() {
             let up = m.probe(i).is_some_and(|t| t.up);
             let blocked = p.required && !up && phase.is_holding();

@@ -68,6 +68,8 @@ fn demo_config(dir: &Path, lab: &Lab, icmp: bool) -> Config {
         name: name.into(),
         kind,
         interval: PROBE_INTERVAL,
+        fast_interval: PROBE_INTERVAL,
+        down_interval: PROBE_INTERVAL,
         timeout: Duration::from_millis(800),
         rise: RISE,
         fall: 2,

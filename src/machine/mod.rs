@@ -10,6 +10,9 @@
 //! and no call is in flight. That is what keeps it from repeating the forum script's toggle bug
 //! (design.md, point 1): no two demotes or promotes in a row, whatever the event order.
 
+pub mod dampen;
+#[cfg(test)]
+mod dampen_tests;
 mod observe;
 #[cfg(test)]
 mod observe_tests;
@@ -203,7 +206,11 @@ impl Machine {
     }
 
     fn release_at(&self, fb: &Failback) -> Option<Instant> {
-        let stable = self.stable_since?.checked_add(self.cfg.stable_for)?;
+        let since = self.stable_since?;
+        if self.withdraws(fb) {
+            return Some(since);
+        }
+        let stable = since.checked_add(self.required_stability(since))?;
         Some(stable.max(fb.armed_at.checked_add(self.cfg.min_hold)?))
     }
 
@@ -228,6 +235,7 @@ impl Machine {
             Event::BackendReplaced => self.on_backend_replaced(),
             Event::PeerAnswer(answer) => self.on_peer_answer(now, answer, &mut out),
         }
+        self.track_check_withdrawal(&mut out);
         // A phase change can make the next one due at once (stable_for = 0, backend already in
         // place); a few rounds settle it. Each round changes the phase or stops.
         for _ in 0..PHASES.len() {

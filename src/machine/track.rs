@@ -62,6 +62,21 @@ pub(super) struct Track {
     measuring: bool,
     /// A measurement arrived during this episode: "not MASTER" is a fact, not an old reading.
     measured: bool,
+    /// With a peer: the penalty of past tracking demotions (dampen.rs).
+    dampening: super::dampen::Dampening,
+    /// Withdrawing a tracking demotion needs a MASTER reading taken after the path came back.
+    withdraw: Withdraw,
+}
+
+/// Where the check behind a withdrawal stands (per failback: reset with the episode at arm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Withdraw {
+    #[default]
+    NotAsked,
+    /// [`Action::Measure`] issued once the path was stable again.
+    Asked,
+    /// A measurement arrived after that: the CARP map is fresh.
+    Fresh,
 }
 
 impl Machine {
@@ -82,10 +97,19 @@ impl Machine {
     }
 
     /// Restores the flap limit's history from the previous run (before [`Event::Boot`]); those
-    /// older than `window` are dropped when the limit is next checked.
+    /// older than `window` are dropped when the limit is next checked. With a peer the
+    /// dampening penalty is rebuilt from the same instants (each demotion replayed in order, so
+    /// decay and ceiling are exactly as if the process had never stopped).
     pub fn restore_track_demotions(&mut self, at: impl IntoIterator<Item = Instant>) {
         let mut v: Vec<Instant> = at.into_iter().collect();
         v.sort();
+        if self.cfg.tracking.peer {
+            let mut d = super::dampen::Dampening::default();
+            for t in &v {
+                d.demoted(&self.cfg.tracking.dampen, *t);
+            }
+            self.track.dampening = d;
+        }
         self.track.demotions = v.into();
     }
 
@@ -97,6 +121,9 @@ impl Machine {
 
     /// A measurement arrived (called before it is applied, so `track_step` sees its states).
     pub(super) fn track_saw_measurement(&mut self) {
+        if self.track.withdraw == Withdraw::Asked {
+            self.track.withdraw = Withdraw::Fresh;
+        }
         if self.track.down.is_some() {
             self.track.measuring = false;
             self.track.measured = true;
@@ -121,6 +148,52 @@ impl Machine {
         let (_, since) = self.track.down?;
         let due = since.checked_add(self.cfg.tracking.track_for)?;
         Some(self.track.retry_at.map_or(due, |r| r.max(due)))
+    }
+
+    /// The stability a failback needs, the path stable since `since` (dampen.rs).
+    pub(super) fn required_stability(&self, since: Instant) -> Duration {
+        self.track.dampening.required_stability(&self.cfg.tracking.dampen, since, self.cfg.stable_for)
+    }
+
+    /// A tracking demotion the peer has not acted on (this node is still measured MASTER) is
+    /// withdrawn as soon as the path is back: holding on would only hand the traffic over
+    /// after a blip that is already over. With keepalived the raised priority reaches the
+    /// BACKUP before its master-down timer fires, so no switch happens at all.
+    ///
+    /// "Still MASTER" must be a fact, not the last poll: without hooks (keepalived polled every
+    /// `reconcile_interval`) the reading may predate the peer's takeover, and withdrawing then
+    /// would hand the traffic back without `stable_for`, `min_hold` or the dampening. So the
+    /// machine asks for a measurement once the path is stable again and withdraws only on a
+    /// MASTER reading that arrived after it.
+    pub(super) fn withdraws(&self, fb: &Failback) -> bool {
+        matches!(fb.trigger, Trigger::Track { .. })
+            && self.is_master()
+            && self.track.withdraw == Withdraw::Fresh
+    }
+
+    /// Before the deadlines of a step: asks for the measurement a withdrawal needs, once per
+    /// stable stretch of a tracking failback while the node still reads MASTER.
+    pub(super) fn track_check_withdrawal(&mut self, out: &mut Vec<Action>) {
+        let tracking = self.failback.as_ref().is_some_and(|f| matches!(f.trigger, Trigger::Track { .. }));
+        if !tracking || self.stable_since.is_none() {
+            self.track.withdraw = Withdraw::NotAsked;
+            return;
+        }
+        if self.track.withdraw == Withdraw::NotAsked && self.is_master() {
+            self.track.withdraw = Withdraw::Asked;
+            out.push(Action::Measure);
+        }
+    }
+
+    /// The dampening penalty at `now` (for the gauge).
+    pub fn track_penalty(&self, now: Instant) -> f64 {
+        self.track.dampening.penalty(&self.cfg.tracking.dampen, now)
+    }
+
+    /// The stability the failback in progress needs (from when its probes became stable), or
+    /// that one would need if the path became stable at `now` (for the gauge).
+    pub fn track_required_stability(&self, now: Instant) -> Duration {
+        self.required_stability(self.stable_since.unwrap_or(now))
     }
 
     fn tracked(&self) -> impl Iterator<Item = (usize, &ProbeTally)> {
@@ -191,7 +264,8 @@ impl Machine {
         while self.track.demotions.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
             self.track.demotions.pop_front();
         }
-        if self.track.demotions.len() >= self.cfg.tracking.max_demotions as usize {
+        // With a peer, flapping is dampened on the return (dampen.rs), never on the escape.
+        if !self.cfg.tracking.peer && self.track.demotions.len() >= self.cfg.tracking.max_demotions as usize {
             let frees_at = self.track.demotions.front().and_then(|t| t.checked_add(window));
             self.suppress(probe, SuppressReason::FlapLimit, frees_at, out);
             return;
@@ -273,6 +347,9 @@ impl Machine {
     fn track_demote(&mut self, now: Instant, probe: usize, out: &mut Vec<Action>) {
         let name = self.cfg.probes.get(probe).map(|p| p.name.clone()).unwrap_or_default();
         self.track.demotions.push_back(now);
+        if self.cfg.tracking.peer {
+            self.track.dampening.demoted(&self.cfg.tracking.dampen, now);
+        }
         out.push(Action::Record(Record::TrackDemoted { probe }));
         // The episode ends in a demotion, not because the path came back: no TrackCleared.
         self.reset_episode();
@@ -311,6 +388,9 @@ impl Machine {
             ineffective: self.track.ineffective,
             resumed_tracking: self.track.resumed_tracking,
             asking: self.track.asking.filter(|q| *q == Question::MasterWhileHeld),
+            dampening: self.track.dampening,
+            // Per stable stretch of a failback (reset by track_check_withdrawal), not per episode.
+            withdraw: self.track.withdraw,
             ..Track::default()
         };
         self.track = kept;

@@ -452,6 +452,8 @@ pub struct TrackingConfig {
     pub window: Duration,
     /// Whether a peer URL is configured (else the peer "cannot be asked").
     pub peer: bool,
+    /// With a peer: dampening the return after tracking demotions (replaces the flap limit).
+    pub dampen: super::dampen::DampenConfig,
 }
 
 impl Default for TrackingConfig {
@@ -461,6 +463,7 @@ impl Default for TrackingConfig {
             max_demotions: 3,
             window: Duration::from_secs(3600),
             peer: false,
+            dampen: super::dampen::DampenConfig::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `runner.rs`, which enforces the timeout and records the generic metrics (blackbox_exporter's
 //! split between `prober/handler.go` and each `prober/*.go`).
 
+pub mod cadence;
 pub mod command;
 pub mod http;
 pub mod icmp;

@@ -4,7 +4,10 @@
 //! (a `watch` channel) lets the daemon restart all probes when a failback arms: each task
 //! abandons its sleep, attempts at once, and tags reports with the generation current when the
 //! attempt started, so the state machine can drop results from before the arm.
+//! Each task paces itself from its own results (`cadence.rs`): `fast_interval` while a change
+//! is being confirmed or a failback waits, `down_interval` while down and nothing waits.
 
+use super::cadence::{Cadence, Intervals, Pace};
 use super::{ProbeOutcome, Prober};
 use crate::config::ProbeConfig;
 use crate::telemetry::spans::FailbackSpans;
@@ -26,6 +29,8 @@ pub struct ProbeReport {
     pub outcome: ProbeOutcome,
     /// The attempt hit the probe's timeout (then `outcome.ok` is false).
     pub timed_out: bool,
+    /// The interval the attempt was scheduled at.
+    pub pace: Pace,
 }
 
 /// Handle on the running probe tasks. Dropping it leaves the tasks running (only `cancel`
@@ -33,6 +38,8 @@ pub struct ProbeReport {
 #[derive(Debug)]
 pub struct ProbeRunner {
     generation: watch::Sender<u64>,
+    /// A failback holds for the probes: down probes run at `fast_interval`.
+    waiting: watch::Sender<bool>,
 }
 
 impl ProbeRunner {
@@ -46,23 +53,37 @@ impl ProbeRunner {
         tracker: &TaskTracker,
     ) -> ProbeRunner {
         let (generation, _) = watch::channel(0);
+        let (waiting, _) = watch::channel(false);
         for (index, (cfg, prober)) in probes.into_iter().enumerate() {
             let task = ProbeTask {
                 index,
+                cadence: Cadence::new(cfg.rise, cfg.fall),
+                intervals: Intervals {
+                    normal: cfg.interval,
+                    fast: cfg.fast_interval,
+                    down: cfg.down_interval,
+                },
                 cfg,
                 prober,
                 tx: tx.clone(),
                 generation: generation.subscribe(),
+                waiting: waiting.subscribe(),
                 spans: spans.clone(),
             };
             tracker.spawn(task.run(cancel.clone()));
         }
-        ProbeRunner { generation }
+        ProbeRunner { generation, waiting }
     }
 
-    /// Bumps the generation and makes every probe run an attempt now (a failback just armed).
-    /// Returns the new generation.
+    /// Says whether a failback holds for the probes (read at each attempt's scheduling).
+    pub fn set_waiting(&self, waiting: bool) {
+        self.waiting.send_if_modified(|w| std::mem::replace(w, waiting) != waiting);
+    }
+
+    /// Bumps the generation and makes every probe run an attempt now (a failback just armed:
+    /// it also waits for the probes from now on). Returns the new generation.
     pub fn restart(&self) -> u64 {
+        self.set_waiting(true);
         let mut new = 0;
         // send_modify works with or without receivers (send would fail with none).
         self.generation.send_modify(|g| {
@@ -72,6 +93,10 @@ impl ProbeRunner {
         new
     }
 
+    pub fn waiting(&self) -> bool {
+        *self.waiting.borrow()
+    }
+
     pub fn generation(&self) -> u64 {
         *self.generation.borrow()
     }
@@ -79,10 +104,13 @@ impl ProbeRunner {
 
 struct ProbeTask {
     index: usize,
+    cadence: Cadence,
+    intervals: Intervals,
     cfg: ProbeConfig,
     prober: Box<dyn Prober>,
     tx: mpsc::Sender<ProbeReport>,
     generation: watch::Receiver<u64>,
+    waiting: watch::Receiver<bool>,
     spans: FailbackSpans,
 }
 
@@ -95,15 +123,25 @@ impl ProbeTask {
 
     async fn run_forever(&mut self) {
         let mut restartable = true;
+        let mut seen = *self.generation.borrow();
+        let mut pace = self.cadence.pace(*self.waiting.borrow());
         loop {
             let generation = *self.generation.borrow_and_update();
+            if generation != seen {
+                // The machine starts every probe down at an arm; pace from the same state.
+                seen = generation;
+                self.cadence.reset();
+                pace = self.cadence.pace(true);
+            }
             let started = Instant::now();
-            let report = self.attempt(generation).await;
+            let report = self.attempt(generation, pace).await;
+            self.cadence.observe(report.outcome.ok);
             if self.tx.send(report).await.is_err() {
                 return; // The daemon dropped the receiver: nobody listens any more.
             }
+            pace = self.cadence.pace(*self.waiting.borrow());
             // Interval measured from the attempt's start; a late attempt is followed at once.
-            let next = deadline(started, self.cfg.interval);
+            let next = deadline(started, self.intervals.of(pace));
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
                 changed = self.generation.changed(), if restartable => {
@@ -120,7 +158,7 @@ impl ProbeTask {
     /// One attempt, bounded by the probe timeout and timed around the whole call. Its span is
     /// a child of the current phase span; with no failback running there is none (an idle
     /// daemon exports no trace per probe per interval).
-    async fn attempt(&self, generation: u64) -> ProbeReport {
+    async fn attempt(&self, generation: u64, pace: Pace) -> ProbeReport {
         let kind = &self.cfg.kind;
         let span = attempt_span(&self.spans, &self.cfg);
         let started = Instant::now();
@@ -147,7 +185,13 @@ impl ProbeTask {
                 "probe attempt"
             );
         });
-        ProbeReport { probe: self.index, generation, outcome: ProbeOutcome { ok, latency, error }, timed_out }
+        ProbeReport {
+            probe: self.index,
+            generation,
+            outcome: ProbeOutcome { ok, latency, error },
+            timed_out,
+            pace,
+        }
     }
 }
 
@@ -232,6 +276,8 @@ mod tests {
             name: name.into(),
             kind: ProbeKind::Command { argv: vec!["fake".into()] },
             interval: Duration::from_millis(interval_ms),
+            fast_interval: Duration::from_millis(interval_ms),
+            down_interval: Duration::from_millis(interval_ms),
             timeout: Duration::from_millis(timeout_ms),
             rise: 1,
             fall: 1,
@@ -292,6 +338,82 @@ mod tests {
         for pair in starts.windows(2) {
             assert_eq!(pair[1] - pair[0], Duration::from_millis(400));
         }
+    }
+
+    /// A prober that returns `results` in order (then passes), recording when each started.
+    struct Scripted {
+        results: Mutex<std::collections::VecDeque<bool>>,
+        starts: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Prober for Scripted {
+        fn probe(&self) -> ProbeFuture<'_> {
+            Box::pin(async move {
+                self.starts.lock().unwrap().push(Instant::now());
+                if self.results.lock().unwrap().pop_front().unwrap_or(true) {
+                    Ok(())
+                } else {
+                    Err("down".into())
+                }
+            })
+        }
+    }
+
+    fn scripted(results: &[bool]) -> (Box<dyn Prober>, Arc<Mutex<Vec<Instant>>>) {
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        (
+            Box::new(Scripted {
+                results: Mutex::new(results.iter().copied().collect()),
+                starts: starts.clone(),
+            }),
+            starts,
+        )
+    }
+
+    fn paced(rise: u32, fall: u32) -> ProbeConfig {
+        let mut c = cfg("p", 1000, 100);
+        c.fast_interval = Duration::from_millis(250);
+        c.down_interval = Duration::from_millis(4000);
+        (c.rise, c.fall) = (rise, fall);
+        c
+    }
+
+    fn gaps(starts: &Arc<Mutex<Vec<Instant>>>) -> Vec<u128> {
+        starts.lock().unwrap().windows(2).map(|w| (w[1] - w[0]).as_millis()).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_is_confirmed_at_the_fast_interval_and_a_down_probe_waits_the_down_interval() {
+        let (p, starts) = scripted(&[true, true, false, true, false, false, true, true]);
+        let mut r = start(vec![(paced(2, 2), p)]);
+        let mut paces = Vec::new();
+        for _ in 0..8 {
+            paces.push(next(&mut r.rx).await.pace);
+        }
+        use Pace::*;
+        // Down at start, nothing waits: down_interval; one pass confirms fast; up: normal; a
+        // single failure is confirmed fast and dismissed by the pass; two fail: down again.
+        assert_eq!(paces, [Down, Fast, Normal, Fast, Normal, Fast, Down, Fast]);
+        assert_eq!(gaps(&starts), [250, 1000, 250, 1000, 250, 4000, 250]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_failback_probes_a_down_probe_fast_until_it_is_up() {
+        let (p, starts) = scripted(&[false, false, false, true, true]);
+        let mut r = start(vec![(paced(2, 2), p)]);
+        assert_eq!(next(&mut r.rx).await.pace, Pace::Down);
+        r.runner.restart();
+        assert!(r.runner.waiting());
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(next(&mut r.rx).await.pace);
+        }
+        assert_eq!(seen, [Pace::Fast; 4]);
+        assert_eq!(next(&mut r.rx).await.pace, Pace::Normal);
+        // The restart attempted at once; then fast until up (rise 2), then normal.
+        assert_eq!(&gaps(&starts)[1..], [250, 250, 250, 1000]);
+        r.runner.set_waiting(false);
+        assert!(!r.runner.waiting());
     }
 
     #[tokio::test]

@@ -85,6 +85,9 @@ pub struct Metrics {
     pub probe_up: IntGaugeVec,
     pub probe_required: IntGaugeVec,
     pub probe_attempts: IntCounterVec,
+    /// Attempts by the interval they ran at (normal, fast, down): the probe load of fast
+    /// confirmation (src/probe/cadence.rs).
+    pub probe_attempts_by_interval: IntCounterVec,
     pub held: IntGauge,
     pub hold_wanted: IntGauge,
     pub foreign_hold: IntGauge,
@@ -98,6 +101,10 @@ pub struct Metrics {
     pub track_demotions: IntCounterVec,
     pub track_suppressed: IntCounterVec,
     pub track_suppressed_now: IntGauge,
+    /// Dampening (src/machine/dampen.rs): the decayed penalty of tracking demotions, and the
+    /// stability a failback needs before this node returns.
+    pub track_penalty: Gauge,
+    pub track_required_stability: Gauge,
     pub backend_errors: IntCounterVec,
     pub control_requests_dropped: IntCounter,
     pub state_file_write_errors: IntCounter,
@@ -239,6 +246,16 @@ impl Metrics {
                     &["probe", "result"]
                 )
             ),
+            probe_attempts_by_interval: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_probe_attempts_by_interval_total",
+                        "Probe attempts by the interval they were scheduled at (normal, fast, down)."
+                    ),
+                    &["probe", "interval"]
+                )
+            ),
             held: reg!(
                 r,
                 IntGauge::with_opts(o(
@@ -346,6 +363,20 @@ impl Metrics {
                     "1 while a tracked probe is down and its demotion is suppressed (the node stays MASTER)."
                 ))
             ),
+            track_penalty: reg!(
+                r,
+                Gauge::with_opts(o(
+                    "failback_track_penalty",
+                    "Dampening penalty of past tracking demotions (with a peer); halves every flap_half_life."
+                ))
+            ),
+            track_required_stability: reg!(
+                r,
+                Gauge::with_opts(o(
+                    "failback_track_required_stability_seconds",
+                    "Stability a failback needs before this node returns: stable_for, longer while dampened."
+                ))
+            ),
             backend_errors: reg!(
                 r,
                 IntCounterVec::new(
@@ -447,6 +478,9 @@ impl Metrics {
             for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);
             }
+            for pace in crate::probe::cadence::Pace::ALL {
+                self.probe_attempts_by_interval.with_label_values(&[name, pace.as_str()]);
+            }
         }
     }
 
@@ -470,6 +504,9 @@ impl Metrics {
             for result in PROBE_RESULTS {
                 let _ = self.probe_attempts.remove_label_values(&[name, result]);
             }
+            for pace in crate::probe::cadence::Pace::ALL {
+                let _ = self.probe_attempts_by_interval.remove_label_values(&[name, pace.as_str()]);
+            }
         }
         for p in &new.probes {
             let name = p.name.as_str();
@@ -478,6 +515,9 @@ impl Metrics {
             self.probe_required.with_label_values(&[name]).set(i64::from(p.required));
             for result in PROBE_RESULTS {
                 self.probe_attempts.with_label_values(&[name, result]);
+            }
+            for pace in crate::probe::cadence::Pace::ALL {
+                self.probe_attempts_by_interval.with_label_values(&[name, pace.as_str()]);
             }
         }
     }

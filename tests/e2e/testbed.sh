@@ -37,9 +37,19 @@
 #   tshared  both paths die (shared upstream); failbackd on both with `peer`: no switch
 #   tshared-ka the same with the vrrp_script on both routers
 #
+# Fast confirmation and dampening (issue 21), failbackd on both routers with `peer`, its probe
+# with timeout = fast_interval = 250ms (interval, rise, fall as the vrrp_script's):
+#   dfast    d0 with the fast probe: path ready -> r1 MASTER, against c2
+#   tdpf     tdp with the fast probe (default dampening): r1's path dead --outage s, against tc2
+#   tblip    / tblip-ka: r1's path dead --blip s (1.2) once; failbackd / vrrp_script
+#   tflapd   the flapping path (--flap-down/--flap-up, 8 s / 8 s x5) dampened, against tflap-ka
+#
 # Usage: tests/e2e/testbed.sh [--quick | --runs N] [--only a,d0,...] [--tracking] [--out DIR]
 #                             [--bin PATH | --no-build] [--ready-after N] [--outage N] [--keep]
-#                             [--backend command|keepalived [--no-hooks]]
+#                             [--backend command|keepalived [--no-hooks]] [--prefix NAME]
+#                             [--blip S] [--flap-down S] [--flap-up S] [--fast]
+# --fast: the issue-21 scenarios (dfast c2 tc2 tdpf tblip-ka tblip tflap-ka tflapd).
+# --prefix: namespace prefix (default fbd-e2e), so two testbeds never collide.
 # --quick (default): one run of each failback scenario plus td, asserts, < 9 min.
 # --tracking: the tracking scenarios instead (~8 min a run). --runs 3: median of 3.
 # --no-hooks: keepalived's notify does not run `failbackd hook`; failbackd knows the VRRP state
@@ -50,8 +60,6 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 P="fbd-e2e"
-NS_SW=$P-sw NS_C=$P-client NS_R1=$P-r1 NS_R2=$P-r2 NS_W=$P-wan
-ALL_NS=("$NS_SW" "$NS_C" "$NS_R1" "$NS_R2" "$NS_W")
 WAN_HOST=198.51.100.10
 HELD=-253          # track file value while held (weight 1); the keepalived backend's default
 READY_AFTER=15     # N: seconds from r1's return to its WAN path being usable
@@ -61,9 +69,16 @@ FORUM_STABLE=5     # (c) the forum's "sleep 30", scaled
 RISE=3 INTERVAL=1  # c2 and d: same probe interval and rise
 NEVER_MAX_HOLD=20
 OUTAGE=30          # tracking: seconds r1's path is dead
-FLAP_DOWN=5 FLAP_UP=7 FLAP_CYCLES=5 FLAP_MAX=2 # tflap: the path's flapping; max_demotions
+FLAP_DOWN=8 FLAP_UP=8 FLAP_CYCLES=5 FLAP_MAX=2 # tflap*: the path's flapping; max_demotions
+BLIP=1.2           # tblip*: seconds r1's path is dead once
+# The fast probe of dfast/tdpf/tblip/tflapd: confirms a change 4x faster than the interval.
+FAST_PROBE='timeout = "250ms"
+fast_interval = "250ms"'
+SETTLE_LIMIT=60    # seconds the tracking scenarios wait for r1 to settle as MASTER
+SETTLE_DAMPENED=240 # the same after a dampened tracking demotion (flap_half_life 2m)
 SCENARIOS_ALL=(a b c cboot c2 d0 ddef never reboot-a reboot-d failover td)
 SCENARIOS_TRACKING=(ta tc2 td tdp tflap tflap-ka tshared tshared-ka)
+SCENARIOS_FAST=(dfast c2 tc2 tdpf tblip-ka tblip tflap-ka tflapd)
 
 RUNS=1 OUT="" BIN="" BUILD=1 KEEP=0 ONLY="" BACKEND=command TRACKING=0 HOOKS=1
 usage() { sed -n '5,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -73,6 +88,11 @@ while [[ $# -gt 0 ]]; do
     --runs) RUNS=${2:?}; shift ;;
     --only) ONLY=${2:?}; shift ;;
     --tracking) TRACKING=1 ;;
+    --fast) TRACKING=2 ;;
+    --prefix) P=${2:?}; shift ;;
+    --blip) BLIP=${2:?}; shift ;;
+    --flap-down) FLAP_DOWN=${2:?}; shift ;;
+    --flap-up) FLAP_UP=${2:?}; shift ;;
     --outage) OUTAGE=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     --bin) BIN=${2:?}; BUILD=0; shift ;;
@@ -90,8 +110,14 @@ done
 [[ $BACKEND == command || $BACKEND == keepalived ]] || { echo "--backend command|keepalived" >&2; exit 2; }
 [[ $HOOKS == 1 || $BACKEND == keepalived ]] || { echo "--no-hooks needs --backend keepalived (the VRRP state poll)" >&2; exit 2; }
 [[ $OUTAGE =~ ^[0-9]+$ && $OUTAGE -ge 10 && $OUTAGE -le 300 ]] || { echo "--outage takes 10..300" >&2; exit 2; }
+[[ $P =~ ^[a-z][a-z0-9-]{0,11}$ ]] || { echo "--prefix: 1-12 of [a-z0-9-], starting with a letter" >&2; exit 2; }
+[[ $BLIP =~ ^[0-9]+(\.[0-9]+)?$ && $FLAP_DOWN =~ ^[0-9]+$ && $FLAP_UP =~ ^[0-9]+$ ]] || { echo "--blip, --flap-down, --flap-up take seconds" >&2; exit 2; }
+NS_SW=$P-sw NS_C=$P-client NS_R1=$P-r1 NS_R2=$P-r2 NS_W=$P-wan
+ALL_NS=("$NS_SW" "$NS_C" "$NS_R1" "$NS_R2" "$NS_W")
 if [[ -n $ONLY ]]; then
     IFS=, read -r -a SCENARIOS <<<"$ONLY"
+elif [[ $TRACKING == 2 ]]; then
+    SCENARIOS=("${SCENARIOS_FAST[@]}")
 elif [[ $TRACKING == 1 ]]; then
     SCENARIOS=("${SCENARIOS_TRACKING[@]}")
 else
@@ -428,8 +454,8 @@ r1_conf() {
         gate_track_file r1
         if [[ $sc == c && $phase == after ]]; then forum=$WORK/forum.env; fi
         ;;
-    c2 | tc2 | tflap-ka | tshared-ka) gate_vrrp_script ;;
-    d0 | ddef | never | reboot-d | td | tdp | tflap | tshared)
+    c2 | tc2 | tflap-ka | tshared-ka | tblip-ka) gate_vrrp_script ;;
+    d0 | ddef | never | reboot-d | td | tdp | tflap | tshared | dfast | tdpf | tblip | tflapd)
         gate_track_file r1
         fbd=$BIN
         ;;
@@ -444,7 +470,7 @@ r2_conf() {
     local sc=$1 fbd=- defs="" group="" inst=""
     case $sc in
     tshared-ka) gate_vrrp_script ;;
-    tdp | tshared)
+    tdp | tshared | tdpf | tblip | tflapd)
         gate_track_file r2
         fbd=$BIN
         ;;
@@ -454,9 +480,10 @@ r2_conf() {
     printf '%s' "$WORK/r2.conf"
 }
 
-uses_fbd() { [[ $1 =~ ^(d0|ddef|never|reboot-d|td|tdp|tflap|tshared)$ ]]; }
-r2_uses_fbd() { [[ $1 == tdp || $1 == tshared ]]; }
-is_tracking() { [[ $1 =~ ^(ta|tc2|td|tdp|tflap|tflap-ka|tshared|tshared-ka)$ ]]; }
+uses_fbd() { [[ $1 =~ ^(d0|ddef|never|reboot-d|td|tdp|tflap|tshared|dfast|tdpf|tblip|tflapd)$ ]]; }
+r2_uses_fbd() { [[ $1 =~ ^(tdp|tshared|tdpf|tblip|tflapd)$ ]]; }
+is_tracking() { [[ $1 =~ ^(ta|tc2|td|tdp|tflap|tflap-ka|tshared|tshared-ka|tdpf|tblip-ka|tblip|tflapd)$ ]]; }
+is_dampened() { [[ $1 =~ ^(tdp|tdpf|tblip|tflapd)$ ]]; }
 
 # [tracking] tables and probe keys of the tracking scenarios.
 TRACK_PROBE='track = true'
@@ -469,6 +496,7 @@ tracking_table() { # tracking_table [PEER_URL [EXTRA]]
 fbd_config_for() {
     case $1 in
     d0 | reboot-d) render_fbd 0s 0s 10m ;;
+    dfast) render_fbd 0s 0s 10m r1 127.0.0.1:9818 "" "$FAST_PROBE" ;;
     ddef) render_fbd 10s 10s 10m ;;
     never) render_fbd 0s 0s "${NEVER_MAX_HOLD}s" ;;
     td)
@@ -479,6 +507,12 @@ track_without_peer = \"demote\""
         render_fbd 0s 0s 10m r1 127.0.0.1:9818 "$(tracking_table "" "max_demotions = $FLAP_MAX
 window = \"10m\"")" "$TRACK_PROBE
 track_without_peer = \"demote\""
+        ;;
+    tdpf | tblip | tflapd)
+        render_fbd 0s 0s 10m r1 192.0.2.2:9818 "$(tracking_table http://192.0.2.3:9818/status)" "$TRACK_PROBE
+$FAST_PROBE"
+        render_fbd 0s 0s 10m r2 192.0.2.3:9818 "$(tracking_table http://192.0.2.2:9818/status)" "$TRACK_PROBE
+$FAST_PROBE"
         ;;
     tdp | tshared)
         # Each asks the other over the LAN (the sync link here); track_without_peer = "stay".
@@ -495,7 +529,7 @@ bring_up() {
     printf '0\n' >"$WORK/r1.track"
     printf '0\n' >"$WORK/r2.track"
     R1_LISTEN=127.0.0.1
-    [[ $sc == tdp || $sc == tshared ]] && R1_LISTEN=192.0.2.2
+    if r2_uses_fbd "$sc"; then R1_LISTEN=192.0.2.2; fi
     if uses_fbd "$sc"; then fbd_config_for "$sc"; fi
     if r2_uses_fbd "$sc"; then
         start_fbd r2
@@ -535,13 +569,16 @@ SELF=$HERE/forum-carp-delay.sh
 EOF
 }
 
-# r1 settled as MASTER: MASTER now, for at least 2 s, and at least 2 s after the path was ready.
+# r1 settled as MASTER: MASTER now, for at least 2 s, and at least SETTLE_MIN s after the path
+# was ready (the tracking scenarios: 6 s, longer than VRRP's master-down interval, so that a
+# demotion made just before the path returned has shown by then).
+SETTLE_MIN=2
 settled() {
     local t
     is_state r1 MASTER || return 1
     t=$(state_times r1 MASTER 0 | tail -n 1)
     [[ -n $t ]] || return 1
-    awk -v t="$t" -v n="$(now)" -v r="$T_READY" 'BEGIN { exit !(n - t >= 2 && n - r >= 2) }'
+    awk -v t="$t" -v n="$(now)" -v r="$T_READY" -v m="$SETTLE_MIN" 'BEGIN { exit !(n - t >= 2 && n - r >= m) }'
 }
 
 # The failback scenarios: a b c cboot c2 d0 ddef never.
@@ -604,7 +641,7 @@ sc_failback() {
     R[flips]=$flips
     # Released: keepalived restored r1's priority (track file back to 0, or vrrp_script good).
     case $sc in
-    c | cboot | c2 | d0 | ddef)
+    c | cboot | c2 | d0 | ddef | dfast)
         rel=$(awk -v t="$t0" '$1 >= t && /\(VI_WAN\) Changing effective priority from [0-9]+ to 150$/ { r = $1 } END { print r }' "$WORK/r1.klog")
         ;;
     esac
@@ -703,7 +740,11 @@ sc_track() {
     start_ping
     sleep 2
     t_out=$(now)
-    if [[ $sc == tflap* ]]; then
+    if [[ $sc == tblip* ]]; then
+        blackhole_on r1 add
+        sleep "$BLIP"
+        blackhole_on r1 del
+    elif [[ $sc == tflap* ]]; then
         for ((i = 1; i <= FLAP_CYCLES; i++)); do
             blackhole_on r1 add
             sleep "$FLAP_DOWN"
@@ -717,7 +758,10 @@ sc_track() {
     fi
     t_ret=$(now)
     T_READY=$t_ret
-    wait_until 60 settled || note="r1 not settled as MASTER within 60 s of the path's return; "
+    local limit=$SETTLE_LIMIT
+    SETTLE_MIN=6
+    if is_dampened "$sc"; then limit=$SETTLE_DAMPENED; fi
+    wait_until "$limit" settled || note="r1 not settled as MASTER within $limit s of the path's return; "
     t_end=$(now)
     sleep 0.5
     stop_ping
@@ -733,7 +777,7 @@ sc_track() {
     R[released]=""
     [[ -n $rel ]] && R[released]=$(fsub "$rel" "$T_READY")
     if uses_fbd "$sc"; then
-        r1_metrics >"$WORK/track.metrics" 2>/dev/null || true
+        { r1_metrics 2>/dev/null || true; printf '# scraped_at %s\n' "$(now)"; } >"$WORK/track.metrics"
         note="$note$(track_counts <"$WORK/track.metrics")"
     fi
     R[note]=$note
@@ -743,13 +787,14 @@ run_scenario() {
     local run=$1 sc=$2 started
     started=$SECONDS
     R=()
+    SETTLE_MIN=2
     log "run $run: scenario $sc"
     rm -f "$WORK"/*.klog "$WORK"/*.fifo "$WORK/fbd.log" "$WORK/fbd.state" "$WORK/track.log"* "$WORK/forum.pid"
     topo_up
     case $sc in
-    a | b | c | cboot | c2 | d0 | ddef | never) sc_failback "$sc" ;;
+    a | b | c | cboot | c2 | d0 | ddef | never | dfast) sc_failback "$sc" ;;
     reboot-a | reboot-d | failover) sc_leave "$sc" ;;
-    ta | tc2 | td | tdp | tflap | tflap-ka | tshared | tshared-ka) sc_track "$sc" ;;
+    ta | tc2 | td | tdp | tflap | tflap-ka | tshared | tshared-ka | tdpf | tblip-ka | tblip | tflapd) sc_track "$sc" ;;
     *) die "unknown scenario $sc" ;;
     esac
     stop_everything
