@@ -6,6 +6,7 @@ use super::faults::Fault;
 use super::setup::Setup;
 use super::world::Sim;
 use super::{Ms, Violation};
+use crate::machine::dampen::DampenConfig;
 use crate::machine::{CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
 
 pub const NO_PREMATURE_TAKEOVER: &str = "no_premature_takeover";
@@ -381,7 +382,9 @@ impl Sim {
             );
             self.violate(NO_PING_PONG, n, detail);
         }
-        if count > self.setup.max_demotions as usize {
+        // The flap limit applies without a peer; with one, flapping is dampened on the return
+        // (issue 21), which the liveness bound allows for.
+        if !self.setup.peer && count > self.setup.max_demotions as usize {
             self.violate(
                 NO_PING_PONG,
                 n,
@@ -535,7 +538,15 @@ impl Sim {
             .max(p.reloaded)
             .max(p.backend_trouble_end)
             .max(p.left_failed);
-        Some(start + self.setup.release_bound())
+        // Dampening (issue 21): with a peer, the return after a tracking demotion may ask for up
+        // to `max_stability` of proven health on top.
+        let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }));
+        let dampened = if by_tracking && self.setup.peer {
+            DampenConfig::default().max_stability.as_millis() as u64
+        } else {
+            0
+        };
+        Some(start + self.setup.release_bound() + dampened)
     }
 
     /// liveness (1): healthy paths release failbackd's hold; a tracking-demoted node fails back.
@@ -582,7 +593,9 @@ impl Sim {
             return;
         }
         let window = s.window;
-        if p.track_demotions.iter().filter(|t| *t + window > now).count() >= s.max_demotions as usize {
+        if !s.peer
+            && p.track_demotions.iter().filter(|t| *t + window > now).count() >= s.max_demotions as usize
+        {
             return;
         }
         let down = proc

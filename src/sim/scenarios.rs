@@ -144,9 +144,10 @@ pub fn d14() -> Script {
         .outage(BOTH_A, Some(WAN), 60 * SECOND, 3 * MINUTE)
 }
 
-/// The flap limit (max_demotions 1) does not survive a restart.
+/// The flap limit (max_demotions 1; no peer, `track_without_peer = "demote"`: with a peer,
+/// dampening replaces it) does not survive a restart.
 pub fn d15() -> Script {
-    let setup = Setup { max_demotions: 1, ..Setup::default() };
+    let setup = Setup { max_demotions: 1, peer: false, demote_without_peer: true, ..Setup::default() };
     pair(setup, NO_PING_PONG)
         .outage(BOTH_A, Some(WAN), 60 * SECOND, 90 * SECOND)
         .fault(150 * SECOND, Fault::Restart { node: A })

@@ -220,6 +220,7 @@ impl Setup {
                 max_demotions: self.max_demotions,
                 window: ms(self.window),
                 peer: self.peer,
+                dampen: crate::machine::dampen::DampenConfig::default(),
             },
         }
     }
