@@ -18,6 +18,7 @@ pub mod machine;
 pub mod probe;
 pub mod ready;
 pub mod server;
+pub mod sim;
 pub mod statefile;
 pub mod status;
 pub mod telemetry;

@@ -10,7 +10,7 @@
 pub mod boot;
 mod control;
 mod observe;
-mod peer;
+pub(crate) mod peer;
 mod probes;
 mod record;
 mod reload;

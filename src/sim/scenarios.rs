@@ -1,0 +1,228 @@
+//! D1-D18 of the core safety review (reviews/core-safety-review.md) as scripted runs: each sets
+//! up the pair and the faults the review reproduced the defect with, and checks the property the
+//! defect violates. The pair: B (advskew 100) powers on at 0 s and A (advskew 0) at 20 s; both
+//! hold on boot and are released, A MASTER, by about 40 s; probes every second, rise 3, fall 2.
+
+use super::faults::{Change, Fault};
+use super::props::*;
+use super::setup::{Lever, Setup, Tracking, ALT, WAN};
+use super::{Script, MINUTE, SECOND};
+
+pub struct Scenario {
+    pub name: &'static str,
+    /// The property the defect violates (the only one the scenario checks).
+    pub property: &'static str,
+    pub script: fn() -> Script,
+}
+
+const A: usize = 0;
+const B: usize = 1;
+const BOTH_A: [bool; 2] = [true, false];
+
+fn pair(setup: Setup, property: &'static str) -> Script {
+    Script::new(setup, 15 * MINUTE).checking(property)
+}
+
+/// OPNsense (service_status) with a persistent state file: a power loss of the released primary,
+/// its path not ready after the reboot, its daemon slow to come up. `failbackd ready` at early
+/// boot reads the old file as a restart ("released": ready), so nothing holds the node when
+/// preempt is switched on. (With the daemon up in time, D11's arm at its first BACKUP reading
+/// hides D1 in this boot order.)
+pub fn d1() -> Script {
+    let setup = Setup { lever: Lever::ServiceStatus, persistent_state: true, ..Setup::default() };
+    pair(setup, NO_PREMATURE_TAKEOVER)
+        .fault(60 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .fault(69 * SECOND, Fault::Stop { node: A, for_ms: 15 * SECOND })
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 3 * MINUTE)
+}
+
+/// `service failbackd restart` on the healthy tracked MASTER.
+pub fn d2() -> Script {
+    pair(Setup::default(), NO_FALSE_DEMOTION).fault(60 * SECOND, Fault::Restart { node: A })
+}
+
+/// SIGHUP adding a tracked probe whose target is healthy.
+pub fn d3() -> Script {
+    pair(Setup::default(), NO_FALSE_DEMOTION)
+        .fault(60 * SECOND, Fault::Reload { node: A, change: Change::Add { tracked: true } })
+}
+
+/// SIGHUP re-pointing the tracked probe at another healthy target.
+pub fn d3_repoint() -> Script {
+    pair(Setup::default(), NO_FALSE_DEMOTION)
+        .fault(60 * SECOND, Fault::Reload { node: A, change: Change::Repoint { target: ALT } })
+}
+
+/// `[tracking] enabled = true` with an optional IPv6 probe on a site without IPv6: the peer is
+/// judged unhealthy for ever and the MASTER with a dead upstream stays MASTER.
+pub fn d4() -> Script {
+    let setup = Setup { tracking: Tracking::All, optional_v6: true, v6_dead: true, ..Setup::default() };
+    pair(setup, LIVENESS).outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+}
+
+/// `release --force` on a tracking-demoted node is undone by tracking.
+pub fn d5() -> Script {
+    pair(Setup::default(), OPERATOR_WINS)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+        .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
+}
+
+/// The peer runs its own failback after losing MASTER; the primary's path dies meanwhile and
+/// tracking asks again only 30 s later.
+pub fn d6() -> Script {
+    let setup = Setup { min_hold: 2 * SECOND, stable_for: 2 * SECOND, ..Setup::default() };
+    pair(setup, LIVENESS).fault(60 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND }).outage(
+        BOTH_A,
+        Some(WAN),
+        78 * SECOND,
+        5 * MINUTE,
+    )
+}
+
+/// OPNsense maintenance mode: a reboot during a hold leaves failbackd's maintenance mode on
+/// (config.xml survives, the marker in /var/run does not), and failbackd never leaves it.
+pub fn d7() -> Script {
+    let setup = Setup { lever: Lever::Maintenance, tracking: Tracking::Off, ..Setup::default() };
+    pair(setup, LIVENESS)
+        .outage(BOTH_A, Some(WAN), 45 * SECOND, 70 * SECOND)
+        .fault(50 * SECOND, Fault::OperatorHold { node: A })
+        .fault(55 * SECOND, Fault::PowerLoss { node: A, down_for: 5 * SECOND })
+}
+
+/// A `command` backend without `state`: a restart while the promote keeps failing declares
+/// `released` without promoting.
+pub fn d8() -> Script {
+    let setup = Setup { lever: Lever::SysctlBlind, tracking: Tracking::Off, ..Setup::default() };
+    pair(setup, LIVENESS)
+        .outage(BOTH_A, Some(WAN), 45 * SECOND, 60 * SECOND)
+        .fault(50 * SECOND, Fault::OperatorHold { node: A })
+        .fault(55 * SECOND, Fault::Backend { node: A, slow: false, for_ms: 30 * SECOND })
+        .fault(75 * SECOND, Fault::Restart { node: A })
+}
+
+/// OPNsense service_status: another plugin's failing check sets the shared 2^20 bit; failbackd
+/// takes it for its own hold.
+pub fn d9() -> Script {
+    let setup = Setup { lever: Lever::ServiceStatus, ..Setup::default() };
+    pair(setup, TELEMETRY_TRUTH).fault(60 * SECOND, Fault::OtherDemotion { node: A, for_ms: 5 * MINUTE })
+}
+
+/// An upstream outage longer than max_hold leaves the tracking-demoted primary failed for ever.
+pub fn d10() -> Script {
+    let setup = Setup { max_hold: 100 * SECOND, ..Setup::default() };
+    pair(setup, LIVENESS).outage(BOTH_A, Some(WAN), 60 * SECOND, 200 * SECOND)
+}
+
+/// Restarting the released BACKUP's daemon arms a failback and demotes it.
+pub fn d11() -> Script {
+    pair(Setup::default(), NO_FALSE_DEMOTION).fault(60 * SECOND, Fault::Restart { node: B })
+}
+
+/// `hold_on_boot = false`: tracking does nothing while idle (failbackd first started on a
+/// running pair, so no CARP transition arms a failback).
+pub fn d12() -> Script {
+    let setup = Setup { hold_on_boot: false, ..Setup::default() };
+    pair(setup, LIVENESS)
+        .fault(45 * SECOND, Fault::FirstStart { node: A })
+        .fault(45 * SECOND, Fault::FirstStart { node: B })
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+}
+
+/// The peer is in an operator's maintenance mode; tracking hands it the traffic anyway.
+pub fn d13() -> Script {
+    pair(Setup::default(), NO_PING_PONG)
+        .fault(40 * SECOND, Fault::OperatorMaintenance { node: B, for_ms: 10 * MINUTE })
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+}
+
+/// A lever that does not move CARP (keepalived without failbackd's track file): MASTER while
+/// held is recorded as "the peer is gone" while the peer is alive.
+pub fn d14() -> Script {
+    let setup = Setup { lever_works: [false, true], ..Setup::default() };
+    pair(setup, TELEMETRY_TRUTH)
+        .fault(60 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 3 * MINUTE)
+}
+
+/// The flap limit (max_demotions 1; no peer, `track_without_peer = "demote"`: with a peer,
+/// dampening replaces it) does not survive a restart.
+pub fn d15() -> Script {
+    let setup = Setup { max_demotions: 1, peer: false, demote_without_peer: true, ..Setup::default() };
+    pair(setup, NO_PING_PONG)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 90 * SECOND)
+        .fault(150 * SECOND, Fault::Restart { node: A })
+        .outage(BOTH_A, Some(WAN), 200 * SECOND, 260 * SECOND)
+}
+
+/// `peer` pointing at the node itself: tracking judges its own /status as the peer's and
+/// reports the (healthy) peer as unhealthy.
+pub fn d16() -> Script {
+    let setup = Setup { peer_is_self: [true, false], ..Setup::default() };
+    pair(setup, TELEMETRY_TRUTH).outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+}
+
+/// The state file becomes unwritable during a hold; the node is released, and a restart works
+/// from the stale file: it resumes a hold that was over.
+pub fn d17() -> Script {
+    let setup = Setup { tracking: Tracking::Off, ..Setup::default() };
+    pair(setup, NO_FALSE_DEMOTION)
+        .fault(40 * SECOND, Fault::OperatorHold { node: A })
+        .fault(45 * SECOND, Fault::StateReadOnly { node: A, for_ms: 10 * MINUTE })
+        .fault(80 * SECOND, Fault::Restart { node: A })
+}
+
+/// A start records a `not_master` suppression for a tracked probe that is not down.
+pub fn d18() -> Script {
+    pair(Setup::default(), TELEMETRY_TRUTH).fault(60 * SECOND, Fault::Restart { node: A })
+}
+
+/// Found by random seeds on main after the fixes (docs/simulation.md, open findings): tracking
+/// demotes a MASTER whose tracked path is back and passing, because its probe has not risen yet
+/// when the peer turns healthy (rise 6: passes for 5 s before "up").
+pub fn n1() -> Script {
+    let setup = Setup { rise: 6, ..Setup::default() };
+    pair(setup, NO_FALSE_DEMOTION).outage([false, true], Some(WAN), 55 * SECOND, 66 * SECOND).outage(
+        BOTH_A,
+        Some(WAN),
+        58 * SECOND,
+        70 * SECOND,
+    )
+}
+
+/// Found by random seeds on main after the fixes: `judge` looks only at the peer's tracked
+/// probes when it has some, so a peer whose required WAN probe is down but untracked (after a
+/// reload) is handed the traffic in a shared WAN outage.
+pub fn n2() -> Script {
+    pair(Setup::default(), NO_PING_PONG)
+        .fault(40 * SECOND, Fault::Reload { node: B, change: Change::ToggleTrack })
+        .fault(41 * SECOND, Fault::Reload { node: B, change: Change::Add { tracked: true } })
+        .outage([true, true], Some(WAN), 60 * SECOND, 10 * MINUTE)
+}
+
+pub const ALL: &[Scenario] = &[
+    Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
+    Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
+    Scenario { name: "d3_reload_adding_a_tracked_probe", property: NO_FALSE_DEMOTION, script: d3 },
+    Scenario {
+        name: "d3_reload_repointing_a_tracked_probe",
+        property: NO_FALSE_DEMOTION,
+        script: d3_repoint,
+    },
+    Scenario { name: "d4_optional_tracked_probe_blocks_demotion", property: LIVENESS, script: d4 },
+    Scenario { name: "d5_forced_release_undone_by_tracking", property: OPERATOR_WINS, script: d5 },
+    Scenario { name: "d6_peer_busy_after_failback_waits_30s", property: LIVENESS, script: d6 },
+    Scenario { name: "d7_maintenance_mode_reboot_during_hold", property: LIVENESS, script: d7 },
+    Scenario { name: "d8_blind_backend_restart_while_releasing", property: LIVENESS, script: d8 },
+    Scenario { name: "d9_other_plugins_service_bit", property: TELEMETRY_TRUTH, script: d9 },
+    Scenario { name: "d10_outage_longer_than_max_hold", property: LIVENESS, script: d10 },
+    Scenario { name: "d11_restart_of_the_backup", property: NO_FALSE_DEMOTION, script: d11 },
+    Scenario { name: "d12_tracking_while_idle", property: LIVENESS, script: d12 },
+    Scenario { name: "d13_peer_in_operator_maintenance", property: NO_PING_PONG, script: d13 },
+    Scenario { name: "d14_master_while_held_is_not_peer_lost", property: TELEMETRY_TRUTH, script: d14 },
+    Scenario { name: "d15_flap_limit_across_restart", property: NO_PING_PONG, script: d15 },
+    Scenario { name: "d16_peer_pointing_at_itself", property: TELEMETRY_TRUTH, script: d16 },
+    Scenario { name: "d17_unwritable_state_file_then_restart", property: NO_FALSE_DEMOTION, script: d17 },
+    Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
+    Scenario { name: "n1_tracking_demotes_a_probe_passing_again", property: NO_FALSE_DEMOTION, script: n1 },
+    Scenario { name: "n2_judge_ignores_untracked_required_probes", property: NO_PING_PONG, script: n2 },
+];

@@ -1,0 +1,115 @@
+//! The pair simulation (src/sim/, docs/simulation.md): a fixed set of random seeds checked
+//! against every safety property, one command to replay a seed, and D1-D18 of the core safety
+//! review as scripted scenarios.
+//!
+//! Replay a seed with its full trace:
+//! `FAILBACKD_SIM_SEED=123 [FAILBACKD_SIM_HOURS=6] cargo test --test simulation replay -- --nocapture`
+
+use failbackd::sim::{self, props, scenarios, Script, HOUR};
+
+/// Seeds x hours = simulated pair-hours checked on every `cargo test`.
+const CI_SEEDS: u64 = 400;
+const CI_HOURS: u64 = 6;
+
+/// The properties the code on main satisfies over the CI seeds. The others still fail on some
+/// random seeds (docs/simulation.md, "Open findings"); `cargo run --release --example simulate
+/// -- --seeds 1000` lists them. Add a property here when its findings are fixed.
+const CI_PROPERTIES: [&str; 2] = [props::NO_PREMATURE_TAKEOVER, props::OPERATOR_WINS];
+
+fn check(script: Script) {
+    let r = sim::run(&script);
+    if let Some(v) = r.violation {
+        panic!("{v}");
+    }
+}
+
+#[test]
+fn random_seeds_hold_the_ci_properties() {
+    let mut pair_hours = 0;
+    for seed in 0..CI_SEEDS {
+        let mut script = Script::random(seed, CI_HOURS * HOUR);
+        script.only = CI_PROPERTIES.to_vec();
+        let r = sim::run(&script);
+        if let Some(v) = r.violation {
+            panic!("{v}");
+        }
+        pair_hours += r.simulated / HOUR;
+    }
+    assert!(pair_hours >= 2_000, "only {pair_hours} simulated pair-hours");
+}
+
+/// With `FAILBACKD_SIM_SEED`, that seed against every property; without, seed 1 against the CI
+/// properties (so that the test also runs, and stays green, in plain `cargo test`).
+#[test]
+fn replay() {
+    let asked = std::env::var("FAILBACKD_SIM_SEED").ok().and_then(|s| s.parse().ok());
+    let hours = std::env::var("FAILBACKD_SIM_HOURS").ok().and_then(|s| s.parse().ok()).unwrap_or(CI_HOURS);
+    let seed = asked.unwrap_or(1);
+    let mut script = Script::random(seed, hours * HOUR);
+    if asked.is_none() {
+        script.only = CI_PROPERTIES.to_vec();
+    }
+    println!("seed {seed}: {:#?}", script.setup);
+    for (at, f) in &script.faults {
+        println!("  fault at {:.3}s: {f:?}", *at as f64 / 1000.0);
+    }
+    for o in &script.outages {
+        println!("  outage {:?}", o);
+    }
+    check(script);
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let a = sim::run(&Script::random(7, 2 * HOUR));
+    let b = sim::run(&Script::random(7, 2 * HOUR));
+    assert_eq!(a.events, b.events);
+    assert_eq!(a.violation.map(|v| (v.property, v.at)), b.violation.map(|v| (v.property, v.at)));
+}
+
+#[test]
+fn every_scenario_checks_a_known_property() {
+    for s in scenarios::ALL {
+        assert!(props::ALL.contains(&s.property), "{}: {}", s.name, s.property);
+        assert_eq!((s.script)().only, vec![s.property], "{}", s.name);
+    }
+}
+
+macro_rules! scenario {
+    ($($(#[$attr:meta])* $test:ident => $name:literal,)*) => {$(
+        #[test]
+        $(#[$attr])*
+        fn $test() {
+            let s = scenarios::ALL.iter().find(|s| s.name == $name).expect("scenario");
+            check((s.script)());
+        }
+    )*};
+}
+
+scenario! {
+    scenario_d1_persistent_state_file_power_loss => "d1_persistent_state_file_power_loss",
+    scenario_d2_restart_of_a_healthy_tracked_master => "d2_restart_of_a_healthy_tracked_master",
+    scenario_d3_reload_adding_a_tracked_probe => "d3_reload_adding_a_tracked_probe",
+    scenario_d3_reload_repointing_a_tracked_probe => "d3_reload_repointing_a_tracked_probe",
+    scenario_d4_optional_tracked_probe_blocks_demotion => "d4_optional_tracked_probe_blocks_demotion",
+    scenario_d5_forced_release_undone_by_tracking => "d5_forced_release_undone_by_tracking",
+    scenario_d6_peer_busy_after_failback_waits_30s => "d6_peer_busy_after_failback_waits_30s",
+    scenario_d7_maintenance_mode_reboot_during_hold => "d7_maintenance_mode_reboot_during_hold",
+    scenario_d8_blind_backend_restart_while_releasing => "d8_blind_backend_restart_while_releasing",
+    scenario_d9_other_plugins_service_bit => "d9_other_plugins_service_bit",
+    scenario_d10_outage_longer_than_max_hold => "d10_outage_longer_than_max_hold",
+    scenario_d11_restart_of_the_backup => "d11_restart_of_the_backup",
+    scenario_d12_tracking_while_idle => "d12_tracking_while_idle",
+    scenario_d13_peer_in_operator_maintenance => "d13_peer_in_operator_maintenance",
+    #[ignore = "D14 not fixed: a held node that becomes MASTER asks the peer, finds it in the failback that losing MASTER started, and records peer_lost while the peer is alive"]
+    scenario_d14_master_while_held_is_not_peer_lost => "d14_master_while_held_is_not_peer_lost",
+    scenario_d15_flap_limit_across_restart => "d15_flap_limit_across_restart",
+    scenario_d16_peer_pointing_at_itself => "d16_peer_pointing_at_itself",
+    #[ignore = "D17 not fixed: writes are counted and rate-limited now, but a restart still resumes the stale file's hold"]
+    scenario_d17_unwritable_state_file_then_restart => "d17_unwritable_state_file_then_restart",
+    scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",
+    #[ignore = "open (found by random seeds after the fixes): tracking acts on a probe that passes again but has not risen yet"]
+    scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",
+    #[ignore = "open (found by random seeds after the fixes): judge ignores the peer's required probes that are not tracked"]
+    scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
+}
