@@ -108,8 +108,6 @@ scenario! {
     #[ignore = "D17 not fixed: writes are counted and rate-limited now, but a restart still resumes the stale file's hold"]
     scenario_d17_unwritable_state_file_then_restart => "d17_unwritable_state_file_then_restart",
     scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",
-    #[ignore = "open (found by random seeds after the fixes): tracking acts on a probe that passes again but has not risen yet"]
     scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",
-    #[ignore = "open (found by random seeds after the fixes): judge ignores the peer's required probes that are not tracked"]
     scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
 }

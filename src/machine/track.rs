@@ -145,7 +145,12 @@ impl Machine {
             // for a time.
             return None;
         }
-        let (_, since) = self.track.down?;
+        let (probe, since) = self.track.down?;
+        if self.answering_again(probe) {
+            // Waits for the next probe result (a rise or a failure), not for a time: a due
+            // deadline here would be due for ever (a busy loop; the pair simulator hung on it).
+            return None;
+        }
         let due = since.checked_add(self.cfg.tracking.track_for)?;
         Some(self.track.retry_at.map_or(due, |r| r.max(due)))
     }

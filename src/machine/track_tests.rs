@@ -492,6 +492,9 @@ fn a_fallen_probe_that_passes_again_is_not_demoted_for_while_it_rises() {
     // The target answers again (one pass: not risen yet), then the retry comes due.
     t.at(21.5).probe(0, true);
     let later = 21.5 + PEER_RETRY.as_secs_f64() + 0.5;
+    t.at(later).tick();
+    // Waiting for the next result is waiting for an event: no deadline stays due (a busy loop).
+    assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "{:?}", t.m.next_deadline());
     let a = t.at(later).tick();
     assert!(!a.contains(&Action::AskPeer) && !a.contains(&Action::Demote), "{a:?}");
     // The next failure acts at once (it fell and has not risen since); a pass while that ask is
