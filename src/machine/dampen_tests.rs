@@ -75,8 +75,9 @@ fn with_a_peer_a_flapping_path_is_never_held_as_master_by_a_flap_limit() {
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
 }
 
-#[test]
-fn a_demotion_the_peer_has_not_acted_on_is_withdrawn_when_the_path_is_back() {
+/// Released MASTER (rise 2) whose path died at 20 s: demoted by tracking (the peer said yes),
+/// the demote confirmed; no CARP reading since.
+fn demoted_by_a_blip() -> T {
     let mut c = tracked(true);
     c.probes[0].rise = 2;
     let mut t = T::booted(c);
@@ -85,11 +86,17 @@ fn a_demotion_the_peer_has_not_acted_on_is_withdrawn_when_the_path_is_back() {
     t.at(10.0).tick();
     t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
     t.ev(carp(CarpState::Master));
-    // A blip: down (fall 2), demoted, and back (rise 2) while still MASTER.
     t.at(20.0).probe(0, false);
     t.at(20.25).probe(0, false);
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
     t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t
+}
+
+#[test]
+fn a_demotion_the_peer_has_not_acted_on_is_withdrawn_when_the_path_is_back() {
+    // A blip: down (fall 2), demoted, and back (rise 2) while still MASTER.
+    let mut t = demoted_by_a_blip();
     t.at(21.5).probe(0, true);
     let a = t.at(21.75).probe(0, true);
     // The last reading said MASTER, but it may predate the peer's takeover: measure first.
@@ -103,18 +110,7 @@ fn a_demotion_the_peer_has_not_acted_on_is_withdrawn_when_the_path_is_back() {
 
 #[test]
 fn a_demotion_is_not_withdrawn_when_the_fresh_reading_says_the_peer_took_over() {
-    let mut c = tracked(true);
-    c.probes[0].rise = 2;
-    let mut t = T::booted(c);
-    t.at(1.0).probe(0, true);
-    t.at(2.0).probe(0, true);
-    t.at(10.0).tick();
-    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
-    t.ev(carp(CarpState::Master));
-    t.at(20.0).probe(0, false);
-    t.at(20.25).probe(0, false);
-    assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
-    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    let mut t = demoted_by_a_blip();
     // No hook: the CARP map still says MASTER from before the peer's takeover.
     t.at(25.0).probe(0, true);
     assert!(t.at(25.25).probe(0, true).contains(&Action::Measure));
