@@ -16,13 +16,7 @@ fn tracked(peer: bool) -> MachineConfig {
 /// there is one, answers healthy); the path is back and up (rise 2) at 24 s.
 fn demoted_and_path_back(c: MachineConfig) -> T {
     let peer = c.tracking.peer;
-    let mut t = T::booted(c);
-    t.at(1.0).probe(0, true);
-    t.at(2.0).probe(0, true);
-    t.at(10.0).tick();
-    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
-    t.ev(carp(CarpState::Master));
-    assert_eq!(t.m.phase(), Phase::Released);
+    let mut t = master(c);
     t.at(20.0).probe(0, false);
     let mut a = t.at(21.0).probe(0, false);
     if peer {
@@ -80,12 +74,7 @@ fn with_a_peer_a_flapping_path_is_never_held_as_master_by_a_flap_limit() {
 fn demoted_by_a_blip() -> T {
     let mut c = tracked(true);
     c.probes[0].rise = 2;
-    let mut t = T::booted(c);
-    t.at(1.0).probe(0, true);
-    t.at(2.0).probe(0, true);
-    t.at(10.0).tick();
-    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
-    t.ev(carp(CarpState::Master));
+    let mut t = master(c);
     t.at(20.0).probe(0, false);
     t.at(20.25).probe(0, false);
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));

@@ -628,3 +628,15 @@ fn arming_reports_every_probe_that_was_up_as_down() {
     );
     assert!(!t.m.probe(0).unwrap().up);
 }
+
+/// Released and MASTER, with the config as given (rise 2 or less).
+pub(super) fn master(c: MachineConfig) -> T {
+    let mut t = T::booted(c);
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    t.at(10.0).tick();
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    t.ev(carp(CarpState::Master));
+    assert_eq!(t.m.phase(), Phase::Released);
+    t
+}

@@ -12,18 +12,6 @@ fn tracked(demote_without_peer: bool, peer: bool) -> MachineConfig {
     c
 }
 
-/// Released and MASTER, with tracking as given.
-fn master(c: MachineConfig) -> T {
-    let mut t = T::booted(c);
-    t.at(1.0).probe(0, true);
-    t.at(2.0).probe(0, true);
-    t.at(10.0).tick();
-    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
-    t.ev(carp(CarpState::Master));
-    assert_eq!(t.m.phase(), Phase::Released);
-    t
-}
-
 /// The tracked probe fails `fall` (2) times.
 fn path_dies(t: &mut T, at: f64) -> Vec<Action> {
     t.at(at).probe(0, false);
