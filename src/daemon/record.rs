@@ -46,8 +46,9 @@ impl Daemon {
                 );
                 if *to == Phase::Failed {
                     tracing::error!(
-                        "max_hold reached with probes still failing: the node stays demoted; \
-                         check `failbackd status`, then `failbackd release --force` or fix the path"
+                        "max_hold reached with probes still failing: the node stays demoted until they pass \
+                         for stable_for; check `failbackd status`, then fix the path or \
+                         `failbackd release --force`"
                     );
                 }
             }
@@ -114,6 +115,12 @@ impl Daemon {
                     attempt,
                     retry_in_s = retry.as_secs_f64(),
                     "backend call will be retried"
+                );
+            }
+            Record::RecoveredAfterFailure { failed_for } => {
+                tracing::warn!(
+                    failed_for_s = failed_for.as_secs_f64(),
+                    "the required probes of a failed node passed for the whole stability window: releasing it late"
                 );
             }
             Record::ReleaseRefused { blockers } => {

@@ -356,11 +356,58 @@ fn max_hold_with_policy_stay_fails_and_keeps_the_node_demoted() {
     assert_eq!(outcome(&a), Some(Outcome::Failed));
     assert_eq!(phases(&a), vec![Phase::Failed]);
     assert!(!a.contains(&Action::Promote));
-    // Late passes do not release a failed node by themselves.
-    t.at(101.0).probe(0, true);
-    t.at(102.0).probe(0, true);
+    assert_eq!(t.m.next_deadline(), None, "nothing is due while the path stays down");
     assert!(t.at(500.0).tick().is_empty());
     assert_eq!(t.m.phase(), Phase::Failed);
+}
+
+#[test]
+fn a_failed_node_whose_probes_pass_for_stable_for_is_released_late() {
+    let mut t = T::booted(cfg());
+    t.at(100.0).tick();
+    assert_eq!(t.m.phase(), Phase::Failed);
+    t.at(101.0).probe(0, true);
+    t.at(102.0).probe(0, true); // rose (rise 2): the stability clock starts
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(107)));
+    assert!(t.at(106.9).tick().is_empty(), "not before stable_for");
+    let a = t.at(107.0).tick();
+    assert!(a.iter().any(|a| matches!(a, Action::Record(Record::RecoveredAfterFailure { .. }))));
+    assert_eq!(outcome(&a), None, "the failback ended as failed already; no second outcome");
+    assert!(a.contains(&Action::Promote));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+#[test]
+fn a_failure_while_failed_restarts_the_recovery_clock() {
+    let mut t = T::booted(cfg());
+    t.at(100.0).tick();
+    t.at(101.0).probe(0, true);
+    t.at(102.0).probe(0, true);
+    t.at(104.0).probe(0, false); // one failure: not fallen (fall 2), but the window restarts
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(109)));
+    assert!(t.at(107.0).tick().is_empty());
+    t.at(108.0).probe(0, false); // fallen: no clock at all
+    assert_eq!(t.m.next_deadline(), None);
+    t.at(109.0).probe(0, true);
+    t.at(110.0).probe(0, true);
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(115)));
+    assert!(t.at(115.0).tick().contains(&Action::Promote));
+}
+
+#[test]
+fn a_failed_node_after_a_restart_is_released_once_its_probes_pass() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot {
+        backend_demoted: Some(true),
+        previous: Some(Phase::Failed),
+        ..Default::default()
+    }));
+    assert_eq!(t.m.phase(), Phase::Failed);
+    t.at(1.0).probe(0, true);
+    assert!(t.at(30.0).tick().is_empty(), "one pass is not a rise");
+    t.at(31.0).probe(0, true);
+    assert!(t.at(36.0).tick().contains(&Action::Promote));
 }
 
 #[test]

@@ -19,7 +19,8 @@ pub enum Phase {
     Releasing,
     /// The last failback released the node; it may be MASTER.
     Released,
-    /// `max_hold` passed with `max_hold_policy = "stay"`: demoted until someone acts.
+    /// `max_hold` passed with `max_hold_policy = "stay"`: demoted until the required probes pass
+    /// for the stability window again (a late release) or someone acts.
     Failed,
     /// A planned shutdown: demoted so the peer takes over before the interfaces go.
     Draining,
@@ -344,6 +345,11 @@ pub enum Record {
     BackendFailed {
         op: BackendOp,
         attempt: u32,
+    },
+    /// A `failed` node's required probes passed for the whole stability window: it is released
+    /// after all (`failed_for`: how long it stayed `failed`).
+    RecoveredAfterFailure {
+        failed_for: Duration,
     },
     /// `release` without `--force` while these required probes are down.
     ReleaseRefused {

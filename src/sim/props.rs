@@ -7,7 +7,7 @@ use super::setup::Setup;
 use super::world::Sim;
 use super::{Ms, Violation};
 use crate::machine::dampen::DampenConfig;
-use crate::machine::{CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
+use crate::machine::{Backoff, CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
 
 pub const NO_PREMATURE_TAKEOVER: &str = "no_premature_takeover";
 pub const NO_FALSE_DEMOTION: &str = "no_false_demotion";
@@ -524,28 +524,28 @@ impl Sim {
     /// The deadline by which failbackd's hold on `n` must be gone (`None`: not due, path down).
     fn release_due(&self, n: usize) -> Option<Ms> {
         let node = &self.nodes[n];
-        let proc = node.proc.as_ref()?;
+        node.proc.as_ref()?; // no daemon, no hold of its own to release
         let p = &self.props.n[n];
         if p.backend_trouble {
             return None;
         }
         let path = self.path_ok_since(n)?;
         let armed = p.failback.as_ref().map_or(0, |f| f.2);
-        let _ = proc;
         let start = path
             .max(p.daemon_started)
             .max(armed)
             .max(p.reloaded)
-            .max(p.backend_trouble_end)
+            .max(backend_retried_by(p))
             .max(p.left_failed);
         // Dampening (issue 21): with a peer, the return after a tracking demotion may ask for up
-        // to `max_stability` of proven health on top.
+        // to `max_stability` of proven health on top. The penalty belongs to the node's path, not
+        // to one failback: a failback armed for another reason (the peer preempting it, a
+        // reload) while the penalty of a recent tracking demotion has not decayed waits for it
+        // too, and a penalty never needs more than `max_stability` to decay below `reuse`.
+        let max_stability = DampenConfig::default().max_stability.as_millis() as u64;
         let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }));
-        let dampened = if by_tracking && self.setup.peer {
-            DampenConfig::default().max_stability.as_millis() as u64
-        } else {
-            0
-        };
+        let penalised = p.track_demotions.iter().any(|t| t + max_stability > start);
+        let dampened = if (by_tracking || penalised) && self.setup.peer { max_stability } else { 0 };
         Some(start + self.setup.release_bound() + dampened)
     }
 
@@ -556,12 +556,8 @@ impl Sim {
             return;
         }
         let Some(proc) = &node.proc else { return };
+        // `failed` included: max_hold ends the wait on a timer, not the hold on a healthy path.
         let phase = proc.m.phase();
-        let by_tracking =
-            self.props.n[n].failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }));
-        if phase == Phase::Failed && !by_tracking {
-            return; // max_hold passed on a path that did not come back: failed by design
-        }
         let Some(due) = self.release_due(n) else { return };
         if self.now > due {
             let trigger = self.props.n[n].failback.as_ref().map(|f| f.1.to_string());
@@ -621,7 +617,7 @@ impl Sim {
             p.master_since.unwrap_or(now),
             p.daemon_started,
             p.reloaded,
-            p.backend_trouble_end,
+            backend_retried_by(p),
         ]
         .into_iter()
         .max()
@@ -669,6 +665,13 @@ impl Sim {
 
     /// never_both_held: both nodes held by failbackd past the release bound while either has
     /// a healthy path.
+    /// "A: x, B: y" for a per-node fact that may be missing.
+    fn describe(&self, fact: impl Fn(&Self, usize) -> Option<String>) -> String {
+        let each =
+            (0..2).map(|m| format!("{}: {}", ["A", "B"][m], fact(self, m).unwrap_or_else(|| "-".into())));
+        each.collect::<Vec<_>>().join(", ")
+    }
+
     fn check_both_held(&mut self) {
         let lever = self.setup.lever;
         let both = (0..2).all(|n| self.nodes[n].lever.failbackd_holds(lever));
@@ -685,13 +688,24 @@ impl Sim {
                     NEVER_BOTH_HELD,
                     n,
                     format!(
-                        "both nodes held by failbackd for {} ms while this one's paths are healthy since {:?}",
+                        "both nodes held by failbackd for {} ms while this one's paths are healthy since {:?} (phases {}, armed by {})",
                         self.now - since,
-                        self.path_ok_since(n)
+                        self.path_ok_since(n),
+                        self.describe(|s, m| s.nodes[m].proc.as_ref().map(|p| p.m.phase().to_string())),
+                        self.describe(|s, m| s.props.n[m].failback.as_ref().map(|f| f.1.to_string())),
                     ),
                 );
                 return;
             }
         }
     }
+}
+
+/// When a daemon learns that its backend works again: at its next retry, which its backoff may
+/// have pushed up to `Backoff::max` after the world recovered (machine::Backoff).
+fn backend_retried_by(p: &NodeProps) -> Ms {
+    if p.backend_trouble_end == 0 {
+        return 0; // never in trouble
+    }
+    p.backend_trouble_end + Backoff::default().max.as_millis() as u64
 }

@@ -199,6 +199,15 @@ pub fn n2() -> Script {
         .outage([true, true], Some(WAN), 60 * SECOND, 10 * MINUTE)
 }
 
+/// The never_both_held seeds of the long search (141, 369, 464, ...): a boot failback ends
+/// `failed` (max_hold, policy `stay`) while the upstream is down; the upstream comes back and the
+/// node stayed demoted for ever, and with the peer held too nobody could preempt. `failed` now
+/// releases once the probes pass for the stability window.
+pub fn n3() -> Script {
+    let setup = Setup { max_hold: 60 * SECOND, ..Setup::default() };
+    pair(setup, LIVENESS).outage(BOTH_A, Some(WAN), 10 * SECOND, 5 * MINUTE)
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
     Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
@@ -225,4 +234,5 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
     Scenario { name: "n1_tracking_demotes_a_probe_passing_again", property: NO_FALSE_DEMOTION, script: n1 },
     Scenario { name: "n2_judge_ignores_untracked_required_probes", property: NO_PING_PONG, script: n2 },
+    Scenario { name: "n3_failed_node_with_its_path_back_stays_held", property: LIVENESS, script: n3 },
 ];
