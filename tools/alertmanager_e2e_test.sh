@@ -44,9 +44,6 @@ JOB=failbackd
 GROUP_INTERVAL=1         # seconds, as in the Alertmanager route below
 QUIET_INTERVALS=8        # group intervals to wait after the first notification
 NOTIFY_TIMEOUT=60        # seconds from failbackd's start to the first notification
-prometheus_bin=${PROMETHEUS:-prometheus}
-alertmanager_bin=${ALERTMANAGER:-prometheus-alertmanager}
-failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 log() { printf 'alertmanager_e2e: %s\n' "$*" >&2; }
 # shellcheck source=tools/lib/harness.sh
@@ -77,11 +74,8 @@ start_alertmanager "${am_port}"
 
 # ---- Prometheus ---------------------------------------------------------------------------
 {
-    prometheus_config_head "${repo}/alerts/failbackd.rules.yml" "${am_port}"
+    prometheus_config_head "${repo}/alerts/failbackd.rules.yml" "${JOB}" "${am_port}"
     cat <<EOF
-scrape_configs:
-  - job_name: ${JOB}
-    static_configs:
       - targets: ["${fb_addr}"]
         labels: {pair: ${PAIR}}
 EOF

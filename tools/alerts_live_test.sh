@@ -39,9 +39,6 @@ cd "${repo}"
 
 JOB=failbackd
 TIME_FACTOR=30           # every rule duration is divided by this
-prometheus_bin=${PROMETHEUS:-prometheus}
-alertmanager_bin=${ALERTMANAGER:-prometheus-alertmanager}
-failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 log() { printf 'alerts_live: %s\n' "$*" >&2; }
 # shellcheck source=tools/lib/harness.sh
@@ -160,11 +157,8 @@ write_sd() { # write_sd TARGET...: the pair's file_sd file, replaced atomically
 }
 write_sd "$(addr p1)" "$(addr p2)"
 {
-    prometheus_config_head "${tmp}/rules.yml" "${am_port}"
+    prometheus_config_head "${tmp}/rules.yml" "${JOB}" "${am_port}"
     cat <<EOF
-scrape_configs:
-  - job_name: ${JOB}
-    static_configs:
       - targets: ["$(addr c1)", "$(addr c2)", "$(addr d1)", "$(addr d2)"]
     file_sd_configs:
       - files: ["${tmp}/sd.json"]

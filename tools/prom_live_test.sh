@@ -50,8 +50,6 @@ cd "${repo}"
 
 PAIR=demo-pair
 JOB=failbackd
-prometheus_bin=${PROMETHEUS:-prometheus}
-failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 log() { printf 'prom_live_test: %s\n' "$*" >&2; }
 # shellcheck source=tools/lib/harness.sh
@@ -119,11 +117,8 @@ EOF
 done
 
 {
-    prometheus_config_head "${repo}/alerts/failbackd.rules.yml"
+    prometheus_config_head "${repo}/alerts/failbackd.rules.yml" "${JOB}"
     cat <<EOF
-scrape_configs:
-  - job_name: ${JOB}
-    static_configs:
       - targets: ["${fb_addr}"]
         labels: {pair: ${PAIR}}
       - targets: ["127.0.0.1:${pair_a_port}", "127.0.0.1:${pair_b_port}"]

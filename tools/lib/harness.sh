@@ -1,13 +1,15 @@
 # Shared by the live tests tools/prom_live_test.sh, tools/alertmanager_e2e_test.sh and
 # tools/alerts_live_test.sh: their temp dir and the cleanup of what they start, free ports,
 # Prometheus, Alertmanager and a webhook receiver on 127.0.0.1, bounded waits, the pass/fail
-# tally and small HTTP/PromQL checks. Sourced, not run; the caller defines log(), failbackd,
-# prometheus_bin and (if it starts one) alertmanager_bin, then calls harness_begin.
+# tally and small HTTP/PromQL checks. Sourced, not run, after the caller has set repo (the
+# repository root) and defined log(); then the caller calls harness_begin.
 # shellcheck shell=bash
-# The caller defines failbackd, prometheus_bin and alertmanager_bin:
-# shellcheck disable=SC2154
 
 harness_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The programs under test; the environment overrides each.
+prometheus_bin=${PROMETHEUS:-prometheus}
+alertmanager_bin=${ALERTMANAGER:-prometheus-alertmanager}
+failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 # require_tools HINT TOOL...: fails with the install hint when a tool is missing.
 require_tools() {
@@ -203,9 +205,9 @@ start_alertmanager() {
     pids+=("${am_pid}")
 }
 
-# prometheus_config_head RULE_FILE [ALERTMANAGER_PORT]: prints the start of a prometheus.yml
-# that scrapes and evaluates every 1s (and sends alerts to that Alertmanager); the caller
-# appends its scrape_configs.
+# prometheus_config_head RULE_FILE JOB [ALERTMANAGER_PORT]: prints a prometheus.yml that
+# scrapes and evaluates every 1s (and sends alerts to that Alertmanager) up to the
+# static_configs of its one scrape job JOB; the caller appends the targets.
 prometheus_config_head() {
     cat <<EOF
 global:
@@ -215,14 +217,19 @@ global:
 rule_files:
   - $1
 EOF
-    if [[ -n ${2:-} ]]; then
+    if [[ -n ${3:-} ]]; then
         cat <<EOF
 alerting:
   alertmanagers:
     - static_configs:
-        - targets: ["127.0.0.1:$2"]
+        - targets: ["127.0.0.1:$3"]
 EOF
     fi
+    cat <<EOF
+scrape_configs:
+  - job_name: $2
+    static_configs:
+EOF
 }
 
 # start_prometheus PORT [FLAG...]: Prometheus with ${tmp}/prometheus.yml on 127.0.0.1:PORT.
