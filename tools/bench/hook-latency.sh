@@ -26,12 +26,7 @@ done
 [[ $EVENTS =~ ^[0-9]+$ && $EVENTS -ge 1 && $EVENTS -le 100000 ]] || bdie "--events 1..100000"
 BIN=$(failbackd_bin "$BIN")
 
-WORK=$(mktemp -d /tmp/fbd-bench-hook.XXXXXX)
-DPID=""
-cleanup() { stop_pid "$DPID"; bench_ns_down; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-bench_ns_up
+bench_begin hook
 
 STAMPS=$WORK/stamps
 cat >"$WORK/fbd.toml" <<TOML
@@ -47,10 +42,7 @@ type = "command"
 demote = ["$HERE/stamp.sh", "demote", "$STAMPS"]
 promote = ["$HERE/stamp.sh", "promote", "$STAMPS"]
 TOML
-"$BIN" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
-ip netns exec "$BENCH_NS" "$BIN" run --start boot --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
-DPID=$!
-wait_until 5 test -S "$WORK/fbd.sock" || bdie "daemon did not start: $(cat "$WORK/fbd.log")"
+bench_start_daemon "$BIN"
 
 count() { local n=0; [[ -f $STAMPS ]] && n=$(grep -c " $1\$" "$STAMPS"); printf '%s' "$n"; }
 promoted() { [[ $(count promote) -ge $1 ]]; }
