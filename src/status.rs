@@ -75,6 +75,10 @@ pub struct FailbackStatus {
     #[serde(default)]
     pub remaining_s: f64,
     pub peer_lost: bool,
+    /// CARP made this held node MASTER while the peer, alive and running CARP, could not take
+    /// over either (both held after a simultaneous boot, or its path down): not a lost peer.
+    #[serde(default)]
+    pub peer_not_ready: bool,
     /// Required probes that are not up.
     pub blockers: Vec<String>,
 }
@@ -186,6 +190,11 @@ impl Status {
             );
             if fb.peer_lost {
                 let _ = writeln!(s, "          peer lost during the hold: this node is MASTER anyway");
+            } else if fb.peer_not_ready {
+                let _ = writeln!(
+                    s,
+                    "          MASTER while held: the peer cannot take over either (held too, or its path is down)"
+                );
             }
             if !fb.blockers.is_empty() {
                 let _ = writeln!(s, "waiting   {}", fb.blockers.join(", "));
@@ -258,6 +267,7 @@ mod tests {
                 elapsed_s: 30.0,
                 remaining_s: 870.0,
                 peer_lost: false,
+                peer_not_ready: false,
                 blockers: vec!["wan".into()],
             }),
             probes: vec![ProbeStatus {

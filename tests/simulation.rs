@@ -101,7 +101,6 @@ scenario! {
     scenario_d11_restart_of_the_backup => "d11_restart_of_the_backup",
     scenario_d12_tracking_while_idle => "d12_tracking_while_idle",
     scenario_d13_peer_in_operator_maintenance => "d13_peer_in_operator_maintenance",
-    #[ignore = "D14 not fixed: a held node that becomes MASTER asks the peer, finds it in the failback that losing MASTER started, and records peer_lost while the peer is alive"]
     scenario_d14_master_while_held_is_not_peer_lost => "d14_master_while_held_is_not_peer_lost",
     scenario_d15_flap_limit_across_restart => "d15_flap_limit_across_restart",
     scenario_d16_peer_pointing_at_itself => "d16_peer_pointing_at_itself",

@@ -12,7 +12,7 @@ mod control;
 mod observe;
 pub(crate) mod peer;
 mod probes;
-mod record;
+pub(crate) mod record;
 mod reload;
 pub mod run;
 

@@ -34,9 +34,25 @@ const MAX_BODY: usize = 1 << 20;
 /// first would otherwise find the peer still `up` (it has failed fewer than `fall` times) and
 /// demote onto a dead path (every run of the testbed's `tshared` before this check). With the
 /// same interval and `fall` >= 2, the peer has failed at least once by then.
+///
+/// A peer that is not ready says why, for a node that became MASTER while held (D14): every
+/// VHID in INIT is [`PeerHealth::NotInCarp`] (gone for CARP); a failback armed by its own loss
+/// of MASTER moments ago is [`PeerHealth::Displaced`]; anything else is
+/// [`PeerHealth::Unhealthy`] (alive, running CARP, held or on a dead path).
 pub fn judge(st: &Status) -> PeerHealth {
     if st.stale() {
         return PeerHealth::Unreachable;
+    }
+    if !st.carp.is_empty() && st.carp.iter().all(|c| c.state == "INIT") {
+        return PeerHealth::NotInCarp;
+    }
+    let displaced = st.failback.as_ref().is_some_and(|f| {
+        f.trigger.starts_with("carp ")
+            && f.trigger.ends_with(" BACKUP")
+            && f.elapsed_s < crate::machine::DISPLACED_WITHIN.as_secs_f64()
+    });
+    if displaced {
+        return PeerHealth::Displaced;
     }
     let at_rest = matches!(st.phase.as_str(), "idle" | "released");
     let held_down =
@@ -113,7 +129,7 @@ async fn fetch(url: &str) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{CarpStatus, MeasuredStatus, ProbeStatus};
+    use crate::status::{CarpStatus, FailbackStatus, MeasuredStatus, ProbeStatus};
 
     fn probe(name: &str, up: bool, tracked: bool) -> ProbeStatus {
         ProbeStatus {
@@ -192,7 +208,11 @@ mod tests {
         let st = Status { measured: Some(fine), ..released(vec![probe("wan", true, true)]) };
         assert_eq!(judge(&st), PeerHealth::Healthy);
         let init = CarpStatus { vhid: 1, iface: "igb1".into(), state: "INIT".into() };
-        let st = Status { carp: vec![init], ..released(vec![probe("wan", true, true)]) };
+        let st = Status { carp: vec![init.clone()], ..released(vec![probe("wan", true, true)]) };
+        assert_eq!(judge(&st), PeerHealth::NotInCarp);
+        // One VHID still running CARP: alive for CARP, not ready.
+        let backup = CarpStatus { vhid: 2, state: "BACKUP".into(), ..init.clone() };
+        let st = Status { carp: vec![init, backup], ..released(vec![probe("wan", true, true)]) };
         assert_eq!(judge(&st), PeerHealth::Unhealthy);
         assert_eq!(judge(&released(vec![])), PeerHealth::Unhealthy);
         let optional_only = ProbeStatus { required: false, ..probe("wan", true, false) };
@@ -202,6 +222,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(judge(&st), PeerHealth::Unhealthy);
+    }
+
+    // D14: a peer holding because it lost MASTER moments ago was displaced; an older such
+    // failback, or one armed by a boot, is just a peer that is not ready.
+    #[test]
+    fn a_peer_that_just_lost_master_is_displaced() {
+        let failback = |trigger: &str, elapsed_s| FailbackStatus {
+            id: 2,
+            trigger: trigger.into(),
+            armed: 0.0,
+            hold_deadline: 0.0,
+            elapsed_s,
+            remaining_s: 0.0,
+            peer_lost: false,
+            peer_not_ready: false,
+            blockers: vec![],
+        };
+        let st = |f| Status {
+            phase: "holding".into(),
+            failback: Some(f),
+            ..released(vec![probe("wan", true, true)])
+        };
+        assert_eq!(judge(&st(failback("carp 1@igb0 BACKUP", 2.5))), PeerHealth::Displaced);
+        assert_eq!(judge(&st(failback("carp 1@igb0 BACKUP", 60.0))), PeerHealth::Unhealthy);
+        assert_eq!(judge(&st(failback("boot", 2.5))), PeerHealth::Unhealthy);
+        assert_eq!(judge(&st(failback("carp 1@igb0 INIT", 2.5))), PeerHealth::Unhealthy);
     }
 
     // D20: a snapshot served by a daemon whose loop stopped is no answer.

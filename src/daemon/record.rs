@@ -76,6 +76,14 @@ impl Daemon {
                     "a watched VHID became MASTER while held: the peer is gone; not fighting it"
                 );
             }
+            Record::PeerNotReady { failback } => {
+                m.peer_not_ready.inc();
+                tracing::warn!(
+                    failback,
+                    "a watched VHID became MASTER while held, and the peer says it cannot take over \
+                     either (held too, or its path is down): CARP elected this node; not fighting it"
+                );
+            }
             Record::HoldIneffective { failback } => {
                 m.hold_ineffective.inc();
                 tracing::error!(
@@ -292,19 +300,7 @@ impl Daemon {
     pub(super) fn status(&self) -> Status {
         let m = &self.machine;
         let now = now();
-        let failback = m.failback().map(|f| {
-            let deadline = m.hold_deadline();
-            FailbackStatus {
-                id: f.id,
-                trigger: f.trigger.to_string(),
-                armed: unix_at(f.armed_at),
-                hold_deadline: deadline.map_or(0.0, unix_at),
-                elapsed_s: now.saturating_duration_since(f.armed_at).as_secs_f64(),
-                remaining_s: deadline.map_or(0.0, |d| d.saturating_duration_since(now).as_secs_f64()),
-                peer_lost: f.peer_lost,
-                blockers: m.release_blockers().iter().map(|s| s.to_string()).collect(),
-            }
-        });
+        let failback = failback_status(m, now, unix_at);
         let measured = self.observer.last.as_ref().map(|(at, o)| MeasuredStatus {
             held: o.held,
             foreign: o.foreign,
@@ -361,4 +357,27 @@ impl Daemon {
                 .collect(),
         }
     }
+}
+
+/// The failback in progress as /status shows it (the daemon's and the pair simulator's peer
+/// answer: `daemon::peer::judge` reads its trigger and age).
+pub fn failback_status(
+    m: &crate::machine::Machine,
+    now: Instant,
+    unix_at: impl Fn(Instant) -> f64,
+) -> Option<FailbackStatus> {
+    m.failback().map(|f| {
+        let deadline = m.hold_deadline();
+        FailbackStatus {
+            id: f.id,
+            trigger: f.trigger.to_string(),
+            armed: unix_at(f.armed_at),
+            hold_deadline: deadline.map_or(0.0, &unix_at),
+            elapsed_s: now.saturating_duration_since(f.armed_at).as_secs_f64(),
+            remaining_s: deadline.map_or(0.0, |d| d.saturating_duration_since(now).as_secs_f64()),
+            peer_lost: f.peer_lost,
+            peer_not_ready: m.peer_not_ready(),
+            blockers: m.release_blockers().iter().map(|s| s.to_string()).collect(),
+        }
+    })
 }

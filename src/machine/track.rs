@@ -55,6 +55,9 @@ pub(super) struct Track {
     forced: bool,
     /// The failback whose ineffective hold was already recorded.
     ineffective: Option<u64>,
+    /// The failback during which the peer answered "not ready" to a MASTER while held (recorded
+    /// once; asked again at the next MASTER while held, which may be a lost peer then).
+    pub(super) not_ready: Option<u64>,
     /// A failback that tracking started in the previous run, resumed after a restart (its
     /// trigger is `resume` now): still a tracking failback for `max_hold`.
     resumed_tracking: Option<u64>,
@@ -325,16 +328,29 @@ impl Machine {
         if !self.phase.is_holding() || !self.is_master() {
             return; // things changed while the peer was asked
         }
+        let Some(id) = self.failback.as_ref().map(|f| f.id) else { return };
         match answer {
             // The peer is up and could take the traffic, yet this held node is MASTER: the
             // lever does not reach CARP/VRRP (a keepalived instance without the track file, a
-            // sync group without tracking weight).
-            PeerHealth::Healthy => {
-                let Some(id) = self.failback.as_ref().map(|f| f.id) else { return };
+            // sync group without tracking weight). Likewise a peer that lost MASTER just now
+            // and holds because of it: this held node took MASTER from a live peer, which a
+            // hold that reaches CARP (skew 240 against the peer's own) would not let it do.
+            PeerHealth::Healthy | PeerHealth::Displaced => {
                 self.track.ineffective = Some(id);
                 out.push(Action::Record(Record::HoldIneffective { failback: id }));
             }
-            PeerHealth::Unhealthy | PeerHealth::Unreachable => self.mark_peer_lost(out),
+            // Alive and running CARP, but held too (a simultaneous boot: both at skew 240, the
+            // master-down timer elects one) or on a dead path: not a lost peer (D14).
+            PeerHealth::Unhealthy => {
+                if self.track.not_ready != Some(id) {
+                    self.track.not_ready = Some(id);
+                    out.push(Action::Record(Record::PeerNotReady { failback: id }));
+                }
+            }
+            // Gone for CARP (it says so) or not answering: CARP's master-down timer fired
+            // because nothing better advertised. Unknown is not "held too": without an
+            // answer the lost peer is the likelier reading, as without a `peer` at all.
+            PeerHealth::NotInCarp | PeerHealth::Unreachable => self.mark_peer_lost(out),
         }
     }
 
@@ -349,7 +365,7 @@ impl Machine {
         }
         match answer {
             PeerHealth::Healthy => self.track_demote(now, probe, out),
-            PeerHealth::Unhealthy => {
+            PeerHealth::Unhealthy | PeerHealth::Displaced | PeerHealth::NotInCarp => {
                 self.suppress(probe, SuppressReason::PeerUnhealthy, now.checked_add(PEER_RETRY), out)
             }
             PeerHealth::Unreachable => self.decide_without_peer(now, probe, out),
@@ -407,6 +423,7 @@ impl Machine {
             demotions: std::mem::take(&mut self.track.demotions),
             forced: self.track.forced,
             ineffective: self.track.ineffective,
+            not_ready: self.track.not_ready,
             resumed_tracking: self.track.resumed_tracking,
             asking: self.track.asking.filter(|q| *q == Question::MasterWhileHeld),
             dampening: self.track.dampening,

@@ -328,8 +328,15 @@ pub enum Record {
         peer_lost: bool,
     },
     /// A watched VHID became MASTER while we held it: the peer is gone (it could not be asked,
-    /// or it is not ready); not fought.
+    /// or it answered that none of its VHIDs runs CARP); not fought.
     PeerLost {
+        failback: u64,
+    },
+    /// A watched VHID became MASTER while we held it, and the peer answered that it runs CARP
+    /// but cannot take over either (held too, e.g. after a simultaneous boot, or its path is
+    /// down): CARP elected this node among two unready ones. Neither a lost peer nor an
+    /// ineffective hold; not fought (once per failback).
+    PeerNotReady {
         failback: u64,
     },
     /// A watched VHID became MASTER while we held it, and the peer answered that it could take
@@ -392,11 +399,23 @@ pub enum Record {
 pub enum PeerHealth {
     /// It answered, and its own tracked probes are up: it can take over.
     Healthy,
-    /// It answered, and it is not ready (held, or its tracked probes are down).
+    /// It answered, it runs CARP, and it is not ready (held, or its tracked probes are down).
     Unhealthy,
+    /// It answered, and it is holding because it lost MASTER moments ago (its failback's trigger
+    /// is its own CARP BACKUP, armed within [`DISPLACED_WITHIN`]): not ready, and to a node
+    /// that became MASTER while held at the same time, the sign that its hold did not stop it.
+    Displaced,
+    /// It answered, and none of its VHIDs runs CARP (every one INIT): it cannot take over, and
+    /// for CARP it is gone.
+    NotInCarp,
     /// It could not be asked (not configured, unreachable, a garbage answer).
     Unreachable,
 }
+
+/// How recently the peer must have lost MASTER for [`PeerHealth::Displaced`]: the ask follows
+/// the CARP event by the hook delay plus the peer timeout; a failback older than this is not
+/// the one our MASTER started.
+pub const DISPLACED_WITHIN: Duration = Duration::from_secs(10);
 
 /// Why tracking left a MASTER with a dead path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -985,8 +985,14 @@ impl Sim {
         let node = &self.nodes[peer];
         match (&node.proc, node.powered, node.peer_fault) {
             (Some(p), true, None) => {
-                let st =
-                    driver::status(peer, &format!("node-{peer}-{}", p.gen), &p.m, &p.probes, p.last_measured);
+                let st = driver::status(
+                    peer,
+                    &format!("node-{peer}-{}", p.gen),
+                    &p.m,
+                    &p.probes,
+                    p.last_measured,
+                    self.instant(self.now),
+                );
                 // daemon::peer::ask: an answer carrying this node's own id is an error.
                 let own = self.nodes[n].proc.as_ref().map(|p| format!("node-{n}-{}", p.gen));
                 if own.as_deref() == Some(st.node.as_str()) {

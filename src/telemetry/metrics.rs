@@ -80,6 +80,7 @@ pub struct Metrics {
     pub failbacks: IntCounterVec,
     pub peer_lost: IntCounter,
     pub hold_ineffective: IntCounter,
+    pub peer_not_ready: IntCounter,
     pub phase: IntGaugeVec,
     pub phase_duration: HistogramVec,
     pub failback_duration: Histogram,
@@ -177,6 +178,15 @@ impl Metrics {
                     "failback_hold_ineffective_total",
                     "Failbacks during which this held node became MASTER while the peer answered \
                      that it could take over: the hold does not reach CARP/VRRP."
+                ))
+            ),
+            peer_not_ready: reg!(
+                r,
+                IntCounter::with_opts(o(
+                    "failback_peer_not_ready_total",
+                    "Failbacks during which this held node became MASTER while the peer answered \
+                     that it runs CARP but cannot take over either (held too, or its path down): \
+                     CARP elected this node; neither a lost peer nor an ineffective hold."
                 ))
             ),
             phase: reg!(
