@@ -235,7 +235,7 @@ impl Daemon {
         let m = &self.machine;
         let phase = m.phase();
         let foreign = m.foreign_hold();
-        self.metrics.held.set(i64::from(m.backend_demoted() == Some(true) && !foreign));
+        self.metrics.held.set(i64::from(m.own_hold()));
         self.metrics.hold_wanted.set(i64::from(phase.wants_demoted() == Some(true)));
         self.metrics.foreign_hold.set(i64::from(foreign));
         self.metrics.track_suppressed_now.set(i64::from(m.track_suppressed()));

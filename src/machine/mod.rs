@@ -81,6 +81,8 @@ struct BackendView {
     awaiting_observation: bool,
     /// The last measurement found a hold that is not failbackd's.
     foreign: bool,
+    /// With `foreign`: failbackd's own part of a shared lever is in place too.
+    also_ours: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +168,11 @@ impl Machine {
     /// Whether the last measurement found a hold that is not failbackd's.
     pub fn foreign_hold(&self) -> bool {
         self.backend.foreign
+    }
+    /// Whether failbackd's own hold is in place, as far as the machine knows: confirmed, and
+    /// not merely someone else's hold on the same lever (unless the measurement found both).
+    pub fn own_hold(&self) -> bool {
+        self.backend.demoted == Some(true) && (!self.backend.foreign || self.backend.also_ours)
     }
     /// The backend call in flight, if any.
     pub fn backend_in_flight(&self) -> Option<BackendOp> {

@@ -421,6 +421,7 @@ fn a_restart_of_the_backup_node_does_not_arm_a_failback() {
             carp_seq: t.m.carp_seq(),
             held: Some(false),
             foreign: false,
+            also_ours: false,
             carp: Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state }]),
         });
         let a = t.ev(poll);

@@ -234,6 +234,11 @@ pub struct Observed {
     /// The lever is in place but not by failbackd's doing (an operator's maintenance mode):
     /// relied upon while holding, never undone, never counted as drift.
     pub foreign: bool,
+    /// With `foreign`: failbackd's own part of a shared lever is in place as well (OPNsense
+    /// `service_status`: its check fails and the 2^20 bit is set while an operator's
+    /// maintenance adds 240). The hold is then failbackd's and someone else's at once, and both
+    /// are reported; a lever with one flag for both (maintenance mode) never sets it.
+    pub also_ours: bool,
     /// The watched CARP instances the OS reports (`None`: the backend cannot read them).
     pub carp: Option<Vec<CarpReading>>,
 }

@@ -951,14 +951,14 @@ impl Sim {
                 Vec::new()
             }
         });
-        let (held, foreign) = match (measured, &node.proc) {
+        let (held, foreign, also_ours) = match (measured, &node.proc) {
             // daemon::observe::on_reading: the shared bit is attributed by the phase.
             (Some(m), Some(p)) if self.setup.lever == Lever::ServiceStatus => {
                 crate::machine::attribute_shared_hold(m.held == Some(true), m.foreign, p.m.phase())
             }
-            (m, _) => (m.and_then(|m| m.held), m.is_some_and(|m| m.foreign)),
+            (m, _) => (m.and_then(|m| m.held), m.is_some_and(|m| m.foreign), false),
         };
-        Observed { backend_seq, carp_seq, held, foreign, carp }
+        Observed { backend_seq, carp_seq, held, foreign, also_ours, carp }
     }
 
     fn ask_peer(&mut self, n: usize) {
