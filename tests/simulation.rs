@@ -110,5 +110,6 @@ scenario! {
     scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",
     scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
     scenario_t1_simultaneous_boot_master_while_both_held => "t1_simultaneous_boot_master_while_both_held",
+    scenario_t3_simultaneous_boot_without_a_peer_to_ask => "t3_simultaneous_boot_without_a_peer_to_ask",
     scenario_t2_service_status_hold_under_operator_maintenance => "t2_service_status_hold_under_operator_maintenance",
 }

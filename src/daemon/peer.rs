@@ -81,13 +81,44 @@ impl LastSaid {
     }
 }
 
+/// Why the peer could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskError {
+    /// The URL reached this node itself: there is no peer to ask (a configuration error), which
+    /// is [`PeerHealth::NotAsked`], not an unreachable peer.
+    pub myself: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl AskError {
+    /// What the failed ask says about the peer.
+    pub fn health(&self) -> PeerHealth {
+        if self.myself {
+            PeerHealth::NotAsked
+        } else {
+            PeerHealth::Unreachable
+        }
+    }
+}
+
 /// Asks the peer at `url`; the error says why it could not be asked.
-pub async fn ask(url: &str) -> Result<Status, String> {
+pub async fn ask(url: &str) -> Result<Status, AskError> {
+    let failed = |message| AskError { myself: false, message };
     let st = tokio::time::timeout(PEER_TIMEOUT, fetch(url))
         .await
-        .map_err(|_| format!("peer {url} did not answer within {}s", PEER_TIMEOUT.as_secs()))??;
+        .map_err(|_| failed(format!("peer {url} did not answer within {}s", PEER_TIMEOUT.as_secs())))?
+        .map_err(failed)?;
     if st.node == crate::status::node_id() {
-        return Err(format!("peer {url} is this node itself: point [tracking] peer at the other node"));
+        return Err(AskError {
+            myself: true,
+            message: format!("peer {url} is this node itself: point [tracking] peer at the other node"),
+        });
     }
     Ok(st)
 }
@@ -236,7 +267,7 @@ mod tests {
             elapsed_s,
             remaining_s: 0.0,
             peer_lost: false,
-            peer_not_ready: false,
+            master_while_held: None,
             blockers: vec![],
         };
         let st = |f| Status {
@@ -284,7 +315,8 @@ mod tests {
         let me = Status { node: crate::status::node_id().into(), ..released(vec![probe("wan", true, true)]) };
         let addr = serve_once(serde_json::to_string(&me).unwrap()).await;
         let e = ask(&format!("http://{addr}/status")).await.unwrap_err();
-        assert!(e.contains("this node itself"), "{e}");
+        assert!(e.message.contains("this node itself"), "{e}");
+        assert_eq!(e.health(), PeerHealth::NotAsked);
         let other = Status { node: "0123456789abcdef".into(), ..me };
         let addr = serve_once(serde_json::to_string(&other).unwrap()).await;
         assert!(ask(&format!("http://{addr}/status")).await.is_ok());
@@ -315,6 +347,7 @@ mod tests {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
         });
         let e = ask(&format!("http://{addr}/status")).await.unwrap_err();
-        assert!(e.contains("not a failbackd /status"), "{e}");
+        assert!(e.message.contains("not a failbackd /status"), "{e}");
+        assert_eq!(e.health(), PeerHealth::Unreachable);
     }
 }

@@ -70,14 +70,23 @@ impl Daemon {
             }
             Record::PeerLost { failback } => {
                 m.peer_lost.inc();
+                m.master_while_held.with_label_values(&["lost"]).inc();
                 self.spans.peer_lost();
                 tracing::warn!(
                     failback,
                     "a watched VHID became MASTER while held: the peer is gone; not fighting it"
                 );
             }
+            Record::PeerNotAsked { failback } => {
+                m.master_while_held.with_label_values(&["not_asked"]).inc();
+                tracing::warn!(
+                    failback,
+                    "a watched VHID became MASTER while held, and there is no peer to ask: the peer \
+                     is gone or held too (a simultaneous boot); not fighting it"
+                );
+            }
             Record::PeerNotReady { failback } => {
-                m.peer_not_ready.inc();
+                m.master_while_held.with_label_values(&["not_ready"]).inc();
                 tracing::warn!(
                     failback,
                     "a watched VHID became MASTER while held, and the peer says it cannot take over \
@@ -86,6 +95,7 @@ impl Daemon {
             }
             Record::HoldIneffective { failback } => {
                 m.hold_ineffective.inc();
+                m.master_while_held.with_label_values(&["able"]).inc();
                 tracing::error!(
                     failback,
                     "a watched VHID became MASTER while held, and the peer says it could take over: \
@@ -376,7 +386,7 @@ pub fn failback_status(
             elapsed_s: now.saturating_duration_since(f.armed_at).as_secs_f64(),
             remaining_s: deadline.map_or(0.0, |d| d.saturating_duration_since(now).as_secs_f64()),
             peer_lost: f.peer_lost,
-            peer_not_ready: m.peer_not_ready(),
+            master_while_held: m.not_lost().map(|w| w.as_str().to_string()),
             blockers: m.release_blockers().iter().map(|s| s.to_string()).collect(),
         }
     })

@@ -122,10 +122,11 @@ impl Machine {
     pub fn failback(&self) -> Option<&Failback> {
         self.failback.as_ref()
     }
-    /// The failback in progress became MASTER while held and the peer answered that it cannot
-    /// take over either ([`Record::PeerNotReady`]).
-    pub fn peer_not_ready(&self) -> bool {
-        self.failback.as_ref().is_some_and(|f| self.track.not_ready == Some(f.id))
+    /// The failback in progress became MASTER while held, and that was neither a lost peer nor
+    /// an ineffective hold ([`Record::PeerNotReady`], [`Record::PeerNotAsked`]).
+    pub fn not_lost(&self) -> Option<NotLost> {
+        let id = self.failback.as_ref()?.id;
+        self.track.not_lost.filter(|(f, _)| *f == id).map(|(_, why)| why)
     }
     pub fn probe(&self, id: usize) -> Option<&ProbeTally> {
         self.probes.get(id)

@@ -234,10 +234,10 @@ fn a_poll_overtaken_by_a_hook_is_stale() {
 }
 
 #[test]
-fn master_seen_by_the_poll_while_held_is_peer_lost() {
+fn master_seen_by_the_poll_while_held_is_concluded() {
     let mut t = T::booted(cfg());
     let a = t.ev(polled(&t, CarpState::Master));
-    assert!(a.contains(&Action::Record(Record::PeerLost { failback: 1 })));
+    assert!(a.contains(&Action::Record(Record::PeerNotAsked { failback: 1 })), "{a:?}");
 }
 
 // --- restarts resume the same failback ---

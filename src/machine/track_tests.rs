@@ -370,11 +370,15 @@ fn master_while_held_asks_the_peer_before_calling_it_lost() {
     t.ev(carp(CarpState::Master));
     let a = t.ev(Event::PeerAnswer(PeerHealth::Displaced));
     assert_eq!(a, vec![Action::Record(Record::HoldIneffective { failback: 1 })]);
-    // No peer configured: nobody to ask, the peer is lost.
+    // No peer configured, or the URL is this node: nobody to ask, not a lost peer.
     let mut t = T::booted(tracked(false, false));
     let a = t.ev(carp(CarpState::Master));
-    assert!(a.contains(&Action::Record(Record::PeerLost { failback: 1 })));
+    assert!(a.contains(&Action::Record(Record::PeerNotAsked { failback: 1 })));
     assert!(!a.contains(&Action::AskPeer));
+    let mut t = T::booted(tracked(false, true));
+    t.ev(carp(CarpState::Master));
+    let a = t.ev(Event::PeerAnswer(PeerHealth::NotAsked));
+    assert_eq!(a, vec![Action::Record(Record::PeerNotAsked { failback: 1 })]);
 }
 
 // D14: a peer that answers but is held too (a simultaneous boot) is neither lost nor a sign of an
@@ -386,7 +390,7 @@ fn master_while_held_with_a_peer_held_too_is_not_peer_lost() {
     let a = t.ev(Event::PeerAnswer(PeerHealth::Unhealthy));
     assert_eq!(a, vec![Action::Record(Record::PeerNotReady { failback: 1 })]);
     assert!(!t.m.failback().is_some_and(|f| f.peer_lost));
-    assert!(t.m.peer_not_ready());
+    assert_eq!(t.m.not_lost(), Some(NotLost::PeerNotReady));
     t.ev(carp(CarpState::Backup));
     assert!(t.ev(carp(CarpState::Master)).contains(&Action::AskPeer), "asked again");
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Unhealthy)).is_empty(), "recorded once");

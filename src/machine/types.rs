@@ -344,6 +344,12 @@ pub enum Record {
     PeerNotReady {
         failback: u64,
     },
+    /// A watched VHID became MASTER while we held it, and there is no peer to ask (none
+    /// configured, or the URL reaches this node): the peer is gone or held too (a simultaneous
+    /// boot), failbackd cannot tell which; not fought (once per failback).
+    PeerNotAsked {
+        failback: u64,
+    },
     /// A watched VHID became MASTER while we held it, and the peer answered that it could take
     /// the traffic: failbackd's lever does not reach CARP/VRRP (once per failback).
     HoldIneffective {
@@ -413,8 +419,29 @@ pub enum PeerHealth {
     /// It answered, and none of its VHIDs runs CARP (every one INIT): it cannot take over, and
     /// for CARP it is gone.
     NotInCarp,
-    /// It could not be asked (not configured, unreachable, a garbage answer).
+    /// It could not be asked (unreachable, slow, a garbage answer).
     Unreachable,
+    /// There is no peer to ask: none configured, or the configured URL reaches this node.
+    NotAsked,
+}
+
+/// What a held node that CARP made MASTER concluded, when it is neither a lost peer nor an
+/// ineffective hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotLost {
+    /// [`Record::PeerNotReady`].
+    PeerNotReady,
+    /// [`Record::PeerNotAsked`].
+    PeerNotAsked,
+}
+
+impl NotLost {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotLost::PeerNotReady => "peer_not_ready",
+            NotLost::PeerNotAsked => "peer_not_asked",
+        }
+    }
 }
 
 /// How recently the peer must have lost MASTER for [`PeerHealth::Displaced`]: the ask follows

@@ -206,6 +206,13 @@ pub fn t1() -> Script {
     pair(Setup { stagger: 0, ..Setup::default() }, TELEMETRY_TRUTH)
 }
 
+/// t1 without a peer to ask: the held node that CARP elects cannot tell a lost peer from one
+/// held too, and must not claim `peer_lost` (it did before: "without a peer it is always
+/// peer_lost").
+pub fn t3() -> Script {
+    pair(Setup { stagger: 0, peer: false, ..Setup::default() }, TELEMETRY_TRUTH)
+}
+
 /// Issue 18 telemetry_truth: OPNsense `service_status`, an operator's maintenance on top of
 /// failbackd's own hold (A rebooted onto a dead WAN): the machine had one `foreign` flag for
 /// two facts and reported failbackd's hold as gone while its bit was in place.
@@ -244,6 +251,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "n1_tracking_demotes_a_probe_passing_again", property: NO_FALSE_DEMOTION, script: n1 },
     Scenario { name: "n2_judge_ignores_untracked_required_probes", property: NO_PING_PONG, script: n2 },
     Scenario { name: "t1_simultaneous_boot_master_while_both_held", property: TELEMETRY_TRUTH, script: t1 },
+    Scenario { name: "t3_simultaneous_boot_without_a_peer_to_ask", property: TELEMETRY_TRUTH, script: t3 },
     Scenario {
         name: "t2_service_status_hold_under_operator_maintenance",
         property: TELEMETRY_TRUTH,

@@ -993,10 +993,10 @@ impl Sim {
                     p.last_measured,
                     self.instant(self.now),
                 );
-                // daemon::peer::ask: an answer carrying this node's own id is an error.
+                // daemon::peer::ask: an answer carrying this node's own id is no peer to ask.
                 let own = self.nodes[n].proc.as_ref().map(|p| format!("node-{n}-{}", p.gen));
                 if own.as_deref() == Some(st.node.as_str()) {
-                    return PeerHealth::Unreachable;
+                    return PeerHealth::NotAsked;
                 }
                 crate::daemon::peer::judge(&st)
             }

@@ -80,7 +80,7 @@ pub struct Metrics {
     pub failbacks: IntCounterVec,
     pub peer_lost: IntCounter,
     pub hold_ineffective: IntCounter,
-    pub peer_not_ready: IntCounter,
+    pub master_while_held: IntCounterVec,
     pub phase: IntGaugeVec,
     pub phase_duration: HistogramVec,
     pub failback_duration: Histogram,
@@ -180,14 +180,19 @@ impl Metrics {
                      that it could take over: the hold does not reach CARP/VRRP."
                 ))
             ),
-            peer_not_ready: reg!(
+            master_while_held: reg!(
                 r,
-                IntCounter::with_opts(o(
-                    "failback_peer_not_ready_total",
-                    "Failbacks during which this held node became MASTER while the peer answered \
-                     that it runs CARP but cannot take over either (held too, or its path down): \
-                     CARP elected this node; neither a lost peer nor an ineffective hold."
-                ))
+                IntCounterVec::new(
+                    o(
+                        "failback_master_while_held_total",
+                        "Conclusions when a held node became MASTER, by what the peer said: lost \
+                         (unreachable, or no VHID in CARP), able (it could take over: the hold \
+                         is ineffective), not_ready (alive in CARP, held too or its path down: \
+                         CARP elected this node), not_asked (no peer configured: lost or held \
+                         too, failbackd cannot tell)."
+                    ),
+                    &["peer"]
+                )
             ),
             phase: reg!(
                 r,
