@@ -75,6 +75,11 @@ pub struct FailbackStatus {
     #[serde(default)]
     pub remaining_s: f64,
     pub peer_lost: bool,
+    /// CARP made this held node MASTER, and it was not a lost peer: `peer_not_ready` (the peer,
+    /// alive in CARP, could not take over either: held too after a simultaneous boot, or its
+    /// path down) or `peer_not_asked` (no peer configured: gone or held too, unknown).
+    #[serde(default)]
+    pub master_while_held: Option<String>,
     /// Required probes that are not up.
     pub blockers: Vec<String>,
 }
@@ -186,6 +191,12 @@ impl Status {
             );
             if fb.peer_lost {
                 let _ = writeln!(s, "          peer lost during the hold: this node is MASTER anyway");
+            } else if let Some(why) = &fb.master_while_held {
+                let what = match why.as_str() {
+                    "peer_not_ready" => "the peer cannot take over either (held too, or its path is down)",
+                    _ => "no peer to ask (gone, or held too)",
+                };
+                let _ = writeln!(s, "          MASTER while held: {what}");
             }
             if !fb.blockers.is_empty() {
                 let _ = writeln!(s, "waiting   {}", fb.blockers.join(", "));
@@ -258,6 +269,7 @@ mod tests {
                 elapsed_s: 30.0,
                 remaining_s: 870.0,
                 peer_lost: false,
+                master_while_held: None,
                 blockers: vec!["wan".into()],
             }),
             probes: vec![ProbeStatus {

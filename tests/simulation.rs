@@ -101,7 +101,6 @@ scenario! {
     scenario_d11_restart_of_the_backup => "d11_restart_of_the_backup",
     scenario_d12_tracking_while_idle => "d12_tracking_while_idle",
     scenario_d13_peer_in_operator_maintenance => "d13_peer_in_operator_maintenance",
-    #[ignore = "D14 not fixed: a held node that becomes MASTER asks the peer, finds it in the failback that losing MASTER started, and records peer_lost while the peer is alive"]
     scenario_d14_master_while_held_is_not_peer_lost => "d14_master_while_held_is_not_peer_lost",
     scenario_d15_flap_limit_across_restart => "d15_flap_limit_across_restart",
     scenario_d16_peer_pointing_at_itself => "d16_peer_pointing_at_itself",
@@ -110,5 +109,8 @@ scenario! {
     scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",
     scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",
     scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
-    scenario_n3_failed_node_with_its_path_back_stays_held => "n3_failed_node_with_its_path_back_stays_held",
+    scenario_f1_failed_node_with_its_path_back_stays_held => "f1_failed_node_with_its_path_back_stays_held",
+    scenario_t1_simultaneous_boot_master_while_both_held => "t1_simultaneous_boot_master_while_both_held",
+    scenario_t3_simultaneous_boot_without_a_peer_to_ask => "t3_simultaneous_boot_without_a_peer_to_ask",
+    scenario_t2_service_status_hold_under_operator_maintenance => "t2_service_status_hold_under_operator_maintenance",
 }

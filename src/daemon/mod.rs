@@ -12,7 +12,7 @@ mod control;
 mod observe;
 pub(crate) mod peer;
 mod probes;
-mod record;
+pub(crate) mod record;
 mod reload;
 pub mod run;
 
@@ -413,7 +413,7 @@ impl Daemon {
             // Asked every few seconds while a suppression lasts: each answer is logged at its
             // level when it differs from the last one, a repeat at debug.
             let answer = match url {
-                None => crate::machine::PeerHealth::Unreachable,
+                None => crate::machine::PeerHealth::NotAsked,
                 Some(url) => match peer::ask(&url).await {
                     Ok(st) => {
                         let health = peer::judge(&st);
@@ -425,12 +425,12 @@ impl Daemon {
                         health
                     }
                     Err(e) => {
-                        if said.is_new(e.clone()) {
+                        if said.is_new(e.message.clone()) {
                             tracing::warn!(error = %e, "cannot ask the peer");
                         } else {
                             tracing::debug!(error = %e, "cannot ask the peer");
                         }
-                        crate::machine::PeerHealth::Unreachable
+                        e.health()
                     }
                 },
             };

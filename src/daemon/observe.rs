@@ -106,17 +106,23 @@ impl Daemon {
                         .map(|s| CarpReading { vhid: s.vhid, iface: s.iface.clone(), state: s.state })
                         .collect()
                 });
-                let (held, foreign) = if self.shared_lever() {
+                let (held, foreign, also_ours) = if self.shared_lever() {
                     crate::machine::attribute_shared_hold(
                         obs.held == Some(true),
                         obs.foreign,
                         self.machine.phase(),
                     )
                 } else {
-                    (obs.held, obs.foreign)
+                    (obs.held, obs.foreign, false)
                 };
-                let observed =
-                    Observed { backend_seq: r.backend_seq, carp_seq: r.carp_seq, held, foreign, carp };
+                let observed = Observed {
+                    backend_seq: r.backend_seq,
+                    carp_seq: r.carp_seq,
+                    held,
+                    foreign,
+                    also_ours,
+                    carp,
+                };
                 self.observer.last = Some((r.at, obs));
                 self.metrics.moments.set(|i| i.observed_at = Some(r.at));
                 observed
@@ -132,6 +138,7 @@ impl Daemon {
                     carp_seq: r.carp_seq,
                     held: None,
                     foreign: false,
+                    also_ours: false,
                     carp: None,
                 }
             }

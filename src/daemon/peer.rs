@@ -34,9 +34,25 @@ const MAX_BODY: usize = 1 << 20;
 /// first would otherwise find the peer still `up` (it has failed fewer than `fall` times) and
 /// demote onto a dead path (every run of the testbed's `tshared` before this check). With the
 /// same interval and `fall` >= 2, the peer has failed at least once by then.
+///
+/// A peer that is not ready says why, for a node that became MASTER while held (D14): every
+/// VHID in INIT is [`PeerHealth::NotInCarp`] (gone for CARP); a failback armed by its own loss
+/// of MASTER moments ago is [`PeerHealth::Displaced`]; anything else is
+/// [`PeerHealth::Unhealthy`] (alive, running CARP, held or on a dead path).
 pub fn judge(st: &Status) -> PeerHealth {
     if st.stale() {
         return PeerHealth::Unreachable;
+    }
+    if !st.carp.is_empty() && st.carp.iter().all(|c| c.state == "INIT") {
+        return PeerHealth::NotInCarp;
+    }
+    let displaced = st.failback.as_ref().is_some_and(|f| {
+        f.trigger.starts_with("carp ")
+            && f.trigger.ends_with(" BACKUP")
+            && f.elapsed_s < crate::machine::DISPLACED_WITHIN.as_secs_f64()
+    });
+    if displaced {
+        return PeerHealth::Displaced;
     }
     let at_rest = matches!(st.phase.as_str(), "idle" | "released");
     let held_down =
@@ -65,13 +81,44 @@ impl LastSaid {
     }
 }
 
+/// Why the peer could not be asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskError {
+    /// The URL reached this node itself: there is no peer to ask (a configuration error), which
+    /// is [`PeerHealth::NotAsked`], not an unreachable peer.
+    pub myself: bool,
+    pub message: String,
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl AskError {
+    /// What the failed ask says about the peer.
+    pub fn health(&self) -> PeerHealth {
+        if self.myself {
+            PeerHealth::NotAsked
+        } else {
+            PeerHealth::Unreachable
+        }
+    }
+}
+
 /// Asks the peer at `url`; the error says why it could not be asked.
-pub async fn ask(url: &str) -> Result<Status, String> {
+pub async fn ask(url: &str) -> Result<Status, AskError> {
+    let failed = |message| AskError { myself: false, message };
     let st = tokio::time::timeout(PEER_TIMEOUT, fetch(url))
         .await
-        .map_err(|_| format!("peer {url} did not answer within {}s", PEER_TIMEOUT.as_secs()))??;
+        .map_err(|_| failed(format!("peer {url} did not answer within {}s", PEER_TIMEOUT.as_secs())))?
+        .map_err(failed)?;
     if st.node == crate::status::node_id() {
-        return Err(format!("peer {url} is this node itself: point [tracking] peer at the other node"));
+        return Err(AskError {
+            myself: true,
+            message: format!("peer {url} is this node itself: point [tracking] peer at the other node"),
+        });
     }
     Ok(st)
 }
@@ -113,7 +160,7 @@ async fn fetch(url: &str) -> Result<Status, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{CarpStatus, MeasuredStatus, ProbeStatus};
+    use crate::status::{CarpStatus, FailbackStatus, MeasuredStatus, ProbeStatus};
 
     fn probe(name: &str, up: bool, tracked: bool) -> ProbeStatus {
         ProbeStatus {
@@ -192,7 +239,11 @@ mod tests {
         let st = Status { measured: Some(fine), ..released(vec![probe("wan", true, true)]) };
         assert_eq!(judge(&st), PeerHealth::Healthy);
         let init = CarpStatus { vhid: 1, iface: "igb1".into(), state: "INIT".into() };
-        let st = Status { carp: vec![init], ..released(vec![probe("wan", true, true)]) };
+        let st = Status { carp: vec![init.clone()], ..released(vec![probe("wan", true, true)]) };
+        assert_eq!(judge(&st), PeerHealth::NotInCarp);
+        // One VHID still running CARP: alive for CARP, not ready.
+        let backup = CarpStatus { vhid: 2, state: "BACKUP".into(), ..init.clone() };
+        let st = Status { carp: vec![init, backup], ..released(vec![probe("wan", true, true)]) };
         assert_eq!(judge(&st), PeerHealth::Unhealthy);
         assert_eq!(judge(&released(vec![])), PeerHealth::Unhealthy);
         let optional_only = ProbeStatus { required: false, ..probe("wan", true, false) };
@@ -202,6 +253,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(judge(&st), PeerHealth::Unhealthy);
+    }
+
+    // D14: a peer holding because it lost MASTER moments ago was displaced; an older such
+    // failback, or one armed by a boot, is just a peer that is not ready.
+    #[test]
+    fn a_peer_that_just_lost_master_is_displaced() {
+        let failback = |trigger: &str, elapsed_s| FailbackStatus {
+            id: 2,
+            trigger: trigger.into(),
+            armed: 0.0,
+            hold_deadline: 0.0,
+            elapsed_s,
+            remaining_s: 0.0,
+            peer_lost: false,
+            master_while_held: None,
+            blockers: vec![],
+        };
+        let st = |f| Status {
+            phase: "holding".into(),
+            failback: Some(f),
+            ..released(vec![probe("wan", true, true)])
+        };
+        assert_eq!(judge(&st(failback("carp 1@igb0 BACKUP", 2.5))), PeerHealth::Displaced);
+        assert_eq!(judge(&st(failback("carp 1@igb0 BACKUP", 60.0))), PeerHealth::Unhealthy);
+        assert_eq!(judge(&st(failback("boot", 2.5))), PeerHealth::Unhealthy);
+        assert_eq!(judge(&st(failback("carp 1@igb0 INIT", 2.5))), PeerHealth::Unhealthy);
     }
 
     // D20: a snapshot served by a daemon whose loop stopped is no answer.
@@ -238,7 +315,8 @@ mod tests {
         let me = Status { node: crate::status::node_id().into(), ..released(vec![probe("wan", true, true)]) };
         let addr = serve_once(serde_json::to_string(&me).unwrap()).await;
         let e = ask(&format!("http://{addr}/status")).await.unwrap_err();
-        assert!(e.contains("this node itself"), "{e}");
+        assert!(e.message.contains("this node itself"), "{e}");
+        assert_eq!(e.health(), PeerHealth::NotAsked);
         let other = Status { node: "0123456789abcdef".into(), ..me };
         let addr = serve_once(serde_json::to_string(&other).unwrap()).await;
         assert!(ask(&format!("http://{addr}/status")).await.is_ok());
@@ -269,6 +347,7 @@ mod tests {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
         });
         let e = ask(&format!("http://{addr}/status")).await.unwrap_err();
-        assert!(e.contains("not a failbackd /status"), "{e}");
+        assert!(e.message.contains("not a failbackd /status"), "{e}");
+        assert_eq!(e.health(), PeerHealth::Unreachable);
     }
 }

@@ -71,14 +71,32 @@ impl Daemon {
             }
             Record::PeerLost { failback } => {
                 m.peer_lost.inc();
+                m.master_while_held.with_label_values(&["lost"]).inc();
                 self.spans.peer_lost();
                 tracing::warn!(
                     failback,
                     "a watched VHID became MASTER while held: the peer is gone; not fighting it"
                 );
             }
+            Record::PeerNotAsked { failback } => {
+                m.master_while_held.with_label_values(&["not_asked"]).inc();
+                tracing::warn!(
+                    failback,
+                    "a watched VHID became MASTER while held, and there is no peer to ask: the peer \
+                     is gone or held too (a simultaneous boot); not fighting it"
+                );
+            }
+            Record::PeerNotReady { failback } => {
+                m.master_while_held.with_label_values(&["not_ready"]).inc();
+                tracing::warn!(
+                    failback,
+                    "a watched VHID became MASTER while held, and the peer says it cannot take over \
+                     either (held too, or its path is down): CARP elected this node; not fighting it"
+                );
+            }
             Record::HoldIneffective { failback } => {
                 m.hold_ineffective.inc();
+                m.master_while_held.with_label_values(&["able"]).inc();
                 tracing::error!(
                     failback,
                     "a watched VHID became MASTER while held, and the peer says it could take over: \
@@ -234,7 +252,7 @@ impl Daemon {
         let m = &self.machine;
         let phase = m.phase();
         let foreign = m.foreign_hold();
-        self.metrics.held.set(i64::from(m.backend_demoted() == Some(true) && !foreign));
+        self.metrics.held.set(i64::from(m.own_hold()));
         self.metrics.hold_wanted.set(i64::from(phase.wants_demoted() == Some(true)));
         self.metrics.foreign_hold.set(i64::from(foreign));
         self.metrics.track_suppressed_now.set(i64::from(m.track_suppressed()));
@@ -299,19 +317,7 @@ impl Daemon {
     pub(super) fn status(&self) -> Status {
         let m = &self.machine;
         let now = now();
-        let failback = m.failback().map(|f| {
-            let deadline = m.hold_deadline();
-            FailbackStatus {
-                id: f.id,
-                trigger: f.trigger.to_string(),
-                armed: unix_at(f.armed_at),
-                hold_deadline: deadline.map_or(0.0, unix_at),
-                elapsed_s: now.saturating_duration_since(f.armed_at).as_secs_f64(),
-                remaining_s: deadline.map_or(0.0, |d| d.saturating_duration_since(now).as_secs_f64()),
-                peer_lost: f.peer_lost,
-                blockers: m.release_blockers().iter().map(|s| s.to_string()).collect(),
-            }
-        });
+        let failback = failback_status(m, now, unix_at);
         let measured = self.observer.last.as_ref().map(|(at, o)| MeasuredStatus {
             held: o.held,
             foreign: o.foreign,
@@ -368,4 +374,27 @@ impl Daemon {
                 .collect(),
         }
     }
+}
+
+/// The failback in progress as /status shows it (the daemon's and the pair simulator's peer
+/// answer: `daemon::peer::judge` reads its trigger and age).
+pub fn failback_status(
+    m: &crate::machine::Machine,
+    now: Instant,
+    unix_at: impl Fn(Instant) -> f64,
+) -> Option<FailbackStatus> {
+    m.failback().map(|f| {
+        let deadline = m.hold_deadline();
+        FailbackStatus {
+            id: f.id,
+            trigger: f.trigger.to_string(),
+            armed: unix_at(f.armed_at),
+            hold_deadline: deadline.map_or(0.0, &unix_at),
+            elapsed_s: now.saturating_duration_since(f.armed_at).as_secs_f64(),
+            remaining_s: deadline.map_or(0.0, |d| d.saturating_duration_since(now).as_secs_f64()),
+            peer_lost: f.peer_lost,
+            master_while_held: m.not_lost().map(|w| w.as_str().to_string()),
+            blockers: m.release_blockers().iter().map(|s| s.to_string()).collect(),
+        }
+    })
 }

@@ -116,6 +116,7 @@ fn polled(t: &T, state: CarpState) -> Event {
         carp_seq: t.m.carp_seq(),
         held: t.m.backend_demoted(),
         foreign: false,
+        also_ours: false,
         carp: Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state }]),
     })
 }

@@ -81,6 +81,8 @@ struct BackendView {
     awaiting_observation: bool,
     /// The last measurement found a hold that is not failbackd's.
     foreign: bool,
+    /// With `foreign`: failbackd's own part of a shared lever is in place too.
+    also_ours: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,12 @@ impl Machine {
     }
     pub fn failback(&self) -> Option<&Failback> {
         self.failback.as_ref()
+    }
+    /// The failback in progress became MASTER while held, and that was neither a lost peer nor
+    /// an ineffective hold ([`Record::PeerNotReady`], [`Record::PeerNotAsked`]).
+    pub fn not_lost(&self) -> Option<NotLost> {
+        let id = self.failback.as_ref()?.id;
+        self.track.not_lost.filter(|(f, _)| *f == id).map(|(_, why)| why)
     }
     pub fn probe(&self, id: usize) -> Option<&ProbeTally> {
         self.probes.get(id)
@@ -161,6 +169,11 @@ impl Machine {
     /// Whether the last measurement found a hold that is not failbackd's.
     pub fn foreign_hold(&self) -> bool {
         self.backend.foreign
+    }
+    /// Whether failbackd's own hold is in place, as far as the machine knows: confirmed, and
+    /// not merely someone else's hold on the same lever (unless the measurement found both).
+    pub fn own_hold(&self) -> bool {
+        self.backend.demoted == Some(true) && (!self.backend.foreign || self.backend.also_ours)
     }
     /// The backend call in flight, if any.
     pub fn backend_in_flight(&self) -> Option<BackendOp> {

@@ -15,12 +15,14 @@ use super::*;
 /// when *any* check fails). failbackd's own check (`failbackd ready`) fails exactly while its
 /// phase wants the node held, so the bit is failbackd's hold only then; set while failbackd wants
 /// no hold (released, idle) it is another check's: a foreign hold, reported and never fought.
-/// `maintenance` (an operator's CARP maintenance) is foreign in every phase.
-/// Returns `(held, foreign)` for [`Observed`].
-pub fn attribute_shared_hold(bit: bool, maintenance: bool, phase: Phase) -> (Option<bool>, bool) {
+/// `maintenance` (an operator's CARP maintenance) is foreign in every phase; the bit can be
+/// failbackd's at the same time (two facts: `also_ours`).
+/// Returns `(held, foreign, also_ours)` for [`Observed`].
+pub fn attribute_shared_hold(bit: bool, maintenance: bool, phase: Phase) -> (Option<bool>, bool, bool) {
     let own_check_fails = phase.wants_demoted() == Some(true);
+    let ours = bit && own_check_fails;
     let foreign = maintenance || (bit && !own_check_fails);
-    (Some(bit || maintenance), foreign)
+    (Some(bit || maintenance), foreign, foreign && ours)
 }
 
 impl Machine {
@@ -36,6 +38,7 @@ impl Machine {
         self.backend.awaiting_observation = false;
         let Some(held) = obs.held else { return };
         let foreign = held && obs.foreign;
+        self.backend.also_ours = foreign && obs.also_ours;
         if foreign != self.backend.foreign {
             self.backend.foreign = foreign;
             out.push(Action::Record(Record::ForeignHold { held: foreign }));

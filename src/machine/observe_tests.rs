@@ -11,6 +11,7 @@ fn reading(t: &T, held: Option<bool>) -> Event {
         carp_seq: t.m.carp_seq(),
         held,
         foreign: false,
+        also_ours: false,
         carp: None,
     })
 }
@@ -233,10 +234,10 @@ fn a_poll_overtaken_by_a_hook_is_stale() {
 }
 
 #[test]
-fn master_seen_by_the_poll_while_held_is_peer_lost() {
+fn master_seen_by_the_poll_while_held_is_concluded() {
     let mut t = T::booted(cfg());
     let a = t.ev(polled(&t, CarpState::Master));
-    assert!(a.contains(&Action::Record(Record::PeerLost { failback: 1 })));
+    assert!(a.contains(&Action::Record(Record::PeerNotAsked { failback: 1 })), "{a:?}");
 }
 
 // --- restarts resume the same failback ---
@@ -363,8 +364,8 @@ fn a_restart_in_releasing_with_an_unknown_backend_promotes_again() {
 // --- the shared service_status bit (D9) ---
 
 fn shared(t: &T, bit: bool, maintenance: bool) -> Event {
-    let (held, foreign) = attribute_shared_hold(bit, maintenance, t.m.phase());
-    Event::Observed(Observed { held, foreign, ..observed(t, None) })
+    let (held, foreign, also_ours) = attribute_shared_hold(bit, maintenance, t.m.phase());
+    Event::Observed(Observed { held, foreign, also_ours, ..observed(t, None) })
 }
 
 fn foreign_records(actions: &[Action]) -> Vec<bool> {
@@ -416,10 +417,31 @@ fn the_bit_is_ours_while_holding_and_maintenance_is_always_foreign() {
     let a = t.ev(shared(&t, true, false));
     assert_eq!(foreign_records(&a), Vec::<bool>::new());
     assert!(!t.m.foreign_hold());
+    assert!(t.m.own_hold());
     let a = t.ev(shared(&t, true, true));
     assert_eq!(foreign_records(&a), vec![true]);
     let mut t = released();
     t.at(20.0);
     let a = t.ev(shared(&t, false, true));
     assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![true]));
+}
+
+/// An operator's maintenance on top of failbackd's own hold (the bit, its check failing): two
+/// facts, both reported: the hold is failbackd's and a foreign one is there as well. The
+/// operator leaving maintenance leaves failbackd's hold in place (no drift); without the bit,
+/// maintenance alone is not failbackd's hold.
+#[test]
+fn maintenance_on_top_of_our_bit_reports_both_holds() {
+    let mut t = T::booted(cfg());
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    let a = t.ev(shared(&t, true, true));
+    assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![true]));
+    assert!(t.m.foreign_hold() && t.m.own_hold(), "both holds are there");
+    let a = t.ev(shared(&t, true, false));
+    assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![false]));
+    assert!(!t.m.foreign_hold() && t.m.own_hold());
+    // Maintenance alone while holding: relied upon, but not failbackd's hold.
+    let a = t.ev(shared(&t, false, true));
+    assert_eq!(foreign_records(&a), vec![true]);
+    assert!(t.m.foreign_hold() && !t.m.own_hold());
 }

@@ -420,16 +420,19 @@ fn max_hold_with_policy_release_forces_the_release() {
 
 // --- CARP events ---
 
+// Without a peer to ask, MASTER while held is the peer gone or held too (a simultaneous boot):
+// not a lost peer (unknown is not "lost"); recorded once, never fought.
 #[test]
-fn master_while_held_is_peer_lost_recorded_once_not_fought() {
+fn master_while_held_without_a_peer_is_not_asked_recorded_once_not_fought() {
     let mut t = T::booted(cfg());
     let a = t.ev(carp(CarpState::Master));
-    assert_eq!(without_carp(a), vec![Action::Record(Record::PeerLost { failback: 1 })]);
+    assert_eq!(without_carp(a), vec![Action::Record(Record::PeerNotAsked { failback: 1 })]);
     assert!(t.ev(carp(CarpState::Master)).is_empty());
     assert_eq!(t.m.phase(), Phase::Probing);
+    assert_eq!(t.m.not_lost(), Some(NotLost::PeerNotAsked));
     t.at(100.0);
     let a = t.tick();
-    assert!(a.iter().any(|a| matches!(a, Action::Record(Record::FailbackEnded { peer_lost: true, .. }))));
+    assert!(a.iter().any(|a| matches!(a, Action::Record(Record::FailbackEnded { peer_lost: false, .. }))));
 }
 
 #[test]
@@ -468,6 +471,7 @@ fn a_restart_of_the_backup_node_does_not_arm_a_failback() {
             carp_seq: t.m.carp_seq(),
             held: Some(false),
             foreign: false,
+            also_ours: false,
             carp: Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state }]),
         });
         let a = t.ev(poll);

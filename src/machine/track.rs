@@ -14,8 +14,11 @@
 //! peer every [`PEER_RETRY`], the flap limit when the window frees up).
 //!
 //! The peer is also asked when a watched VHID becomes MASTER while failbackd holds the node: a
-//! peer that answers and could take over means the hold does not work ([`Record::HoldIneffective`]);
-//! only a peer that cannot be asked, or is not ready, is a lost peer ([`Record::PeerLost`]).
+//! peer that answers and could take over, or that lost MASTER to us moments ago, means the hold
+//! does not work ([`Record::HoldIneffective`]); a peer that cannot be asked, or answers that none
+//! of its VHIDs runs CARP, is a lost peer ([`Record::PeerLost`]); a peer alive in CARP but not
+//! ready (held too: a simultaneous boot) is [`Record::PeerNotReady`]; with no peer to ask it is
+//! [`Record::PeerNotAsked`] (gone or held too: unknown is not "lost").
 
 use super::*;
 use std::time::Duration;
@@ -55,6 +58,10 @@ pub(super) struct Track {
     forced: bool,
     /// The failback whose ineffective hold was already recorded.
     ineffective: Option<u64>,
+    /// The failback during which a MASTER while held was neither a lost peer nor an ineffective
+    /// hold, and why (recorded once; asked again at the next MASTER while held, which may be a
+    /// lost peer then).
+    pub(super) not_lost: Option<(u64, NotLost)>,
     /// A failback that tracking started in the previous run, resumed after a restart (its
     /// trigger is `resume` now): still a tracking failback for `max_hold`.
     resumed_tracking: Option<u64>,
@@ -303,7 +310,9 @@ impl Machine {
             return; // already concluded for this failback
         }
         if !self.cfg.tracking.peer {
-            self.mark_peer_lost(out);
+            // Nobody to ask: gone, or held too (a simultaneous boot elects one of two held
+            // nodes). Unknown is not "lost".
+            self.note_not_lost(fb.id, NotLost::PeerNotAsked, out);
             return;
         }
         if self.track.asking.is_none() {
@@ -325,17 +334,39 @@ impl Machine {
         if !self.phase.is_holding() || !self.is_master() {
             return; // things changed while the peer was asked
         }
+        let Some(id) = self.failback.as_ref().map(|f| f.id) else { return };
         match answer {
             // The peer is up and could take the traffic, yet this held node is MASTER: the
             // lever does not reach CARP/VRRP (a keepalived instance without the track file, a
-            // sync group without tracking weight).
-            PeerHealth::Healthy => {
-                let Some(id) = self.failback.as_ref().map(|f| f.id) else { return };
+            // sync group without tracking weight). Likewise a peer that lost MASTER just now
+            // and holds because of it: this held node took MASTER from a live peer, which a
+            // hold that reaches CARP (skew 240 against the peer's own) would not let it do.
+            PeerHealth::Healthy | PeerHealth::Displaced => {
                 self.track.ineffective = Some(id);
                 out.push(Action::Record(Record::HoldIneffective { failback: id }));
             }
-            PeerHealth::Unhealthy | PeerHealth::Unreachable => self.mark_peer_lost(out),
+            // Alive and running CARP, but held too (a simultaneous boot: both at skew 240, the
+            // master-down timer elects one) or on a dead path: not a lost peer (D14).
+            PeerHealth::Unhealthy => self.note_not_lost(id, NotLost::PeerNotReady, out),
+            PeerHealth::NotAsked => self.note_not_lost(id, NotLost::PeerNotAsked, out),
+            // Gone for CARP (it says so) or not answering: CARP's master-down timer fired
+            // because nothing better advertised. Unknown is not "held too": without an
+            // answer the lost peer is the likelier reading, as without a `peer` at all.
+            PeerHealth::NotInCarp | PeerHealth::Unreachable => self.mark_peer_lost(out),
         }
+    }
+
+    /// Records once per failback and conclusion that a MASTER while held was not a lost peer.
+    fn note_not_lost(&mut self, id: u64, why: NotLost, out: &mut Vec<Action>) {
+        if self.track.not_lost == Some((id, why)) {
+            return;
+        }
+        self.track.not_lost = Some((id, why));
+        let record = match why {
+            NotLost::PeerNotReady => Record::PeerNotReady { failback: id },
+            NotLost::PeerNotAsked => Record::PeerNotAsked { failback: id },
+        };
+        out.push(Action::Record(record));
     }
 
     fn on_track_answer(&mut self, now: Instant, answer: PeerHealth, out: &mut Vec<Action>) {
@@ -349,10 +380,10 @@ impl Machine {
         }
         match answer {
             PeerHealth::Healthy => self.track_demote(now, probe, out),
-            PeerHealth::Unhealthy => {
+            PeerHealth::Unhealthy | PeerHealth::Displaced | PeerHealth::NotInCarp => {
                 self.suppress(probe, SuppressReason::PeerUnhealthy, now.checked_add(PEER_RETRY), out)
             }
-            PeerHealth::Unreachable => self.decide_without_peer(now, probe, out),
+            PeerHealth::Unreachable | PeerHealth::NotAsked => self.decide_without_peer(now, probe, out),
         }
     }
 
@@ -407,6 +438,7 @@ impl Machine {
             demotions: std::mem::take(&mut self.track.demotions),
             forced: self.track.forced,
             ineffective: self.track.ineffective,
+            not_lost: self.track.not_lost,
             resumed_tracking: self.track.resumed_tracking,
             asking: self.track.asking.filter(|q| *q == Question::MasterWhileHeld),
             dampening: self.track.dampening,

@@ -186,6 +186,7 @@ fn polled(t: &T, state: CarpState) -> Event {
         carp_seq: t.m.carp_seq(),
         held: Some(false),
         foreign: false,
+        also_ours: false,
         carp: Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state }]),
     })
 }
@@ -358,17 +359,46 @@ fn master_while_held_asks_the_peer_before_calling_it_lost() {
     t.ev(carp(CarpState::Backup));
     assert!(without_carp(t.ev(carp(CarpState::Master))).is_empty(), "concluded once per failback");
 
-    for answer in [PeerHealth::Unreachable, PeerHealth::Unhealthy] {
+    for answer in [PeerHealth::Unreachable, PeerHealth::NotInCarp] {
         let mut t = T::booted(tracked(false, true));
         t.ev(carp(CarpState::Master));
         let a = t.ev(Event::PeerAnswer(answer));
         assert_eq!(a, vec![Action::Record(Record::PeerLost { failback: 1 })], "{answer:?}");
     }
-    // No peer configured: nobody to ask, the peer is lost.
+    // A peer that lost MASTER moments ago and holds because of it: our hold did not stop us.
+    let mut t = T::booted(tracked(false, true));
+    t.ev(carp(CarpState::Master));
+    let a = t.ev(Event::PeerAnswer(PeerHealth::Displaced));
+    assert_eq!(a, vec![Action::Record(Record::HoldIneffective { failback: 1 })]);
+    // No peer configured, or the URL is this node: nobody to ask, not a lost peer.
     let mut t = T::booted(tracked(false, false));
     let a = t.ev(carp(CarpState::Master));
-    assert!(a.contains(&Action::Record(Record::PeerLost { failback: 1 })));
+    assert!(a.contains(&Action::Record(Record::PeerNotAsked { failback: 1 })));
     assert!(!a.contains(&Action::AskPeer));
+    let mut t = T::booted(tracked(false, true));
+    t.ev(carp(CarpState::Master));
+    let a = t.ev(Event::PeerAnswer(PeerHealth::NotAsked));
+    assert_eq!(a, vec![Action::Record(Record::PeerNotAsked { failback: 1 })]);
+}
+
+// D14: a peer that answers but is held too (a simultaneous boot) is neither lost nor a sign of an
+// ineffective hold; it is recorded once per failback, and a later MASTER while held asks again.
+#[test]
+fn master_while_held_with_a_peer_held_too_is_not_peer_lost() {
+    let mut t = T::booted(tracked(false, true));
+    t.ev(carp(CarpState::Master));
+    let a = t.ev(Event::PeerAnswer(PeerHealth::Unhealthy));
+    assert_eq!(a, vec![Action::Record(Record::PeerNotReady { failback: 1 })]);
+    assert!(!t.m.failback().is_some_and(|f| f.peer_lost));
+    assert_eq!(t.m.not_lost(), Some(NotLost::PeerNotReady));
+    t.ev(carp(CarpState::Backup));
+    assert!(t.ev(carp(CarpState::Master)).contains(&Action::AskPeer), "asked again");
+    assert!(t.ev(Event::PeerAnswer(PeerHealth::Unhealthy)).is_empty(), "recorded once");
+    t.ev(carp(CarpState::Backup));
+    t.ev(carp(CarpState::Master));
+    // This time the peer is gone.
+    let a = t.ev(Event::PeerAnswer(PeerHealth::Unreachable));
+    assert_eq!(a, vec![Action::Record(Record::PeerLost { failback: 1 })]);
 }
 
 // D15: the flap limit's history is handed over across a restart.

@@ -235,6 +235,11 @@ pub struct Observed {
     /// The lever is in place but not by failbackd's doing (an operator's maintenance mode):
     /// relied upon while holding, never undone, never counted as drift.
     pub foreign: bool,
+    /// With `foreign`: failbackd's own part of a shared lever is in place as well (OPNsense
+    /// `service_status`: its check fails and the 2^20 bit is set while an operator's
+    /// maintenance adds 240). The hold is then failbackd's and someone else's at once, and both
+    /// are reported; a lever with one flag for both (maintenance mode) never sets it.
+    pub also_ours: bool,
     /// The watched CARP instances the OS reports (`None`: the backend cannot read them).
     pub carp: Option<Vec<CarpReading>>,
 }
@@ -329,8 +334,21 @@ pub enum Record {
         peer_lost: bool,
     },
     /// A watched VHID became MASTER while we held it: the peer is gone (it could not be asked,
-    /// or it is not ready); not fought.
+    /// or it answered that none of its VHIDs runs CARP); not fought.
     PeerLost {
+        failback: u64,
+    },
+    /// A watched VHID became MASTER while we held it, and the peer answered that it runs CARP
+    /// but cannot take over either (held too, e.g. after a simultaneous boot, or its path is
+    /// down): CARP elected this node among two unready ones. Neither a lost peer nor an
+    /// ineffective hold; not fought (once per failback).
+    PeerNotReady {
+        failback: u64,
+    },
+    /// A watched VHID became MASTER while we held it, and there is no peer to ask (none
+    /// configured, or the URL reaches this node): the peer is gone or held too (a simultaneous
+    /// boot), failbackd cannot tell which; not fought (once per failback).
+    PeerNotAsked {
         failback: u64,
     },
     /// A watched VHID became MASTER while we held it, and the peer answered that it could take
@@ -398,11 +416,44 @@ pub enum Record {
 pub enum PeerHealth {
     /// It answered, and its own tracked probes are up: it can take over.
     Healthy,
-    /// It answered, and it is not ready (held, or its tracked probes are down).
+    /// It answered, it runs CARP, and it is not ready (held, or its tracked probes are down).
     Unhealthy,
-    /// It could not be asked (not configured, unreachable, a garbage answer).
+    /// It answered, and it is holding because it lost MASTER moments ago (its failback's trigger
+    /// is its own CARP BACKUP, armed within [`DISPLACED_WITHIN`]): not ready, and to a node
+    /// that became MASTER while held at the same time, the sign that its hold did not stop it.
+    Displaced,
+    /// It answered, and none of its VHIDs runs CARP (every one INIT): it cannot take over, and
+    /// for CARP it is gone.
+    NotInCarp,
+    /// It could not be asked (unreachable, slow, a garbage answer).
     Unreachable,
+    /// There is no peer to ask: none configured, or the configured URL reaches this node.
+    NotAsked,
 }
+
+/// What a held node that CARP made MASTER concluded, when it is neither a lost peer nor an
+/// ineffective hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotLost {
+    /// [`Record::PeerNotReady`].
+    PeerNotReady,
+    /// [`Record::PeerNotAsked`].
+    PeerNotAsked,
+}
+
+impl NotLost {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotLost::PeerNotReady => "peer_not_ready",
+            NotLost::PeerNotAsked => "peer_not_asked",
+        }
+    }
+}
+
+/// How recently the peer must have lost MASTER for [`PeerHealth::Displaced`]: the ask follows
+/// the CARP event by the hook delay plus the peer timeout; a failback older than this is not
+/// the one our MASTER started.
+pub const DISPLACED_WITHIN: Duration = Duration::from_secs(10);
 
 /// Why tracking left a MASTER with a dead path alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -171,8 +171,16 @@ pub fn persist(
 }
 
 /// Mirrors `Daemon::status` (the fields `judge` and people read).
-pub fn status(node: usize, id: &str, m: &Machine, probes: &[ProbeDef], measured: Option<Measured>) -> Status {
+pub fn status(
+    node: usize,
+    id: &str,
+    m: &Machine,
+    probes: &[ProbeDef],
+    measured: Option<Measured>,
+    now: std::time::Instant,
+) -> Status {
     Status {
+        failback: crate::daemon::record::failback_status(m, now, |_| 0.0),
         node: id.to_string(),
         phase: m.phase().as_str().to_string(),
         demoted: m.backend_demoted(),

@@ -482,7 +482,7 @@ impl Sim {
         let m = &proc.m;
         let truth_held = node.lever.failbackd_holds(lever);
         let truth_foreign = node.lever.foreign(lever);
-        let reported_held = m.backend_demoted() == Some(true) && !m.foreign_hold();
+        let reported_held = m.own_hold();
         let wants = m.phase().wants_demoted();
         let machine_carp = m.carp_states().next().map(|(_, s)| *s);
         let checks = [

@@ -203,9 +203,34 @@ pub fn n2() -> Script {
 /// `failed` (max_hold, policy `stay`) while the upstream is down; the upstream comes back and the
 /// node stayed demoted for ever, and with the peer held too nobody could preempt. `failed` now
 /// releases once the probes pass for the stability window.
-pub fn n3() -> Script {
+pub fn f1() -> Script {
     let setup = Setup { max_hold: 60 * SECOND, ..Setup::default() };
     pair(setup, LIVENESS).outage(BOTH_A, Some(WAN), 10 * SECOND, 5 * MINUTE)
+}
+
+/// Issue 18 telemetry_truth: both nodes power on together (no stagger), both hold at the same
+/// clamped skew, and CARP's master-down timer elects one of them MASTER while held. Its peer
+/// answers "held too": that is not a lost peer (the D14 remainder; peer_lost before the fix).
+pub fn t1() -> Script {
+    pair(Setup { stagger: 0, ..Setup::default() }, TELEMETRY_TRUTH)
+}
+
+/// t1 without a peer to ask: the held node that CARP elects cannot tell a lost peer from one
+/// held too, and must not claim `peer_lost` (it did before: "without a peer it is always
+/// peer_lost").
+pub fn t3() -> Script {
+    pair(Setup { stagger: 0, peer: false, ..Setup::default() }, TELEMETRY_TRUTH)
+}
+
+/// Issue 18 telemetry_truth: OPNsense `service_status`, an operator's maintenance on top of
+/// failbackd's own hold (A rebooted onto a dead WAN): the machine had one `foreign` flag for
+/// two facts and reported failbackd's hold as gone while its bit was in place.
+pub fn t2() -> Script {
+    let setup = Setup { lever: Lever::ServiceStatus, ..Setup::default() };
+    pair(setup, TELEMETRY_TRUTH)
+        .fault(60 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 4 * MINUTE)
+        .fault(100 * SECOND, Fault::OperatorMaintenance { node: A, for_ms: MINUTE })
 }
 
 pub const ALL: &[Scenario] = &[
@@ -234,5 +259,12 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
     Scenario { name: "n1_tracking_demotes_a_probe_passing_again", property: NO_FALSE_DEMOTION, script: n1 },
     Scenario { name: "n2_judge_ignores_untracked_required_probes", property: NO_PING_PONG, script: n2 },
-    Scenario { name: "n3_failed_node_with_its_path_back_stays_held", property: LIVENESS, script: n3 },
+    Scenario { name: "f1_failed_node_with_its_path_back_stays_held", property: LIVENESS, script: f1 },
+    Scenario { name: "t1_simultaneous_boot_master_while_both_held", property: TELEMETRY_TRUTH, script: t1 },
+    Scenario { name: "t3_simultaneous_boot_without_a_peer_to_ask", property: TELEMETRY_TRUTH, script: t3 },
+    Scenario {
+        name: "t2_service_status_hold_under_operator_maintenance",
+        property: TELEMETRY_TRUTH,
+        script: t2,
+    },
 ];

@@ -951,14 +951,14 @@ impl Sim {
                 Vec::new()
             }
         });
-        let (held, foreign) = match (measured, &node.proc) {
+        let (held, foreign, also_ours) = match (measured, &node.proc) {
             // daemon::observe::on_reading: the shared bit is attributed by the phase.
             (Some(m), Some(p)) if self.setup.lever == Lever::ServiceStatus => {
                 crate::machine::attribute_shared_hold(m.held == Some(true), m.foreign, p.m.phase())
             }
-            (m, _) => (m.and_then(|m| m.held), m.is_some_and(|m| m.foreign)),
+            (m, _) => (m.and_then(|m| m.held), m.is_some_and(|m| m.foreign), false),
         };
-        Observed { backend_seq, carp_seq, held, foreign, carp }
+        Observed { backend_seq, carp_seq, held, foreign, also_ours, carp }
     }
 
     fn ask_peer(&mut self, n: usize) {
@@ -985,12 +985,18 @@ impl Sim {
         let node = &self.nodes[peer];
         match (&node.proc, node.powered, node.peer_fault) {
             (Some(p), true, None) => {
-                let st =
-                    driver::status(peer, &format!("node-{peer}-{}", p.gen), &p.m, &p.probes, p.last_measured);
-                // daemon::peer::ask: an answer carrying this node's own id is an error.
+                let st = driver::status(
+                    peer,
+                    &format!("node-{peer}-{}", p.gen),
+                    &p.m,
+                    &p.probes,
+                    p.last_measured,
+                    self.instant(self.now),
+                );
+                // daemon::peer::ask: an answer carrying this node's own id is no peer to ask.
                 let own = self.nodes[n].proc.as_ref().map(|p| format!("node-{n}-{}", p.gen));
                 if own.as_deref() == Some(st.node.as_str()) {
-                    return PeerHealth::Unreachable;
+                    return PeerHealth::NotAsked;
                 }
                 crate::daemon::peer::judge(&st)
             }

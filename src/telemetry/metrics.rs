@@ -80,6 +80,7 @@ pub struct Metrics {
     pub failbacks: IntCounterVec,
     pub peer_lost: IntCounter,
     pub hold_ineffective: IntCounter,
+    pub master_while_held: IntCounterVec,
     pub phase: IntGaugeVec,
     pub phase_duration: HistogramVec,
     pub failback_duration: Histogram,
@@ -178,6 +179,20 @@ impl Metrics {
                     "Failbacks during which this held node became MASTER while the peer answered \
                      that it could take over: the hold does not reach CARP/VRRP."
                 ))
+            ),
+            master_while_held: reg!(
+                r,
+                IntCounterVec::new(
+                    o(
+                        "failback_master_while_held_total",
+                        "Conclusions when a held node became MASTER, by what the peer said: lost \
+                         (unreachable, or no VHID in CARP), able (it could take over: the hold \
+                         is ineffective), not_ready (alive in CARP, held too or its path down: \
+                         CARP elected this node), not_asked (no peer configured: lost or held \
+                         too, failbackd cannot tell)."
+                    ),
+                    &["peer"]
+                )
             ),
             phase: reg!(
                 r,
