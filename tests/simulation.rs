@@ -105,7 +105,6 @@ scenario! {
     scenario_d14_master_while_held_is_not_peer_lost => "d14_master_while_held_is_not_peer_lost",
     scenario_d15_flap_limit_across_restart => "d15_flap_limit_across_restart",
     scenario_d16_peer_pointing_at_itself => "d16_peer_pointing_at_itself",
-    #[ignore = "D17 not fixed: writes are counted and rate-limited now, but a restart still resumes the stale file's hold"]
     scenario_d17_unwritable_state_file_then_restart => "d17_unwritable_state_file_then_restart",
     scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",
     scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",

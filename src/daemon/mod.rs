@@ -248,9 +248,9 @@ impl Daemon {
         self.boot_id = system.id.clone();
         let reading = observe::measure(Arc::clone(&self.backend), self.backend_gen, 0, 0).await;
         // A shared lever's bit is only known to be ours once the phase is (the machine re-applies
-        // what the phase wants; the calls are idempotent).
-        let measured =
-            if self.shared_lever() { None } else { reading.result.as_ref().ok().and_then(|o| o.held) };
+        // what the phase wants; the calls are idempotent); a clear bit is known not to be.
+        let shared = self.shared_lever();
+        let measured = reading.result.as_ref().ok().and_then(|o| boot::own_hold(o.held, o.foreign, shared));
         let (boot, decision) =
             boot::boot_event(&found, &system, mode, measured, now(), crate::statefile::monotonic_now());
         // Tracking's carry-over is on this boot's monotonic clock: only a restart can use it.

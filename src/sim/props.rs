@@ -335,7 +335,14 @@ impl Sim {
                 let in_failback = p.stopped_phase.is_some_and(|ph| ph.in_failback() || ph == Phase::Failed);
                 let first_this_boot = p.daemon_started == now && p.first_daemon_of_boot;
                 let held = self.nodes[n].lever.failbackd_holds(self.setup.lever);
-                if !(in_failback || first_this_boot || held) {
+                // A lever failbackd cannot measure (`command` without `state`) and a state file
+                // that no longer says what the previous daemon did (its writes failed): nothing
+                // the daemon can see tells a stale hold from a real one, and resuming is the
+                // safe guess (docs/simulation.md, D17).
+                let file_phase = self.nodes[n].state_file.as_ref().and_then(|f| f.phase());
+                let blind_stale = self.setup.lever == super::setup::Lever::SysctlBlind
+                    && file_phase.is_some_and(|ph| Some(ph) != p.stopped_phase && ph.in_failback());
+                if !(in_failback || first_this_boot || held || blind_stale) {
                     self.violate(
                         NO_FALSE_DEMOTION,
                         n,

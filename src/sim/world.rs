@@ -623,8 +623,9 @@ impl Sim {
         let measured = if self.nodes[n].backend_failing { None } else { Some(measured) };
         let found = self.nodes[n].state_file.clone().map_or(Found::Missing, Found::File);
         let system = self.system(n);
-        // A shared lever's bit is only known to be ours once the phase is (daemon::boot_facts).
-        let held = if lever == Lever::ServiceStatus { None } else { measured.and_then(|m| m.held) };
+        // failbackd's own hold, as daemon::boot_facts judges it.
+        let shared = lever == Lever::ServiceStatus;
+        let held = measured.and_then(|m| boot::own_hold(m.held, m.foreign, shared));
         let (boot, decision) = boot::boot_event(&found, &system, StartMode::Auto, held, now, mono);
         let probes = self.nodes[n].probes.clone();
         let mut m = Machine::new(self.setup.machine(n, &probes), now);
