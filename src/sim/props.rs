@@ -128,6 +128,12 @@ impl Props {
         p.lever_touched = Some(now);
         p.mismatch = [None; 4];
     }
+    /// Node `n`'s state file is gone (tmpfs at a boot, failbackd installed anew): the flap
+    /// limit's history with it. The limit counts from here: nothing left on the node says what
+    /// was before (README "Restart", docs/simulation.md).
+    pub fn state_file_lost(&mut self, n: usize) {
+        self.n[n].track_demotions.clear();
+    }
     pub fn daemon_started(&mut self, n: usize, now: Ms) {
         self.n[n].first_daemon_of_boot = !self.n[n].daemon_this_boot;
         self.n[n].daemon_this_boot = true;
