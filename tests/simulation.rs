@@ -104,6 +104,7 @@ scenario! {
     #[ignore = "D14 not fixed: a held node that becomes MASTER asks the peer, finds it in the failback that losing MASTER started, and records peer_lost while the peer is alive"]
     scenario_d14_master_while_held_is_not_peer_lost => "d14_master_while_held_is_not_peer_lost",
     scenario_d15_flap_limit_across_restart => "d15_flap_limit_across_restart",
+    scenario_d15_flap_limit_across_power_loss => "d15_flap_limit_across_power_loss",
     scenario_d16_peer_pointing_at_itself => "d16_peer_pointing_at_itself",
     scenario_d17_unwritable_state_file_then_restart => "d17_unwritable_state_file_then_restart",
     scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",

@@ -154,6 +154,22 @@ pub fn d15() -> Script {
         .outage(BOTH_A, Some(WAN), 200 * SECOND, 260 * SECOND)
 }
 
+/// The D15 remainder: the flap limit across a power loss with the state file on persistent
+/// storage (the monotonic times of the history mean nothing in the new boot).
+pub fn d15_power_loss() -> Script {
+    let setup = Setup {
+        max_demotions: 1,
+        peer: false,
+        demote_without_peer: true,
+        persistent_state: true,
+        ..Setup::default()
+    };
+    pair(setup, NO_PING_PONG)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 90 * SECOND)
+        .fault(150 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .outage(BOTH_A, Some(WAN), 240 * SECOND, 300 * SECOND)
+}
+
 /// `peer` pointing at the node itself: tracking judges its own /status as the peer's and
 /// reports the (healthy) peer as unhealthy.
 pub fn d16() -> Script {
@@ -220,6 +236,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d13_peer_in_operator_maintenance", property: NO_PING_PONG, script: d13 },
     Scenario { name: "d14_master_while_held_is_not_peer_lost", property: TELEMETRY_TRUTH, script: d14 },
     Scenario { name: "d15_flap_limit_across_restart", property: NO_PING_PONG, script: d15 },
+    Scenario { name: "d15_flap_limit_across_power_loss", property: NO_PING_PONG, script: d15_power_loss },
     Scenario { name: "d16_peer_pointing_at_itself", property: TELEMETRY_TRUTH, script: d16 },
     Scenario { name: "d17_unwritable_state_file_then_restart", property: NO_FALSE_DEMOTION, script: d17 },
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
