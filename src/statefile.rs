@@ -44,6 +44,10 @@ pub struct Persisted {
     /// after a power loss; [`crate::daemon::carry`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_demotions_unix: Vec<f64>,
+    /// A forced release (`release --force`, `max_hold_policy = "release"`) whose exemption from
+    /// tracking is still in force: a restart keeps the operator's decision.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub track_forced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +74,7 @@ impl Persisted {
             last_failback: 0,
             track_demotions_mono_ms: Vec::new(),
             track_demotions_unix: Vec::new(),
+            track_forced: false,
         }
     }
 
@@ -130,6 +135,7 @@ mod tests {
             last_failback: 7,
             track_demotions_mono_ms: vec![3, 4],
             track_demotions_unix: vec![1.5e9, 1.6e9],
+            track_forced: true,
         }
     }
 

@@ -93,6 +93,7 @@ scenario! {
     scenario_d3_reload_repointing_a_tracked_probe => "d3_reload_repointing_a_tracked_probe",
     scenario_d4_optional_tracked_probe_blocks_demotion => "d4_optional_tracked_probe_blocks_demotion",
     scenario_d5_forced_release_undone_by_tracking => "d5_forced_release_undone_by_tracking",
+    scenario_d5_forced_release_across_a_restart => "d5_forced_release_across_a_restart",
     scenario_d6_peer_busy_after_failback_waits_30s => "d6_peer_busy_after_failback_waits_30s",
     scenario_d7_maintenance_mode_reboot_during_hold => "d7_maintenance_mode_reboot_during_hold",
     scenario_d8_blind_backend_restart_while_releasing => "d8_blind_backend_restart_while_releasing",

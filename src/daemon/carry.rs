@@ -52,6 +52,7 @@ pub fn record(m: &Machine, last: Option<&Persisted>, boot_id: Option<&str>, c: C
     let state = Persisted {
         track_demotions_mono_ms: m.track_demotions().map(|at| c.mono_ms_of(at)).collect(),
         track_demotions_unix: m.track_demotions().map(|at| c.unix_of(at)).collect(),
+        track_forced: m.track_forced(),
         failback,
         last_failback: m.failback().map_or(m.ended_failbacks(), |f| f.id),
         boot_id: boot_id.map(str::to_string),
@@ -60,6 +61,7 @@ pub fn record(m: &Machine, last: Option<&Persisted>, boot_id: Option<&str>, c: C
     let same = last.is_some_and(|p| {
         p.phase == state.phase
             && p.last_failback == state.last_failback
+            && p.track_forced == state.track_forced
             && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
             && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
                 == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
@@ -68,8 +70,9 @@ pub fn record(m: &Machine, last: Option<&Persisted>, boot_id: Option<&str>, c: C
 }
 
 /// Hands the previous run's record to the machine before its first step (which rewrites the
-/// file): the flap limit's history and whether the failback in progress was started by
-/// tracking (it resumes as `resume`, and `max_hold` must not end it either).
+/// file): the flap limit's history, whether the failback in progress was started by tracking
+/// (it resumes as `resume`, and `max_hold` must not end it either) and a forced release's
+/// exemption from tracking.
 ///
 /// A restart (same boot) reads the history on the monotonic clock: a time after now cannot be
 /// from this boot and is dropped. A boot or first start with a file of another boot (persistent
@@ -83,6 +86,11 @@ pub fn carry_over(machine: &mut Machine, p: &Persisted, kind: StartKind, c: Cloc
             machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
             if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
                 machine.restore_tracking_failback(f.id);
+            }
+            // The operator's forced release stands across a restart (a reboot ends it, as the
+            // boot failback's own probes decide then).
+            if p.track_forced {
+                machine.restore_track_forced();
             }
         }
         StartKind::Boot | StartKind::FirstStart => {

@@ -129,10 +129,11 @@ impl Props {
         p.mismatch = [None; 4];
     }
     /// Node `n`'s state file is gone (tmpfs at a boot, failbackd installed anew): the flap
-    /// limit's history with it. The limit counts from here: nothing left on the node says what
-    /// was before (README "Restart", docs/simulation.md).
+    /// limit's history and a forced release's episode with it. Both count from here: nothing
+    /// left on the node says what was before (README "Restart", docs/simulation.md).
     pub fn state_file_lost(&mut self, n: usize) {
         self.n[n].track_demotions.clear();
+        self.n[n].forced_since = None;
     }
     pub fn daemon_started(&mut self, n: usize, now: Ms) {
         self.n[n].first_daemon_of_boot = !self.n[n].daemon_this_boot;
@@ -552,13 +553,14 @@ impl Sim {
             .max(p.backend_trouble_end)
             .max(p.left_failed);
         // Dampening (issue 21): with a peer, the return after a tracking demotion may ask for up
-        // to `max_stability` of proven health on top.
-        let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }));
-        let dampened = if by_tracking && self.setup.peer {
-            DampenConfig::default().max_stability.as_millis() as u64
-        } else {
-            0
-        };
+        // to `max_stability` of proven health on top. The penalty is the node's, not the
+        // failback's: any failback (a boot, a `resume` after a restart or a reboot with the
+        // history carried over) whose path became stable while it was above `reuse` waits for
+        // it, and it decays below `reuse` within `max_stability` of the last demotion.
+        let max_stability = DampenConfig::default().max_stability.as_millis() as u64;
+        let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }))
+            || p.track_demotions.iter().any(|t| t + max_stability > path);
+        let dampened = if by_tracking && self.setup.peer { max_stability } else { 0 };
         Some(start + self.setup.release_bound() + dampened)
     }
 

@@ -776,7 +776,10 @@ impl Sim {
         self.step(n, Event::Probe { probe: idx, ok });
         let Some(p) = self.nodes[n].proc.as_ref().filter(|p| p.gen == gen && p.pgen == pgen) else { return };
         let Some(def) = p.probes.get(idx) else { return };
-        let saturated = p.m.probe(idx).is_some_and(|t| t.up == ok);
+        // Another result like this one changes nothing once the tally is up (passes) or has
+        // fallen (failures); a tally not known yet (after a start, an arm or a reload) still
+        // counts failures towards its fall.
+        let saturated = p.m.probe(idx).is_some_and(|t| if ok { t.up } else { t.fell });
         let iv = self.setup.interval;
         let mut next = attempt + iv;
         if saturated && self.healthy(n, def.target, next) == ok {

@@ -84,3 +84,21 @@ fn a_record_says_when_on_both_clocks_and_round_trips_across_a_reboot() {
     );
     assert_eq!(next.track_demotions().collect::<Vec<_>>(), vec![t1 - Duration::from_secs(630)]);
 }
+
+// D5 across a restart: `release --force` exempts the node from tracking until its tracked probes
+// rose; a restart in between must not forget it and demote the node the operator released.
+#[test]
+fn a_forced_release_stands_across_a_restart() {
+    let now = Instant::now();
+    let c = Clocks { now, mono: Duration::from_secs(1000), unix: 2e9 };
+    let mut m = machine(now, false);
+    m.restore_track_forced();
+    let p = record(&m, None, Some("b1"), c).expect("a first record");
+    assert!(p.track_forced);
+    let mut next = machine(now, false);
+    carry_over(&mut next, &p, StartKind::Restart, c);
+    assert!(next.track_forced());
+    let mut rebooted = machine(now, false);
+    carry_over(&mut rebooted, &p, StartKind::Boot, c);
+    assert!(!rebooted.track_forced(), "a reboot ends the episode");
+}
