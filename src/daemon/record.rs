@@ -188,6 +188,16 @@ impl Daemon {
                     "failbackd's hold was changed behind its back; re-applying what the phase wants"
                 );
             }
+            Record::HoldNotResumed { previous } => {
+                m.drift.with_label_values(&[crate::machine::Drift::Removed.as_str()]).inc();
+                tracing::warn!(
+                    backend = self.backend.name(),
+                    previous = previous.as_str(),
+                    "the state file says failbackd held the node, but its hold is off: the file is \
+                     stale (state file writes failed) or someone removed the hold; not putting it \
+                     back, the node is released"
+                );
+            }
             Record::TrackDemoted { probe } => {
                 let name = self.cfg.probes.get(*probe).map_or("", |p| p.name.as_str());
                 m.track_demotions.with_label_values(&[name]).inc();

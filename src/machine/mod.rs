@@ -315,6 +315,16 @@ impl Machine {
                 self.set_phase(now, Phase::Releasing, out);
                 return;
             }
+            // The file says the demote had landed (probing, stabilizing) but failbackd's own
+            // lever is measured off: the file is stale (its writes failed after this phase, the
+            // previous run may well have released) or someone (an operator) removed the hold.
+            // Either way it is not ours to put back: the node is released (D17). A `holding`
+            // file had its demote in flight or failing: that one is resumed.
+            Some(prev @ (Phase::Probing | Phase::Stabilizing)) if boot.backend_demoted == Some(false) => {
+                out.push(Action::Record(Record::HoldNotResumed { previous: prev }));
+                self.set_phase(now, Phase::Released, out);
+                return;
+            }
             Some(prev) if prev.in_failback() => true,
             // Demoted by us with no failback on record (crash between demote and persist, or
             // `hold_on_boot = false`): resume, so the node is never left demoted silently.

@@ -192,6 +192,38 @@ fn restart_during_a_hold_with_the_demotion_gone_demotes_again() {
     assert!(a.contains(&Action::Demote));
 }
 
+// D17: a state file whose writes failed after the hold landed says `probing`/`stabilizing` while
+// the previous run released; or an operator removed the hold while failbackd was stopped. The
+// lever measured off says so: the hold is not put back, and the reason is recorded.
+#[test]
+fn restart_from_a_landed_hold_with_our_lever_off_does_not_put_it_back() {
+    for previous in [Phase::Probing, Phase::Stabilizing] {
+        let mut t = T::new(cfg());
+        let a = t.ev(Event::Boot(Boot {
+            backend_demoted: Some(false),
+            previous: Some(previous),
+            resumed: Some(Resumed { id: 3, armed_at: t.now, peer_lost: false }),
+            last_failback: 3,
+        }));
+        assert_eq!(started(&a), None, "{previous:?}");
+        assert!(!a.contains(&Action::Demote), "{previous:?}");
+        assert!(a.contains(&Action::Record(Record::HoldNotResumed { previous })), "{previous:?}");
+        assert_eq!(t.m.phase(), Phase::Released);
+        assert_eq!(t.m.ended_failbacks(), 3, "ids keep counting up");
+    }
+}
+
+#[test]
+fn restart_from_a_landed_hold_the_backend_cannot_measure_resumes_it() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot {
+        backend_demoted: None,
+        previous: Some(Phase::Probing),
+        ..Default::default()
+    }));
+    assert_eq!(started(&a), Some(Trigger::Resume));
+}
+
 #[test]
 fn restart_after_failed_stays_failed_and_demoted() {
     let mut t = T::new(cfg());

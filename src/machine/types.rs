@@ -397,6 +397,12 @@ pub enum Record {
     ForeignHold {
         held: bool,
     },
+    /// At start, the state file said `previous` (a hold in place) but failbackd's own lever
+    /// was measured off: a stale file or a hold someone removed; not resumed (the node is
+    /// released).
+    HoldNotResumed {
+        previous: Phase,
+    },
     /// Tracking demoted a MASTER because tracked probe `probe` is down.
     TrackDemoted {
         probe: usize,

@@ -128,6 +128,13 @@ impl Props {
         p.lever_touched = Some(now);
         p.mismatch = [None; 4];
     }
+    /// Node `n`'s state file is gone (tmpfs at a boot, failbackd installed anew): the flap
+    /// limit's history and a forced release's episode with it. Both count from here: nothing
+    /// left on the node says what was before (README "Restart", docs/simulation.md).
+    pub fn state_file_lost(&mut self, n: usize) {
+        self.n[n].track_demotions.clear();
+        self.n[n].forced_since = None;
+    }
     pub fn daemon_started(&mut self, n: usize, now: Ms) {
         self.n[n].first_daemon_of_boot = !self.n[n].daemon_this_boot;
         self.n[n].daemon_this_boot = true;
@@ -335,7 +342,14 @@ impl Sim {
                 let in_failback = p.stopped_phase.is_some_and(|ph| ph.in_failback() || ph == Phase::Failed);
                 let first_this_boot = p.daemon_started == now && p.first_daemon_of_boot;
                 let held = self.nodes[n].lever.failbackd_holds(self.setup.lever);
-                if !(in_failback || first_this_boot || held) {
+                // A lever failbackd cannot measure (`command` without `state`) and a state file
+                // that no longer says what the previous daemon did (its writes failed): nothing
+                // the daemon can see tells a stale hold from a real one, and resuming is the
+                // safe guess (docs/simulation.md, D17).
+                let file_phase = self.nodes[n].state_file.as_ref().and_then(|f| f.phase());
+                let blind_stale = self.setup.lever == super::setup::Lever::SysctlBlind
+                    && file_phase.is_some_and(|ph| Some(ph) != p.stopped_phase && ph.in_failback());
+                if !(in_failback || first_this_boot || held || blind_stale) {
                     self.violate(
                         NO_FALSE_DEMOTION,
                         n,
@@ -538,14 +552,14 @@ impl Sim {
             .max(backend_retried_by(p))
             .max(p.left_failed);
         // Dampening (issue 21): with a peer, the return after a tracking demotion may ask for up
-        // to `max_stability` of proven health on top. The penalty belongs to the node's path, not
-        // to one failback: a failback armed for another reason (the peer preempting it, a
-        // reload) while the penalty of a recent tracking demotion has not decayed waits for it
-        // too, and a penalty never needs more than `max_stability` to decay below `reuse`.
+        // to `max_stability` of proven health on top. The penalty is the node's, not the
+        // failback's: any failback (a boot, a `resume` after a restart or a reboot with the
+        // history carried over) whose path became stable while it was above `reuse` waits for
+        // it, and it decays below `reuse` within `max_stability` of the last demotion.
         let max_stability = DampenConfig::default().max_stability.as_millis() as u64;
-        let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }));
-        let penalised = p.track_demotions.iter().any(|t| t + max_stability > start);
-        let dampened = if (by_tracking || penalised) && self.setup.peer { max_stability } else { 0 };
+        let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }))
+            || p.track_demotions.iter().any(|t| t + max_stability > path);
+        let dampened = if by_tracking && self.setup.peer { max_stability } else { 0 };
         Some(start + self.setup.release_bound() + dampened)
     }
 

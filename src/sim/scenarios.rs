@@ -67,6 +67,16 @@ pub fn d5() -> Script {
         .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
 }
 
+/// D5 across a restart: the forced release's exemption lived only in the daemon's memory, so
+/// the restarted daemon demoted the node the operator had released (found by random seeds once
+/// the simulator stopped skipping the failures of a probe not known yet).
+pub fn d5_restart() -> Script {
+    pair(Setup::default(), OPERATOR_WINS)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+        .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
+        .fault(120 * SECOND, Fault::Restart { node: A })
+}
+
 /// The peer runs its own failback after losing MASTER; the primary's path dies meanwhile and
 /// tracking asks again only 30 s later.
 pub fn d6() -> Script {
@@ -152,6 +162,22 @@ pub fn d15() -> Script {
         .outage(BOTH_A, Some(WAN), 60 * SECOND, 90 * SECOND)
         .fault(150 * SECOND, Fault::Restart { node: A })
         .outage(BOTH_A, Some(WAN), 200 * SECOND, 260 * SECOND)
+}
+
+/// The D15 remainder: the flap limit across a power loss with the state file on persistent
+/// storage (the monotonic times of the history mean nothing in the new boot).
+pub fn d15_power_loss() -> Script {
+    let setup = Setup {
+        max_demotions: 1,
+        peer: false,
+        demote_without_peer: true,
+        persistent_state: true,
+        ..Setup::default()
+    };
+    pair(setup, NO_PING_PONG)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 90 * SECOND)
+        .fault(150 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .outage(BOTH_A, Some(WAN), 240 * SECOND, 300 * SECOND)
 }
 
 /// `peer` pointing at the node itself: tracking judges its own /status as the peer's and
@@ -244,6 +270,7 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario { name: "d4_optional_tracked_probe_blocks_demotion", property: LIVENESS, script: d4 },
     Scenario { name: "d5_forced_release_undone_by_tracking", property: OPERATOR_WINS, script: d5 },
+    Scenario { name: "d5_forced_release_across_a_restart", property: OPERATOR_WINS, script: d5_restart },
     Scenario { name: "d6_peer_busy_after_failback_waits_30s", property: LIVENESS, script: d6 },
     Scenario { name: "d7_maintenance_mode_reboot_during_hold", property: LIVENESS, script: d7 },
     Scenario { name: "d8_blind_backend_restart_while_releasing", property: LIVENESS, script: d8 },
@@ -254,6 +281,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d13_peer_in_operator_maintenance", property: NO_PING_PONG, script: d13 },
     Scenario { name: "d14_master_while_held_is_not_peer_lost", property: TELEMETRY_TRUTH, script: d14 },
     Scenario { name: "d15_flap_limit_across_restart", property: NO_PING_PONG, script: d15 },
+    Scenario { name: "d15_flap_limit_across_power_loss", property: NO_PING_PONG, script: d15_power_loss },
     Scenario { name: "d16_peer_pointing_at_itself", property: TELEMETRY_TRUTH, script: d16 },
     Scenario { name: "d17_unwritable_state_file_then_restart", property: NO_FALSE_DEMOTION, script: d17 },
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
