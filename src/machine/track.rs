@@ -216,12 +216,18 @@ impl Machine {
         self.tracked().find(|(_, tally)| tally.fell).map(|(i, _)| i)
     }
 
-    /// A fallen probe whose target passed its last attempt is on its way up (not risen yet):
+    /// A fallen probe whose target passed since it fell is on its way up (not risen yet):
     /// demoting a MASTER whose path is already back would move the traffic for nothing (the pair
     /// simulator's finding n1: a peer re-asked every few seconds said yes during the rise). The
-    /// episode stays: a rise ends it, the next failure acts at once.
+    /// episode stays: a rise ends it; failures act again only once `fall` of them are in a row
+    /// (`fails` restarts at every pass). Not at the first one: a path that died again after a
+    /// pass is a new outage, and in a shared one the peer, probing at the same interval, has
+    /// not failed yet after a single failure here, so it would vouch for a dead path (the pair
+    /// simulator's seeds 176, 213: demotions onto a peer whose path had just died too). After
+    /// `fall` of them it has failed at least once, which `judge` sees, as at the first fall.
     fn answering_again(&self, probe: usize) -> bool {
-        self.probes.get(probe).is_some_and(|t| t.passes > 0)
+        let fall = self.cfg.probes.get(probe).map_or(1, |s| s.fall.max(1));
+        self.probes.get(probe).is_some_and(|t| t.passes > 0 || t.fails < fall)
     }
 
     fn is_master(&self) -> bool {

@@ -485,12 +485,16 @@ fn a_fallen_probe_that_passes_again_is_not_demoted_for_while_it_rises() {
     assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "{:?}", t.m.next_deadline());
     let a = t.at(later).tick();
     assert!(!a.contains(&Action::AskPeer) && !a.contains(&Action::Demote), "{a:?}");
-    // The next failure acts at once (it fell and has not risen since); a pass while that ask is
-    // on its way makes its "yes" demote nothing either.
-    assert!(t.at(later + 1.0).probe(0, false).contains(&Action::AskPeer));
-    t.at(later + 1.5).probe(0, true);
-    assert!(!t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
-    // And a failure after that asks again and demotes on the peer's yes.
+    // The next failure alone does not act: after a pass the path needs `fall` (2) failures in a
+    // row again (a shared outage starting again: the peer has not failed yet either).
+    assert!(t.at(later + 1.0).probe(0, false).is_empty());
+    assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "{:?}", t.m.next_deadline());
+    // The second one asks; a pass while that ask is on its way makes its "yes" demote nothing.
     assert!(t.at(later + 2.0).probe(0, false).contains(&Action::AskPeer));
+    t.at(later + 2.5).probe(0, true);
+    assert!(!t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+    // And `fall` failures after that ask again and demote on the peer's yes.
+    assert!(t.at(later + 3.0).probe(0, false).is_empty());
+    assert!(t.at(later + 4.0).probe(0, false).contains(&Action::AskPeer));
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
 }
