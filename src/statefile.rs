@@ -40,6 +40,11 @@ pub struct Persisted {
     /// restart does not forget it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_demotions_mono_ms: Vec<u64>,
+    /// A forced release (`release --force`, `max_hold_policy = "release"`) whose tracked probes
+    /// have not risen since: tracking leaves the node alone after a restart too (the pair
+    /// simulator's operator_wins seed 1000: a restart forgot it and tracking re-armed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced_release: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +70,7 @@ impl Persisted {
             failback: None,
             last_failback: 0,
             track_demotions_mono_ms: Vec::new(),
+            forced_release: false,
         }
     }
 
@@ -124,6 +130,7 @@ mod tests {
             }),
             last_failback: 7,
             track_demotions_mono_ms: vec![3, 4],
+            forced_release: true,
         }
     }
 

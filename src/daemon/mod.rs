@@ -216,13 +216,17 @@ async fn start_in(
 /// Tracking's part of the previous run's state file, handed to the machine before its first
 /// step (which rewrites the file): the flap limit's history, on this run's clock (`now`; a time
 /// after now cannot be from this boot: dropped), and whether the failback in progress was
-/// started by tracking (it resumes as `resume`, and `max_hold` must not end it either).
+/// started by tracking (it resumes as `resume`, and `max_hold` must not end it either), and a
+/// forced release that still stands.
 fn carry_over(machine: &mut Machine, p: &crate::statefile::Persisted, now: Instant) {
     let mono_now = crate::statefile::monotonic_now();
     let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
     machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
     if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
         machine.restore_tracking_failback(f.id);
+    }
+    if p.forced_release {
+        machine.restore_forced_release();
     }
 }
 
@@ -472,6 +476,7 @@ impl Daemon {
         let last_failback = self.machine.failback().map_or(self.machine.ended_failbacks(), |f| f.id);
         let state = crate::statefile::Persisted {
             track_demotions_mono_ms: self.flap_history_mono_ms(),
+            forced_release: self.machine.forced_release_stands(),
             failback,
             last_failback,
             boot_id: self.boot_id.clone(),
@@ -481,6 +486,7 @@ impl Daemon {
             p.phase == state.phase
                 && p.last_failback == state.last_failback
                 && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
+                && p.forced_release == state.forced_release
                 && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
                     == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
         });

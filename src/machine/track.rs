@@ -240,6 +240,18 @@ impl Machine {
         self.track.forced = true;
     }
 
+    /// Whether a forced release still stands (its tracked probes have not risen since), for
+    /// the driver to persist across restarts.
+    pub fn forced_release_stands(&self) -> bool {
+        self.track.forced
+    }
+
+    /// Restores, before [`Event::Boot`], a forced release the previous run recorded: it stands
+    /// until this run's tracked probes have risen once.
+    pub fn restore_forced_release(&mut self) {
+        self.track_forced_release();
+    }
+
     /// Runs after every step: starts, ends or acts on a down episode.
     pub(super) fn track_step(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.track.forced && self.tracked().all(|(_, t)| t.up) {

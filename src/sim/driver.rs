@@ -113,13 +113,16 @@ pub fn ready_holds_without_daemon(
     }
 }
 
-/// Mirrors `daemon::carry_over`: the flap history and a tracking failback of a restart, on the
-/// node's monotonic clock (`mono_now`).
+/// Mirrors `daemon::carry_over`: the flap history, a tracking failback and a forced release of a
+/// restart, on the node's monotonic clock (`mono_now`).
 pub fn carry_over(machine: &mut Machine, p: &Persisted, now: Instant, mono_now: Duration) {
     let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
     machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
     if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
         machine.restore_tracking_failback(f.id);
+    }
+    if p.forced_release {
+        machine.restore_forced_release();
     }
 }
 
@@ -155,6 +158,7 @@ pub fn persist(
         .collect();
     let state = Persisted {
         track_demotions_mono_ms,
+        forced_release: m.forced_release_stands(),
         failback,
         last_failback,
         boot_id: Some(boot_id.to_string()),
@@ -164,6 +168,7 @@ pub fn persist(
         p.phase == state.phase
             && p.last_failback == state.last_failback
             && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
+            && p.forced_release == state.forced_release
             && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
                 == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
     });

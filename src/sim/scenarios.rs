@@ -199,6 +199,16 @@ pub fn n2() -> Script {
         .outage([true, true], Some(WAN), 60 * SECOND, 10 * MINUTE)
 }
 
+/// Found by random seeds (seed 1000): D5's fix kept the forced release in memory only, so a
+/// restart of the daemon during the outage forgot it and tracking armed again once the probe
+/// fell, undoing the operator's `release --force`.
+pub fn n3() -> Script {
+    pair(Setup::default(), OPERATOR_WINS)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+        .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
+        .fault(120 * SECOND, Fault::Restart { node: A })
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
     Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
@@ -225,4 +235,5 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
     Scenario { name: "n1_tracking_demotes_a_probe_passing_again", property: NO_FALSE_DEMOTION, script: n1 },
     Scenario { name: "n2_judge_ignores_untracked_required_probes", property: NO_PING_PONG, script: n2 },
+    Scenario { name: "n3_restart_forgets_a_forced_release", property: OPERATOR_WINS, script: n3 },
 ];
