@@ -260,6 +260,10 @@ impl Daemon {
         // Tracking's carry-over is on this boot's monotonic clock: only a restart can use it.
         if let (boot::Found::File(p), boot::StartKind::Restart) = (&found, decision.kind) {
             carry_over(&mut self.machine, p, now());
+            // The record on disk is where this run starts from: `persist` keeps a resumed
+            // failback's trigger and arm time from it (without it, the first write said
+            // `resume` and a second restart forgot that tracking had started the failback).
+            self.persisted = Some(p.clone());
         }
         (boot, reading, decision)
     }

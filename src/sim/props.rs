@@ -79,6 +79,10 @@ impl Props {
         let p = &mut self.n[f.node()];
         match *f {
             Fault::OperatorHold { .. } => p.forced_since = None,
+            // failbackd installed afresh (its state file gone): nothing on the node remembers
+            // the old daemon's forced release any more than after a reboot (where the episode
+            // ends too). The state file carries it across a restart; a reinstall is not one.
+            Fault::FirstStart { .. } => p.forced_since = None,
             Fault::Backend { .. } => {
                 p.backend_trouble = true;
                 p.backend_trouble_end = now;
@@ -125,6 +129,11 @@ impl Props {
         p.forced_since = None;
         p.forced_this_boot = false;
         p.stopped_phase = None;
+        // A failback resumed at a boot is this boot's failback (its ids start again from the
+        // state file, usually cleared: a coincidentally equal id is not the failback of before
+        // the power loss). Keeping the old trigger made a tracking failback of the last boot
+        // out of a `resume` that `max_hold` ends `failed` as designed (seeds 53, 378).
+        p.failback = None;
         p.lever_touched = Some(now);
         p.mismatch = [None; 4];
     }

@@ -628,8 +628,12 @@ impl Sim {
         let (boot, decision) = boot::boot_event(&found, &system, StartMode::Auto, held, now, mono);
         let probes = self.nodes[n].probes.clone();
         let mut m = Machine::new(self.setup.machine(n, &probes), now);
+        // daemon::boot_facts: a restart starts from the record on disk (persist keeps a
+        // resumed failback's trigger from it).
+        let mut persisted = None;
         if let (Found::File(p), StartKind::Restart) = (&found, decision.kind) {
             driver::carry_over(&mut m, p, now, mono);
+            persisted = Some(p.clone());
         }
         self.nodes[n].proc = Some(Proc {
             gen,
@@ -638,7 +642,7 @@ impl Sim {
             pgen: 0,
             observing: false,
             last_measured: measured,
-            persisted: None,
+            persisted,
             deadline: None,
             reconcile_origin: self.now,
             rgen: 0,
