@@ -61,6 +61,8 @@ pub(super) struct NodeProps {
     track_demotions: Vec<Ms>,
     lever_touched: Option<Ms>,
     lever_clear_since: Option<Ms>,
+    /// Since when something demotes the node (`None`: nothing does).
+    lever_set_since: Option<Ms>,
     both_held_since: Option<Ms>,
     mismatch: [Option<Ms>; 4],
 }
@@ -221,11 +223,11 @@ impl Sim {
     /// Whether node `o` could carry the traffic now (ground truth): up, CARP running, nothing
     /// demoting it, its required paths healthy.
     fn can_carry(&self, o: usize) -> bool {
+        self.nodes[o].lever.demotion(self.setup.lever) == 0 && self.can_carry_ignoring_demotion(o)
+    }
+    fn can_carry_ignoring_demotion(&self, o: usize) -> bool {
         let node = &self.nodes[o];
-        node.powered
-            && node.if_up
-            && node.lever.demotion(self.setup.lever) == 0
-            && self.path_ok_for(o, self.setup.interval + 100)
+        node.powered && node.if_up && self.path_ok_for(o, self.setup.interval + 100)
     }
 
     // ---- record-based checks ----
@@ -380,7 +382,16 @@ impl Sim {
         // `track_without_peer = "demote"` with a peer that could not be asked: the operator's
         // policy, not a judgement of the peer.
         let by_policy = self.last_peer_answer[n] != Some(crate::machine::PeerHealth::Healthy);
-        if !by_policy && !self.can_carry(o) {
+        // A demotion of the peer younger than the telemetry slack is not in its /status yet
+        // (its backend is measured every reconcile_interval; telemetry_truth allows the same
+        // lag), and `judge` can only read that answer: an operator's maintenance or another
+        // plugin's demotion that began seconds before the ask cannot be known. (The node's own
+        // side is fixed: after a takeover it waits for an answer measured since, track.rs.)
+        let unknowable = self.props.n[o]
+            .lever_set_since
+            .is_some_and(|t| t + self.setup.telemetry_slack() > now)
+            && self.can_carry_ignoring_demotion(o);
+        if !by_policy && !unknowable && !self.can_carry(o) {
             let node = &self.nodes[o];
             let detail = format!(
                 "tracking demoted the node towards a peer that cannot carry the traffic (powered {}, CARP {}, demotion {}, path ok {})",
@@ -473,8 +484,10 @@ impl Sim {
         }
         if !clear {
             p.lever_clear_since = None;
-        } else if p.lever_clear_since.is_none() {
-            p.lever_clear_since = Some(self.now);
+            p.lever_set_since.get_or_insert(self.now);
+        } else {
+            p.lever_set_since = None;
+            p.lever_clear_since.get_or_insert(self.now);
         }
     }
 

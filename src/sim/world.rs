@@ -759,12 +759,13 @@ impl Sim {
         self.step(n, Event::Probe { probe: idx, ok });
         let Some(p) = self.nodes[n].proc.as_ref().filter(|p| p.gen == gen && p.pgen == pgen) else { return };
         let Some(def) = p.probes.get(idx) else { return };
-        // Saturated: one more identical result changes nothing. A pass once up; a failure once
-        // it fell *and* `fall` failures are in a row (a fallen probe that passed again counts
-        // its failures anew before tracking acts, and a tally that has not risen yet is not
-        // down until it fell).
+        // Saturated: one more identical result changes nothing. A pass once up with two passes
+        // in a row (`judge` vouches only then); a failure once it fell *and* `fall` failures
+        // are in a row (a fallen probe that passed again counts its failures anew before
+        // tracking acts, and a tally that has not risen yet is not down until it fell).
         let fall = p.m.config().probes.get(idx).map_or(1, |s| s.fall.max(1));
-        let saturated = p.m.probe(idx).is_some_and(|t| if ok { t.up } else { t.fell && t.fails >= fall });
+        let saturated =
+            p.m.probe(idx).is_some_and(|t| if ok { t.up && t.passes >= 2 } else { t.fell && t.fails >= fall });
         let iv = self.setup.interval;
         let mut next = attempt + iv;
         if saturated && self.healthy(n, def.target, next) == ok {
