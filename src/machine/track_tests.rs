@@ -498,3 +498,30 @@ fn a_fallen_probe_that_passes_again_is_not_demoted_for_while_it_rises() {
     assert!(t.at(later + 4.0).probe(0, false).contains(&Action::AskPeer));
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
 }
+
+// The pair simulator's seeds 3, 37, 241: CARP moved MASTER here because something demoted the
+// peer, and the peer's answer 20 ms later still carried its measurement from before that. A
+// node that just became MASTER asks once the peer has measured since (`peer_settle`).
+#[test]
+fn after_a_takeover_the_peer_is_asked_only_once_it_has_measured_since() {
+    let mut c = tracked(false, true);
+    c.tracking.peer_settle = secs(7);
+    let mut t = T::booted(c);
+    t.ev(carp(CarpState::Backup));
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    t.at(10.0).tick();
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+    t.at(10.5).ev(carp(CarpState::Master));
+    let a = path_dies(&mut t, 11.0);
+    assert!(!a.contains(&Action::AskPeer), "{a:?}");
+    assert!(suppressed(&a).is_empty(), "a short wait, not a suppression: {a:?}");
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + Duration::from_secs_f64(17.5)));
+    assert!(t.at(17.0).tick().is_empty());
+    assert!(t.at(17.5).tick().contains(&Action::AskPeer));
+    assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+    // A node that was MASTER all along (no takeover seen) asks at once.
+    let mut t = master(tracked(false, true));
+    assert!(path_dies(&mut t, 20.0).contains(&Action::AskPeer));
+}

@@ -387,10 +387,9 @@ impl Sim {
         // lag), and `judge` can only read that answer: an operator's maintenance or another
         // plugin's demotion that began seconds before the ask cannot be known. (The node's own
         // side is fixed: after a takeover it waits for an answer measured since, track.rs.)
-        let unknowable = self.props.n[o]
-            .lever_set_since
-            .is_some_and(|t| t + self.setup.telemetry_slack() > now)
-            && self.can_carry_ignoring_demotion(o);
+        let unknowable =
+            self.props.n[o].lever_set_since.is_some_and(|t| t + self.setup.telemetry_slack() > now)
+                && self.can_carry_ignoring_demotion(o);
         if !by_policy && !unknowable && !self.can_carry(o) {
             let node = &self.nodes[o];
             let detail = format!(

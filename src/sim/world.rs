@@ -765,7 +765,8 @@ impl Sim {
         // tracking acts, and a tally that has not risen yet is not down until it fell).
         let fall = p.m.config().probes.get(idx).map_or(1, |s| s.fall.max(1));
         let saturated =
-            p.m.probe(idx).is_some_and(|t| if ok { t.up && t.passes >= 2 } else { t.fell && t.fails >= fall });
+            p.m.probe(idx)
+                .is_some_and(|t| if ok { t.up && t.passes >= 2 } else { t.fell && t.fails >= fall });
         let iv = self.setup.interval;
         let mut next = attempt + iv;
         if saturated && self.healthy(n, def.target, next) == ok {
