@@ -41,6 +41,8 @@ pub(super) struct NodeProps {
     stopped_phase: Option<Phase>,
     /// A `release --force` episode.
     forced_since: Option<Ms>,
+    /// The same episode until the daemon's probes have certainly risen (tracking's liveness).
+    forced_until_risen: Option<Ms>,
     /// Forced by an operator or by `max_hold_policy = "release"` since the boot.
     forced_this_boot: bool,
     operator_maintenance: bool,
@@ -80,11 +82,11 @@ impl Props {
     pub fn fault(&mut self, now: Ms, f: &Fault) {
         let p = &mut self.n[f.node()];
         match *f {
-            Fault::OperatorHold { .. } => p.forced_since = None,
+            Fault::OperatorHold { .. } => (p.forced_since, p.forced_until_risen) = (None, None),
             // failbackd installed afresh (its state file gone): nothing on the node remembers
             // the old daemon's forced release any more than after a reboot (where the episode
             // ends too). The state file carries it across a restart; a reinstall is not one.
-            Fault::FirstStart { .. } => p.forced_since = None,
+            Fault::FirstStart { .. } => (p.forced_since, p.forced_until_risen) = (None, None),
             Fault::Backend { .. } => {
                 p.backend_trouble = true;
                 p.backend_trouble_end = now;
@@ -102,6 +104,7 @@ impl Props {
     pub fn forced(&mut self, n: usize, now: Ms, overrides: bool) {
         if overrides {
             self.n[n].forced_since = Some(now);
+            self.n[n].forced_until_risen = Some(now);
         }
         self.n[n].forced_this_boot = true;
     }
@@ -129,6 +132,7 @@ impl Props {
         p.booting = true;
         p.daemon_this_boot = false;
         p.forced_since = None;
+        p.forced_until_risen = None;
         p.forced_this_boot = false;
         p.stopped_phase = None;
         // A failback resumed at a boot is this boot's failback (its ids start again from the
@@ -478,8 +482,17 @@ impl Sim {
         if p.booting && ok {
             p.booting = false;
         }
+        // The forced episode ends when the daemon's probes have risen: `rise` passes, which
+        // take between (rise - 1) and rise intervals after the path came back, by the probes'
+        // phase. operator_wins checks until the earliest (an arm after it may be legitimate),
+        // tracking's liveness is exempt until the latest (seed 1520: ended a pass too early).
+        let risen = self.path_ok_for(n, u64::from(self.setup.rise) * self.setup.interval + 100);
+        let p = &mut self.props.n[n];
         if p.forced_since.is_some() && ok {
             p.forced_since = None;
+        }
+        if p.forced_until_risen.is_some() && risen {
+            p.forced_until_risen = None;
         }
         if !clear {
             p.lever_clear_since = None;
@@ -610,7 +623,7 @@ impl Sim {
         }
         let now = self.now;
         let p = &self.props.n[n];
-        if p.forced_since.is_some() || p.backend_trouble {
+        if p.forced_until_risen.is_some() || p.backend_trouble {
             return;
         }
         let window = s.window;
