@@ -43,6 +43,8 @@ pub(super) struct NodeProps {
     forced_since: Option<Ms>,
     /// The same episode until the daemon's probes have certainly risen (tracking's liveness).
     forced_until_risen: Option<Ms>,
+    /// When that last ended: tracking's liveness counts from there, not from before.
+    forced_ended: Ms,
     /// Forced by an operator or by `max_hold_policy = "release"` since the boot.
     forced_this_boot: bool,
     operator_maintenance: bool,
@@ -69,6 +71,16 @@ pub(super) struct NodeProps {
     mismatch: [Option<Ms>; 4],
 }
 
+impl NodeProps {
+    /// The forced-release episode ends (an operator's hold, a reboot, a reinstall).
+    fn end_forced(&mut self, now: Ms) {
+        if self.forced_until_risen.take().is_some() {
+            self.forced_ended = now;
+        }
+        self.forced_since = None;
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Props {
     pub n: [NodeProps; 2],
@@ -82,11 +94,11 @@ impl Props {
     pub fn fault(&mut self, now: Ms, f: &Fault) {
         let p = &mut self.n[f.node()];
         match *f {
-            Fault::OperatorHold { .. } => (p.forced_since, p.forced_until_risen) = (None, None),
+            Fault::OperatorHold { .. } => p.end_forced(now),
             // failbackd installed afresh (its state file gone): nothing on the node remembers
             // the old daemon's forced release any more than after a reboot (where the episode
             // ends too). The state file carries it across a restart; a reinstall is not one.
-            Fault::FirstStart { .. } => (p.forced_since, p.forced_until_risen) = (None, None),
+            Fault::FirstStart { .. } => p.end_forced(now),
             Fault::Backend { .. } => {
                 p.backend_trouble = true;
                 p.backend_trouble_end = now;
@@ -131,8 +143,7 @@ impl Props {
         let p = &mut self.n[n];
         p.booting = true;
         p.daemon_this_boot = false;
-        p.forced_since = None;
-        p.forced_until_risen = None;
+        p.end_forced(now);
         p.forced_this_boot = false;
         p.stopped_phase = None;
         // A failback resumed at a boot is this boot's failback (its ids start again from the
@@ -493,6 +504,7 @@ impl Sim {
         }
         if p.forced_until_risen.is_some() && risen {
             p.forced_until_risen = None;
+            p.forced_ended = self.now;
         }
         if !clear {
             p.lever_clear_since = None;
@@ -653,6 +665,7 @@ impl Sim {
             down + self.fall_window(),
             peer_able,
             p.master_since.unwrap_or(now),
+            p.forced_ended,
             p.daemon_started,
             p.reloaded,
             p.backend_trouble_end,
