@@ -671,6 +671,10 @@ impl Sim {
         (node.lever.demotion(self.setup.lever) as u64) << 16
             | owner << 8
             | u64::from(l.marker) << 7
+            // A failing backend measures nothing: its recovery must wake a sleeping reconcile
+            // (seed 1638: the peer's /status kept a measurement from before the operator left
+            // maintenance mode for ever, and the peer was judged unhealthy).
+            | u64::from(node.backend_failing) << 15
             | u64::from(node.if_up) << 6
             | u64::from(node.powered) << 5
             | node.carp as u64
