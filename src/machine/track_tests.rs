@@ -525,3 +525,25 @@ fn after_a_takeover_the_peer_is_asked_only_once_it_has_measured_since() {
     let mut t = master(tracked(false, true));
     assert!(path_dies(&mut t, 20.0).contains(&Action::AskPeer));
 }
+
+// The pair simulator's operator_wins seed 1000: a restart forgot the forced release. Restored
+// from the state file (before Boot), it stands until the tracked probes have risen.
+#[test]
+fn a_forced_release_restored_at_a_restart_still_stands() {
+    let mut t = T::new(tracked(false, true));
+    t.m.restore_forced_release();
+    assert!(t.m.forced_release_stands());
+    let boot = Boot { backend_demoted: Some(false), previous: Some(Phase::Released), ..Default::default() };
+    t.ev(Event::Boot(boot));
+    assert_eq!(t.m.phase(), Phase::Released);
+    t.ev(carp(CarpState::Master));
+    let a = path_dies(&mut t, 20.0);
+    assert_eq!(suppressed(&a), vec![SuppressReason::ForcedRelease], "{a:?}");
+    assert!(!a.contains(&Action::AskPeer));
+    // Risen once, the exemption ends and a new fall is tracked.
+    for s in [30.0, 31.0, 32.0] {
+        t.at(s).probe(0, true);
+    }
+    assert!(!t.m.forced_release_stands());
+    assert!(path_dies(&mut t, 40.0).contains(&Action::AskPeer));
+}
