@@ -240,11 +240,19 @@ impl Sim {
     /// Whether node `o` could carry the traffic now (ground truth): up, CARP running, nothing
     /// demoting it, its required paths healthy.
     fn can_carry(&self, o: usize) -> bool {
-        self.nodes[o].lever.demotion(self.setup.lever) == 0 && self.can_carry_ignoring_demotion(o)
-    }
-    fn can_carry_ignoring_demotion(&self, o: usize) -> bool {
         let node = &self.nodes[o];
-        node.powered && node.if_up && self.path_ok_for(o, self.setup.interval + 100)
+        node.powered
+            && node.if_up
+            && node.lever.demotion(self.setup.lever) == 0
+            && self.path_ok_for(o, self.setup.interval + 100)
+    }
+
+    /// Whether every required target of `n` was healthy for `d` up to the instant `at`.
+    fn path_ok_until(&self, n: usize, at: Ms, d: Ms) -> bool {
+        self.probes_of(n)
+            .iter()
+            .filter(|p| p.required)
+            .all(|p| self.healthy_since(n, p.target, at).is_some_and(|s| s + d <= at))
     }
 
     // ---- record-based checks ----
@@ -404,9 +412,14 @@ impl Sim {
         // lag), and `judge` can only read that answer: an operator's maintenance or another
         // plugin's demotion that began seconds before the ask cannot be known. (The node's own
         // side is fixed: after a takeover it waits for an answer measured since, track.rs.)
-        let unknowable =
-            self.props.n[o].lever_set_since.is_some_and(|t| t + self.setup.telemetry_slack() > now)
-                && self.can_carry_ignoring_demotion(o);
+        // Likewise a path that died less than a probe interval ago (seed 399: a 1 s shared
+        // blip that began 1 ms before the ask): the peer's probes cannot have seen it.
+        let iv = self.setup.interval + 100;
+        let node = &self.nodes[o];
+        let demotion_known = node.lever.demotion(self.setup.lever) == 0
+            || self.props.n[o].lever_set_since.is_some_and(|t| t + self.setup.telemetry_slack() > now);
+        let path_known = self.path_ok_for(o, iv) || self.path_ok_until(o, now.saturating_sub(iv), iv);
+        let unknowable = node.powered && node.if_up && demotion_known && path_known;
         if !by_policy && !unknowable && !self.can_carry(o) {
             let node = &self.nodes[o];
             let detail = format!(
