@@ -110,6 +110,6 @@ scenario! {
     scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",
     scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",
     scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
-    scenario_n3_restart_forgets_a_forced_release => "n3_restart_forgets_a_forced_release",
-    scenario_n4_second_restart_forgets_a_tracking_failback => "n4_second_restart_forgets_a_tracking_failback",
+    scenario_t1_restart_forgets_a_forced_release => "t1_restart_forgets_a_forced_release",
+    scenario_t2_second_restart_forgets_a_tracking_failback => "t2_second_restart_forgets_a_tracking_failback",
 }

@@ -202,7 +202,7 @@ pub fn n2() -> Script {
 /// Found by random seeds (seed 1000): D5's fix kept the forced release in memory only, so a
 /// restart of the daemon during the outage forgot it and tracking armed again once the probe
 /// fell, undoing the operator's `release --force`.
-pub fn n3() -> Script {
+pub fn t1() -> Script {
     pair(Setup::default(), OPERATOR_WINS)
         .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
         .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
@@ -213,7 +213,7 @@ pub fn n3() -> Script {
 /// resumed failback's trigger from, so it wrote `resume`; a second restart then no longer knew
 /// that tracking had started it, and `max_hold` ended it `failed` for good (D10 across two
 /// restarts).
-pub fn n4() -> Script {
+pub fn t2() -> Script {
     let setup = Setup { max_hold: 100 * SECOND, ..Setup::default() };
     pair(setup, LIVENESS)
         .outage(BOTH_A, Some(WAN), 60 * SECOND, 200 * SECOND)
@@ -247,6 +247,6 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
     Scenario { name: "n1_tracking_demotes_a_probe_passing_again", property: NO_FALSE_DEMOTION, script: n1 },
     Scenario { name: "n2_judge_ignores_untracked_required_probes", property: NO_PING_PONG, script: n2 },
-    Scenario { name: "n3_restart_forgets_a_forced_release", property: OPERATOR_WINS, script: n3 },
-    Scenario { name: "n4_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: n4 },
+    Scenario { name: "t1_restart_forgets_a_forced_release", property: OPERATOR_WINS, script: t1 },
+    Scenario { name: "t2_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: t2 },
 ];
