@@ -152,7 +152,12 @@ fn healthz_answers_from_the_loop_and_status_says_how_old_the_measurement_is() {
     n.start();
     n.wait_phase("probing");
     assert_eq!(n.get("/healthz"), (200, "ok\n".to_string()));
-    wait_until("a measurement", LIMIT, || n.status()["measured"]["at"].is_f64());
+    // The first measurement may predate the demote (the start measures before it acts); the
+    // one after the demote says held.
+    wait_until("a measurement after the demote", LIMIT, || {
+        let st = n.status();
+        st["measured"]["at"].is_f64() && st["measured"]["held"] == serde_json::json!(true)
+    });
     let age = n.metric("failback_backend_observation_age_seconds").unwrap();
     assert!(age >= 0.0);
     let text = Command::new(assert_cmd::cargo::cargo_bin("failbackd"))

@@ -178,7 +178,7 @@ impl Config {
                 })
                 .collect(),
             backoff: Backoff::default(),
-            tracking: self.tracking.machine(),
+            tracking: self.tracking.machine(self.reconcile_interval),
         }
     }
 

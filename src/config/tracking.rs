@@ -44,14 +44,16 @@ impl Default for TrackingSettings {
 }
 
 impl TrackingSettings {
-    /// The state machine's part.
-    pub fn machine(&self) -> TrackingConfig {
+    /// The state machine's part; `reconcile_interval` is the peer's too (a pair shares its
+    /// configuration): how old the backend measurement in its answer may be.
+    pub fn machine(&self, reconcile_interval: Duration) -> TrackingConfig {
         TrackingConfig {
             track_for: self.track_for,
             max_demotions: self.max_demotions,
             window: self.window,
             peer: self.peer.is_some(),
             dampen: self.dampen,
+            peer_settle: reconcile_interval + crate::machine::PEER_MEASURE_MARGIN,
         }
     }
 }

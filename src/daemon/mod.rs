@@ -250,6 +250,12 @@ impl Daemon {
             boot::boot_event(&found, &system, mode, measured, now(), crate::statefile::monotonic_now());
         if let boot::Found::File(p) = &found {
             carry::carry_over(&mut self.machine, p, decision.kind, clocks());
+            if decision.kind == boot::StartKind::Restart {
+                // The record on disk is where this run starts from: `carry::record` keeps a
+                // resumed failback's trigger and arm time from it (without it, the first write
+                // said `resume` and a second restart forgot that tracking had started it).
+                self.persisted = Some(p.clone());
+            }
         }
         (boot, reading, decision)
     }

@@ -33,7 +33,10 @@ const MAX_BODY: usize = 1 << 20;
 /// from the same moment, and with the same `fall` the node that counts its `fall`-th failure
 /// first would otherwise find the peer still `up` (it has failed fewer than `fall` times) and
 /// demote onto a dead path (every run of the testbed's `tshared` before this check). With the
-/// same interval and `fall` >= 2, the peer has failed at least once by then.
+/// same interval and `fall` >= 2, the peer has failed at least once by then. And two passes in
+/// a row, not one: a single pass after a failure is a path that was down one probe ago (a
+/// flapping shared outage ending for a moment; the pair simulator's seeds 284, 737: handed the
+/// traffic one pass after a failure); a steady probe has passed many times.
 ///
 /// A peer that is not ready says why, for a node that became MASTER while held (D14): every
 /// VHID in INIT is [`PeerHealth::NotInCarp`] (gone for CARP); a failback armed by its own loss
@@ -59,7 +62,7 @@ pub fn judge(st: &Status) -> PeerHealth {
         st.measured.as_ref().is_some_and(|m| m.foreign || m.held == Some(true) || m.demoted == Some(true));
     let init = st.carp.iter().any(|c| c.state == "INIT");
     let required: Vec<_> = st.probes.iter().filter(|p| p.required).collect();
-    let vouches = !required.is_empty() && required.iter().all(|p| p.up && p.fails == 0);
+    let vouches = !required.is_empty() && required.iter().all(|p| p.up && p.fails == 0 && p.passes >= 2);
     if at_rest && !held_down && !init && vouches {
         PeerHealth::Healthy
     } else {
@@ -170,7 +173,8 @@ mod tests {
             required: true,
             tracked,
             up,
-            passes: 0,
+            // A steady probe: passed many times in a row.
+            passes: if up { 20 } else { 0 },
             fails: 0,
             last_ok: None,
             last_latency_ms: None,
@@ -184,8 +188,14 @@ mod tests {
         assert_eq!(judge(&st("released", vec![probe("wan", true, true)])), PeerHealth::Healthy);
         assert_eq!(judge(&st("released", vec![probe("wan", false, true)])), PeerHealth::Unhealthy);
         // Up, but failing already (a shared outage the peer has not counted to `fall` yet).
-        let failing = ProbeStatus { fails: 1, ..probe("wan", true, true) };
+        let failing = ProbeStatus { fails: 1, passes: 0, ..probe("wan", true, true) };
         assert_eq!(judge(&st("released", vec![failing])), PeerHealth::Unhealthy);
+        // One pass after that failure: down one probe ago (a flapping shared outage); two in a
+        // row vouch.
+        let once = ProbeStatus { passes: 1, ..probe("wan", true, true) };
+        assert_eq!(judge(&st("released", vec![once])), PeerHealth::Unhealthy);
+        let twice = ProbeStatus { passes: 2, ..probe("wan", true, true) };
+        assert_eq!(judge(&st("released", vec![twice])), PeerHealth::Healthy);
         // Every required probe counts, tracked or not: a required path down is not ready.
         assert_eq!(
             judge(&st("idle", vec![probe("wan", true, true), probe("dns", false, false)])),

@@ -26,6 +26,7 @@ mod types;
 
 pub use observe::attribute_shared_hold;
 pub use probes::ProbeTally;
+pub use track::PEER_MEASURE_MARGIN;
 pub use types::*;
 
 use std::time::{Duration, Instant};

@@ -30,6 +30,10 @@ use std::time::Duration;
 /// arm, so it cannot vouch for its path until they rose again.)
 pub const PEER_RETRY: Duration = Duration::from_secs(3);
 
+/// How long the peer's backend measurement may take on top of its `reconcile_interval` (a
+/// slow `configctl` or sysctl read, and the hook that starts it).
+pub const PEER_MEASURE_MARGIN: Duration = Duration::from_secs(2);
+
 /// What an [`Action::AskPeer`] in flight was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Question {
@@ -73,6 +77,10 @@ pub(super) struct Track {
     dampening: super::dampen::Dampening,
     /// Withdrawing a tracking demotion needs a MASTER reading taken after the path came back.
     withdraw: Withdraw,
+    /// Whether the last CARP reading had a MASTER (`None`: no reading yet).
+    was_master: Option<bool>,
+    /// When this node last became MASTER from BACKUP.
+    became_master: Option<Instant>,
 }
 
 /// Where the check behind a withdrawal stands (per failback: reset with the episode at arm).
@@ -235,12 +243,18 @@ impl Machine {
         self.tracked().find(|(_, tally)| tally.fell).map(|(i, _)| i)
     }
 
-    /// A fallen probe whose target passed its last attempt is on its way up (not risen yet):
+    /// A fallen probe whose target passed since it fell is on its way up (not risen yet):
     /// demoting a MASTER whose path is already back would move the traffic for nothing (the pair
     /// simulator's finding n1: a peer re-asked every few seconds said yes during the rise). The
-    /// episode stays: a rise ends it, the next failure acts at once.
+    /// episode stays: a rise ends it; failures act again only once `fall` of them are in a row
+    /// (`fails` restarts at every pass). Not at the first one: a path that died again after a
+    /// pass is a new outage, and in a shared one the peer, probing at the same interval, has
+    /// not failed yet after a single failure here, so it would vouch for a dead path (the pair
+    /// simulator's seeds 176, 213: demotions onto a peer whose path had just died too). After
+    /// `fall` of them it has failed at least once, which `judge` sees, as at the first fall.
     fn answering_again(&self, probe: usize) -> bool {
-        self.probes.get(probe).is_some_and(|t| t.passes > 0)
+        let fall = self.cfg.probes.get(probe).map_or(1, |s| s.fall.max(1));
+        self.probes.get(probe).is_some_and(|t| t.passes > 0 || t.fails < fall)
     }
 
     fn is_master(&self) -> bool {
@@ -253,10 +267,28 @@ impl Machine {
         self.track.forced = true;
     }
 
+    /// The peer's answer cannot be trusted before this: CARP moved MASTER here moments ago, most
+    /// often because something demoted the peer (an operator's maintenance mode, another
+    /// plugin's demotion), and its answer carries its last backend measurement, up to its
+    /// `reconcile_interval` old, from before that. Handing the traffic "back" would demote this
+    /// node towards a peer that cannot take it (the pair simulator's seeds 3, 37, 241: an
+    /// answer taken 20 ms after the takeover). Once the peer has measured since, its answer
+    /// shows the demotion.
+    fn peer_settles_at(&self) -> Option<Instant> {
+        self.track.became_master?.checked_add(self.cfg.tracking.peer_settle)
+    }
+
     /// Runs after every step: starts, ends or acts on a down episode.
     pub(super) fn track_step(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.track.forced && self.tracked().all(|(_, t)| t.up) {
             self.track.forced = false;
+        }
+        if !self.carp.is_empty() {
+            let master = self.is_master();
+            if master && self.track.was_master == Some(false) {
+                self.track.became_master = Some(now);
+            }
+            self.track.was_master = Some(master);
         }
         let down = if self.tracking_applies() { self.tracked_down() } else { None };
         let Some(probe) = down else {
@@ -307,6 +339,11 @@ impl Machine {
             return;
         }
         if self.cfg.tracking.peer {
+            if let Some(at) = self.peer_settles_at().filter(|at| now < *at) {
+                // Not a suppression (nothing to record): the question waits a few seconds.
+                self.track.retry_at = Some(at);
+                return;
+            }
             self.track.asking = Some(Question::Track);
             out.push(Action::AskPeer);
         } else {
@@ -456,6 +493,9 @@ impl Machine {
             dampening: self.track.dampening,
             // Per stable stretch of a failback (reset by track_check_withdrawal), not per episode.
             withdraw: self.track.withdraw,
+            // CARP's history, not the episode's.
+            was_master: self.track.was_master,
+            became_master: self.track.became_master,
             ..Track::default()
         };
         self.track = kept;

@@ -515,12 +515,65 @@ fn a_fallen_probe_that_passes_again_is_not_demoted_for_while_it_rises() {
     assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "{:?}", t.m.next_deadline());
     let a = t.at(later).tick();
     assert!(!a.contains(&Action::AskPeer) && !a.contains(&Action::Demote), "{a:?}");
-    // The next failure acts at once (it fell and has not risen since); a pass while that ask is
-    // on its way makes its "yes" demote nothing either.
-    assert!(t.at(later + 1.0).probe(0, false).contains(&Action::AskPeer));
-    t.at(later + 1.5).probe(0, true);
-    assert!(!t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
-    // And a failure after that asks again and demotes on the peer's yes.
+    // The next failure alone does not act: after a pass the path needs `fall` (2) failures in a
+    // row again (a shared outage starting again: the peer has not failed yet either).
+    assert!(t.at(later + 1.0).probe(0, false).is_empty());
+    assert!(t.m.next_deadline().is_none_or(|d| d > t.now), "{:?}", t.m.next_deadline());
+    // The second one asks; a pass while that ask is on its way makes its "yes" demote nothing.
     assert!(t.at(later + 2.0).probe(0, false).contains(&Action::AskPeer));
+    t.at(later + 2.5).probe(0, true);
+    assert!(!t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+    // And `fall` failures after that ask again and demote on the peer's yes.
+    assert!(t.at(later + 3.0).probe(0, false).is_empty());
+    assert!(t.at(later + 4.0).probe(0, false).contains(&Action::AskPeer));
     assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+}
+
+// The pair simulator's seeds 3, 37, 241: CARP moved MASTER here because something demoted the
+// peer, and the peer's answer 20 ms later still carried its measurement from before that. A
+// node that just became MASTER asks once the peer has measured since (`peer_settle`).
+#[test]
+fn after_a_takeover_the_peer_is_asked_only_once_it_has_measured_since() {
+    let mut c = tracked(false, true);
+    c.tracking.peer_settle = secs(7);
+    let mut t = T::booted(c);
+    t.ev(carp(CarpState::Backup));
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    t.at(10.0).tick();
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+    t.at(10.5).ev(carp(CarpState::Master));
+    let a = path_dies(&mut t, 11.0);
+    assert!(!a.contains(&Action::AskPeer), "{a:?}");
+    assert!(suppressed(&a).is_empty(), "a short wait, not a suppression: {a:?}");
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + Duration::from_secs_f64(17.5)));
+    assert!(t.at(17.0).tick().is_empty());
+    assert!(t.at(17.5).tick().contains(&Action::AskPeer));
+    assert!(t.ev(Event::PeerAnswer(PeerHealth::Healthy)).contains(&Action::Demote));
+    // A node that was MASTER all along (no takeover seen) asks at once.
+    let mut t = master(tracked(false, true));
+    assert!(path_dies(&mut t, 20.0).contains(&Action::AskPeer));
+}
+
+// The pair simulator's operator_wins seed 1000: a restart forgot the forced release. Restored
+// from the state file (before Boot), it stands until the tracked probes have risen.
+#[test]
+fn a_forced_release_restored_at_a_restart_still_stands() {
+    let mut t = T::new(tracked(false, true));
+    t.m.restore_track_forced();
+    assert!(t.m.track_forced());
+    let boot = Boot { backend_demoted: Some(false), previous: Some(Phase::Released), ..Default::default() };
+    t.ev(Event::Boot(boot));
+    assert_eq!(t.m.phase(), Phase::Released);
+    t.ev(carp(CarpState::Master));
+    let a = path_dies(&mut t, 20.0);
+    assert_eq!(suppressed(&a), vec![SuppressReason::ForcedRelease], "{a:?}");
+    assert!(!a.contains(&Action::AskPeer));
+    // Risen once, the exemption ends and a new fall is tracked.
+    for s in [30.0, 31.0, 32.0] {
+        t.at(s).probe(0, true);
+    }
+    assert!(!t.m.track_forced());
+    assert!(path_dies(&mut t, 40.0).contains(&Action::AskPeer));
 }

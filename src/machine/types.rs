@@ -517,6 +517,9 @@ pub struct TrackingConfig {
     pub peer: bool,
     /// With a peer: dampening the return after tracking demotions (replaces the flap limit).
     pub dampen: super::dampen::DampenConfig,
+    /// With a peer: how long after this node became MASTER (from BACKUP) the peer's answer may
+    /// still predate the cause (its `reconcile_interval` plus a measurement): see track.rs.
+    pub peer_settle: Duration,
 }
 
 impl Default for TrackingConfig {
@@ -527,6 +530,7 @@ impl Default for TrackingConfig {
             window: Duration::from_secs(3600),
             peer: false,
             dampen: super::dampen::DampenConfig::default(),
+            peer_settle: Duration::ZERO,
         }
     }
 }

@@ -7,7 +7,7 @@ use super::setup::Setup;
 use super::world::Sim;
 use super::{Ms, Violation};
 use crate::machine::dampen::DampenConfig;
-use crate::machine::{Backoff, CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
+use crate::machine::{CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
 
 pub const NO_PREMATURE_TAKEOVER: &str = "no_premature_takeover";
 pub const NO_FALSE_DEMOTION: &str = "no_false_demotion";
@@ -41,6 +41,10 @@ pub(super) struct NodeProps {
     stopped_phase: Option<Phase>,
     /// A `release --force` episode.
     forced_since: Option<Ms>,
+    /// The same episode until the daemon's probes have certainly risen (tracking's liveness).
+    forced_until_risen: Option<Ms>,
+    /// When that last ended: tracking's liveness counts from there, not from before.
+    forced_ended: Ms,
     /// Forced by an operator or by `max_hold_policy = "release"` since the boot.
     forced_this_boot: bool,
     operator_maintenance: bool,
@@ -48,6 +52,7 @@ pub(super) struct NodeProps {
     operator_left: Option<Ms>,
     backend_trouble: bool,
     backend_trouble_end: Ms,
+    backend_trouble_start: Ms,
     peer_trouble: bool,
     peer_trouble_end: Ms,
     reloaded: Ms,
@@ -61,8 +66,20 @@ pub(super) struct NodeProps {
     track_demotions: Vec<Ms>,
     lever_touched: Option<Ms>,
     lever_clear_since: Option<Ms>,
+    /// Since when something demotes the node (`None`: nothing does).
+    lever_set_since: Option<Ms>,
     both_held_since: Option<Ms>,
     mismatch: [Option<Ms>; 4],
+}
+
+impl NodeProps {
+    /// The forced-release episode ends (an operator's hold, a reboot, a reinstall).
+    fn end_forced(&mut self, now: Ms) {
+        if self.forced_until_risen.take().is_some() {
+            self.forced_ended = now;
+        }
+        self.forced_since = None;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -78,10 +95,15 @@ impl Props {
     pub fn fault(&mut self, now: Ms, f: &Fault) {
         let p = &mut self.n[f.node()];
         match *f {
-            Fault::OperatorHold { .. } => p.forced_since = None,
+            Fault::OperatorHold { .. } => p.end_forced(now),
+            // failbackd installed afresh (its state file gone): nothing on the node remembers
+            // the old daemon's forced release any more than after a reboot (where the episode
+            // ends too). The state file carries it across a restart; a reinstall is not one.
+            Fault::FirstStart { .. } => p.end_forced(now),
             Fault::Backend { .. } => {
                 p.backend_trouble = true;
                 p.backend_trouble_end = now;
+                p.backend_trouble_start = now;
             }
             Fault::Peer { .. } => {
                 p.peer_trouble = true;
@@ -96,6 +118,7 @@ impl Props {
     pub fn forced(&mut self, n: usize, now: Ms, overrides: bool) {
         if overrides {
             self.n[n].forced_since = Some(now);
+            self.n[n].forced_until_risen = Some(now);
         }
         self.n[n].forced_this_boot = true;
     }
@@ -122,9 +145,14 @@ impl Props {
         let p = &mut self.n[n];
         p.booting = true;
         p.daemon_this_boot = false;
-        p.forced_since = None;
+        p.end_forced(now);
         p.forced_this_boot = false;
         p.stopped_phase = None;
+        // A failback resumed at a boot is this boot's failback (its ids start again from the
+        // state file, usually cleared: a coincidentally equal id is not the failback of before
+        // the power loss). Keeping the old trigger made a tracking failback of the last boot
+        // out of a `resume` that `max_hold` ends `failed` as designed (seeds 53, 378).
+        p.failback = None;
         p.lever_touched = Some(now);
         p.mismatch = [None; 4];
     }
@@ -224,6 +252,14 @@ impl Sim {
             && node.if_up
             && node.lever.demotion(self.setup.lever) == 0
             && self.path_ok_for(o, self.setup.interval + 100)
+    }
+
+    /// Whether every required target of `n` was healthy for `d` up to the instant `at`.
+    fn path_ok_until(&self, n: usize, at: Ms, d: Ms) -> bool {
+        self.probes_of(n)
+            .iter()
+            .filter(|p| p.required)
+            .all(|p| self.healthy_since(n, p.target, at).is_some_and(|s| s + d <= at))
     }
 
     // ---- record-based checks ----
@@ -385,7 +421,20 @@ impl Sim {
         // `track_without_peer = "demote"` with a peer that could not be asked: the operator's
         // policy, not a judgement of the peer.
         let by_policy = self.last_peer_answer[n] != Some(crate::machine::PeerHealth::Healthy);
-        if !by_policy && !self.can_carry(o) {
+        // A demotion of the peer younger than the telemetry slack is not in its /status yet
+        // (its backend is measured every reconcile_interval; telemetry_truth allows the same
+        // lag), and `judge` can only read that answer: an operator's maintenance or another
+        // plugin's demotion that began seconds before the ask cannot be known. (The node's own
+        // side is fixed: after a takeover it waits for an answer measured since, track.rs.)
+        // Likewise a path that died less than a probe interval ago (seed 399: a 1 s shared
+        // blip that began 1 ms before the ask): the peer's probes cannot have seen it.
+        let iv = self.setup.interval + 100;
+        let node = &self.nodes[o];
+        let demotion_known = node.lever.demotion(self.setup.lever) == 0
+            || self.props.n[o].lever_set_since.is_some_and(|t| t + self.setup.telemetry_slack() > now);
+        let path_known = self.path_ok_for(o, iv) || self.path_ok_until(o, now.saturating_sub(iv), iv);
+        let unknowable = node.powered && node.if_up && demotion_known && path_known;
+        if !by_policy && !unknowable && !self.can_carry(o) {
             let node = &self.nodes[o];
             let detail = format!(
                 "tracking demoted the node towards a peer that cannot carry the traffic (powered {}, CARP {}, demotion {}, path ok {})",
@@ -473,13 +522,25 @@ impl Sim {
         if p.booting && ok {
             p.booting = false;
         }
+        // The forced episode ends when the daemon's probes have risen: `rise` passes, which
+        // take between (rise - 1) and rise intervals after the path came back, by the probes'
+        // phase. operator_wins checks until the earliest (an arm after it may be legitimate),
+        // tracking's liveness is exempt until the latest (seed 1520: ended a pass too early).
+        let risen = self.path_ok_for(n, u64::from(self.setup.rise) * self.setup.interval + 100);
+        let p = &mut self.props.n[n];
         if p.forced_since.is_some() && ok {
             p.forced_since = None;
         }
+        if p.forced_until_risen.is_some() && risen {
+            p.forced_until_risen = None;
+            p.forced_ended = self.now;
+        }
         if !clear {
             p.lever_clear_since = None;
-        } else if p.lever_clear_since.is_none() {
-            p.lever_clear_since = Some(self.now);
+            p.lever_set_since.get_or_insert(self.now);
+        } else {
+            p.lever_set_since = None;
+            p.lever_clear_since.get_or_insert(self.now);
         }
     }
 
@@ -549,7 +610,7 @@ impl Sim {
             .max(p.daemon_started)
             .max(armed)
             .max(p.reloaded)
-            .max(backend_retried_by(p))
+            .max(self.backend_retried(n))
             .max(p.left_failed);
         // Dampening (issue 21): with a peer, the return after a tracking demotion may ask for up
         // to `max_stability` of proven health on top. The penalty is the node's, not the
@@ -588,6 +649,17 @@ impl Sim {
         }
     }
 
+    /// When a call that failed during the last backend trouble has certainly been retried: the
+    /// machine backs off (1 s doubling, at most 30 s: `Backoff`), so the retry in force when
+    /// the backend works again may come up to the trouble's length (+ the first second) later
+    /// (seeds 710, 1445, 1933: a demotion 16-32 s after a 46-75 s backend outage).
+    fn backend_retried(&self, n: usize) -> Ms {
+        let p = &self.props.n[n];
+        let backoff = crate::machine::Backoff::default();
+        let length = p.backend_trouble_end.saturating_sub(p.backend_trouble_start) + 1_000;
+        p.backend_trouble_end + length.min(backoff.max.as_millis() as u64)
+    }
+
     /// liveness (2): a MASTER whose tracked path is down is demoted when the peer can take over.
     fn check_tracking(&mut self, n: usize) {
         let s = &self.setup;
@@ -599,7 +671,7 @@ impl Sim {
         }
         let now = self.now;
         let p = &self.props.n[n];
-        if p.forced_since.is_some() || p.backend_trouble {
+        if p.forced_until_risen.is_some() || p.backend_trouble {
             return;
         }
         let window = s.window;
@@ -629,9 +701,10 @@ impl Sim {
             down + self.fall_window(),
             peer_able,
             p.master_since.unwrap_or(now),
+            p.forced_ended,
             p.daemon_started,
             p.reloaded,
-            backend_retried_by(p),
+            self.backend_retried(n),
         ]
         .into_iter()
         .max()
@@ -713,13 +786,4 @@ impl Sim {
             }
         }
     }
-}
-
-/// When a daemon learns that its backend works again: at its next retry, which its backoff may
-/// have pushed up to `Backoff::max` after the world recovered (machine::Backoff).
-fn backend_retried_by(p: &NodeProps) -> Ms {
-    if p.backend_trouble_end == 0 {
-        return 0; // never in trouble
-    }
-    p.backend_trouble_end + Backoff::default().max.as_millis() as u64
 }

@@ -259,6 +259,28 @@ pub fn t2() -> Script {
         .fault(100 * SECOND, Fault::OperatorMaintenance { node: A, for_ms: MINUTE })
 }
 
+/// Found by random seeds (seed 1000): D5's fix kept the forced release in memory only, so a
+/// restart of the daemon during the outage forgot it and tracking armed again once the probe
+/// fell, undoing the operator's `release --force`.
+pub fn k1() -> Script {
+    pair(Setup::default(), OPERATOR_WINS)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+        .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
+        .fault(120 * SECOND, Fault::Restart { node: A })
+}
+
+/// Found by random seeds (seed 378): the first write after a restart had no record to keep a
+/// resumed failback's trigger from, so it wrote `resume`; a second restart then no longer knew
+/// that tracking had started it, and `max_hold` ended it `failed` for good (D10 across two
+/// restarts).
+pub fn k2() -> Script {
+    let setup = Setup { max_hold: 100 * SECOND, ..Setup::default() };
+    pair(setup, LIVENESS)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 200 * SECOND)
+        .fault(90 * SECOND, Fault::Restart { node: A })
+        .fault(170 * SECOND, Fault::Restart { node: A })
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
     Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
@@ -295,4 +317,6 @@ pub const ALL: &[Scenario] = &[
         property: TELEMETRY_TRUTH,
         script: t2,
     },
+    Scenario { name: "k1_restart_forgets_a_forced_release", property: OPERATOR_WINS, script: k1 },
+    Scenario { name: "k2_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: k2 },
 ];

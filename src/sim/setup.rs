@@ -221,6 +221,7 @@ impl Setup {
                 window: ms(self.window),
                 peer: self.peer,
                 dampen: crate::machine::dampen::DampenConfig::default(),
+                peer_settle: ms(self.reconcile) + crate::machine::PEER_MEASURE_MARGIN,
             },
         }
     }

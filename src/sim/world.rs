@@ -639,8 +639,14 @@ impl Sim {
         let (boot, decision) = boot::boot_event(&found, &system, StartMode::Auto, held, now, mono);
         let probes = self.nodes[n].probes.clone();
         let mut m = Machine::new(self.setup.machine(n, &probes), now);
+        // daemon::boot_facts: a restart starts from the record on disk (`carry::record` keeps a
+        // resumed failback's trigger from it).
+        let mut persisted = None;
         if let Found::File(p) = &found {
             carry::carry_over(&mut m, p, decision.kind, self.clocks(n));
+            if decision.kind == boot::StartKind::Restart {
+                persisted = Some(p.clone());
+            }
         }
         self.nodes[n].proc = Some(Proc {
             gen,
@@ -649,7 +655,7 @@ impl Sim {
             pgen: 0,
             observing: false,
             last_measured: measured,
-            persisted: None,
+            persisted,
             deadline: None,
             reconcile_origin: self.now,
             rgen: 0,
@@ -678,6 +684,10 @@ impl Sim {
         (node.lever.demotion(self.setup.lever) as u64) << 16
             | owner << 8
             | u64::from(l.marker) << 7
+            // A failing backend measures nothing: its recovery must wake a sleeping reconcile
+            // (seed 1638: the peer's /status kept a measurement from before the operator left
+            // maintenance mode for ever, and the peer was judged unhealthy).
+            | u64::from(node.backend_failing) << 15
             | u64::from(node.if_up) << 6
             | u64::from(node.powered) << 5
             | node.carp as u64
@@ -776,10 +786,14 @@ impl Sim {
         self.step(n, Event::Probe { probe: idx, ok });
         let Some(p) = self.nodes[n].proc.as_ref().filter(|p| p.gen == gen && p.pgen == pgen) else { return };
         let Some(def) = p.probes.get(idx) else { return };
-        // Another result like this one changes nothing once the tally is up (passes) or has
-        // fallen (failures); a tally not known yet (after a start, an arm or a reload) still
-        // counts failures towards its fall.
-        let saturated = p.m.probe(idx).is_some_and(|t| if ok { t.up } else { t.fell });
+        // Saturated: one more identical result changes nothing. A pass once up with two passes
+        // in a row (`judge` vouches only then); a failure once it fell *and* `fall` failures
+        // are in a row (a fallen probe that passed again counts its failures anew before
+        // tracking acts, and a tally that has not risen yet is not down until it fell).
+        let fall = p.m.config().probes.get(idx).map_or(1, |s| s.fall.max(1));
+        let saturated =
+            p.m.probe(idx)
+                .is_some_and(|t| if ok { t.up && t.passes >= 2 } else { t.fell && t.fails >= fall });
         let iv = self.setup.interval;
         let mut next = attempt + iv;
         if saturated && self.healthy(n, def.target, next) == ok {
