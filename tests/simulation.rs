@@ -111,4 +111,5 @@ scenario! {
     scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",
     scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",
     scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
+    scenario_n3_reinstalled_during_a_hold_it_cannot_see => "n3_reinstalled_during_a_hold_it_cannot_see",
 }
