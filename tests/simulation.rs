@@ -14,7 +14,8 @@ const CI_HOURS: u64 = 6;
 /// The properties the code on main satisfies over the CI seeds. The others still fail on some
 /// random seeds (docs/simulation.md, "Open findings"); `cargo run --release --example simulate
 /// -- --seeds 1000` lists them. Add a property here when its findings are fixed.
-const CI_PROPERTIES: [&str; 3] = [props::NO_PREMATURE_TAKEOVER, props::OPERATOR_WINS, props::NEVER_BOTH_HELD];
+const CI_PROPERTIES: [&str; 4] =
+    [props::NO_PREMATURE_TAKEOVER, props::OPERATOR_WINS, props::NEVER_BOTH_HELD, props::NO_FALSE_DEMOTION];
 
 fn check(script: Script) {
     let r = sim::run(&script);
@@ -116,4 +117,5 @@ scenario! {
     scenario_t2_service_status_hold_under_operator_maintenance => "t2_service_status_hold_under_operator_maintenance",
     scenario_k1_restart_forgets_a_forced_release => "k1_restart_forgets_a_forced_release",
     scenario_k2_second_restart_forgets_a_tracking_failback => "k2_second_restart_forgets_a_tracking_failback",
+    scenario_n3_reinstalled_during_a_hold_it_cannot_see => "n3_reinstalled_during_a_hold_it_cannot_see",
 }

@@ -54,6 +54,11 @@ pub struct Machine {
     last_outcome: Option<Outcome>,
     /// Id of the last failback that ended, so ids keep counting up.
     ended_failbacks: u64,
+    /// Started idle on a backend that cannot show failbackd's hold (a `command` backend without
+    /// `state`; OPNsense `service_status` with the shared bit set): a hold left by a previous
+    /// installation may be in place. It is lifted (the idempotent promote) once every required
+    /// probe is up, as a failback would; a running MASTER is never demoted for it.
+    unseen_hold: bool,
     track: track::Track,
 }
 
@@ -110,6 +115,7 @@ impl Machine {
             carp_relearn: Default::default(),
             last_outcome: None,
             ended_failbacks: 0,
+            unseen_hold: false,
             track: track::Track::default(),
         }
     }
@@ -298,6 +304,9 @@ impl Machine {
     fn on_boot(&mut self, now: Instant, boot: Boot, out: &mut Vec<Action>) {
         self.backend.demoted = boot.backend_demoted;
         self.ended_failbacks = boot.last_failback;
+        // A first start (or a restart from idle) that cannot see its lever: failbackd reinstalled
+        // during a hold leaves that hold with nobody to lift it.
+        self.unseen_hold = boot.backend_demoted.is_none() && boot.previous == Some(Phase::Idle);
         let resume = match boot.previous {
             Some(Phase::Failed) if boot.backend_demoted != Some(false) => {
                 // The failback already ended as failed; stay loud and demoted.
@@ -567,7 +576,10 @@ impl Machine {
 
     /// Issues the backend call the current phase needs, if it is not already in place.
     fn reconcile_backend(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let want = self.phase.wants_demoted();
+        let want = match self.phase.wants_demoted() {
+            None if self.unseen_hold && self.phase == Phase::Idle && self.all_required_up() => Some(false),
+            want => want,
+        };
         let b = &mut self.backend;
         if want.is_none() || b.demoted == want {
             // Nothing to (re)try: a retry left armed would be a deadline that is always due.

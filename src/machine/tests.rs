@@ -224,6 +224,36 @@ fn restart_from_a_landed_hold_the_backend_cannot_measure_resumes_it() {
     assert_eq!(started(&a), Some(Trigger::Resume));
 }
 
+// Liveness (issue 18): failbackd reinstalled during a hold (no state file) on a backend that
+// cannot show its hold: nobody would ever lift it. The idempotent promote lifts it once the
+// required probes are up, as a failback would; the node is never demoted for it.
+#[test]
+fn a_first_start_that_cannot_see_its_lever_promotes_once_the_probes_are_up() {
+    let mut t = T::new(cfg());
+    let a =
+        t.ev(Event::Boot(Boot { backend_demoted: None, previous: Some(Phase::Idle), ..Default::default() }));
+    assert!(a.is_empty(), "{a:?}");
+    assert!(!t.at(1.0).probe(0, true).contains(&Action::Promote), "not up yet");
+    let a = t.at(2.0).probe(0, true);
+    assert!(a.contains(&Action::Promote), "{a:?}");
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!(t.m.phase(), Phase::Idle);
+    t.at(2.1).ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert!(t.at(3.0).probe(0, true).is_empty(), "once is enough");
+}
+
+#[test]
+fn a_first_start_that_sees_its_lever_off_promotes_nothing() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot {
+        backend_demoted: Some(false),
+        previous: Some(Phase::Idle),
+        ..Default::default()
+    }));
+    t.at(1.0).probe(0, true);
+    assert!(!t.at(2.0).probe(0, true).contains(&Action::Promote));
+}
+
 #[test]
 fn restart_after_failed_stays_failed_and_demoted() {
     let mut t = T::new(cfg());

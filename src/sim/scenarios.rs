@@ -202,6 +202,22 @@ pub fn d18() -> Script {
     pair(Setup::default(), TELEMETRY_TRUTH).fault(60 * SECOND, Fault::Restart { node: A })
 }
 
+/// Found by random seeds: failbackd reinstalled (no state file) during a hold, on a backend that
+/// cannot show failbackd's hold (`command` without `state`): the new daemon is idle and nobody
+/// ever lifts the old hold.
+pub fn n3() -> Script {
+    let setup = Setup {
+        lever: Lever::SysctlBlind,
+        tracking: Tracking::Off,
+        max_hold: 30 * MINUTE,
+        ..Setup::default()
+    };
+    pair(setup, LIVENESS)
+        .fault(30 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .outage(BOTH_A, Some(WAN), 30 * SECOND, 12 * MINUTE)
+        .fault(11 * MINUTE, Fault::FirstStart { node: A })
+}
+
 /// Found by random seeds on main after the fixes (docs/simulation.md, open findings): tracking
 /// demotes a MASTER whose tracked path is back and passing, because its probe has not risen yet
 /// when the peer turns healthy (rise 6: passes for 5 s before "up").
@@ -319,4 +335,5 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario { name: "k1_restart_forgets_a_forced_release", property: OPERATOR_WINS, script: k1 },
     Scenario { name: "k2_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: k2 },
+    Scenario { name: "n3_reinstalled_during_a_hold_it_cannot_see", property: LIVENESS, script: n3 },
 ];
