@@ -105,6 +105,7 @@ fn config(policy: MaxHoldPolicy, hold_on_boot: bool) -> MachineConfig {
         ],
         backoff: Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(4) },
         tracking: TrackingConfig { peer: true, max_demotions: 2, ..TrackingConfig::default() },
+        shared_lever: false,
     }
 }
 
@@ -246,6 +247,7 @@ fn run(
                     carp_seq: m.carp_seq(),
                     held: real,
                     foreign: false,
+                    also_ours: false,
                     carp: None,
                 })
             }
@@ -260,6 +262,7 @@ fn run(
                         carp_seq: m.carp_seq(),
                         held: None,
                         foreign: false,
+                        also_ours: false,
                         carp,
                     })
                 }
@@ -321,6 +324,7 @@ fn run(
             carp_seq: m.carp_seq(),
             held: None,
             foreign: false,
+            also_ours: false,
             carp: None,
         });
         let a = m.step(now, ev.clone());
@@ -374,7 +378,7 @@ fn run_on(
 fn stale(m: &Machine, old: (u64, u64), held: Option<bool>, carp: Option<Vec<CarpReading>>) -> Event {
     let backend_seq = if old.0 == m.backend_seq() { m.backend_seq().wrapping_sub(1) } else { old.0 };
     let carp_seq = if old.1 == m.carp_seq() { m.carp_seq().wrapping_sub(1) } else { old.1 };
-    Event::Observed(Observed { backend_seq, carp_seq, held, foreign: false, carp })
+    Event::Observed(Observed { backend_seq, carp_seq, held, foreign: false, also_ours: false, carp })
 }
 
 fn boot() -> impl Strategy<Value = Boot> {

@@ -111,5 +111,6 @@ scenario! {
     scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
     scenario_t1_simultaneous_boot_master_while_both_held => "t1_simultaneous_boot_master_while_both_held",
     scenario_t3_simultaneous_boot_without_a_peer_to_ask => "t3_simultaneous_boot_without_a_peer_to_ask",
+    scenario_t4_service_status_another_checks_bit_at_arm => "t4_service_status_another_checks_bit_at_arm",
     scenario_t2_service_status_hold_under_operator_maintenance => "t2_service_status_hold_under_operator_maintenance",
 }

@@ -58,8 +58,11 @@ impl Machine {
             return;
         }
         if foreign {
-            // Someone else's hold: relied upon while holding, left alone after the release.
-            if wanted == Some(true) {
+            // Someone else's hold: relied upon while holding, left alone after the release. On a
+            // shared lever only when failbackd's own part is measured in place too: another
+            // check's bit is not failbackd's hold (and was attributed by the phase of the
+            // reading's start), so failbackd demotes (an evaluation with its check failing).
+            if wanted == Some(true) && (!self.cfg.shared_lever || obs.also_ours) {
                 self.backend.demoted = Some(true);
             }
             return;

@@ -426,6 +426,30 @@ fn the_bit_is_ours_while_holding_and_maintenance_is_always_foreign() {
     assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![true]));
 }
 
+/// On a shared lever, another check's bit found while the phase wants the hold (read before the
+/// arm: attributed as foreign) is not failbackd's hold: it demotes (an evaluation that counts its
+/// own failing check) instead of relying on it. A lever with one flag (maintenance mode) relies.
+#[test]
+fn a_shared_lever_does_not_rely_on_another_checks_bit() {
+    for shared_lever in [true, false] {
+        let mut t = T::booted(MachineConfig { shared_lever, ..cfg() });
+        t.at(1.0).probe(0, true);
+        t.at(2.0).probe(0, true);
+        t.at(10.0).tick();
+        t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+        assert_eq!(t.m.phase(), Phase::Released);
+        t.ev(carp(CarpState::Master));
+        // The reading that finds the BACKUP (it arms) was attributed in `released`: the bit is
+        // another check's.
+        let Event::Observed(o) = shared(&t, true, false) else { unreachable!() };
+        let carp = Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state: CarpState::Backup }]);
+        let a = t.at(20.0).ev(Event::Observed(Observed { carp, ..o }));
+        assert!(t.m.phase().is_holding());
+        assert_eq!(a.contains(&Action::Demote), shared_lever, "shared {shared_lever}: {a:?}");
+        assert!(!t.m.own_hold() || !shared_lever);
+    }
+}
+
 /// An operator's maintenance on top of failbackd's own hold (the bit, its check failing): two
 /// facts, both reported: the hold is failbackd's and a foreign one is there as well. The
 /// operator leaving maintenance leaves failbackd's hold in place (no drift); without the bit,

@@ -35,6 +35,7 @@ pub(super) fn cfg() -> MachineConfig {
         ],
         backoff: Backoff { initial: secs(1), max: secs(8) },
         tracking: TrackingConfig::default(),
+        shared_lever: false,
     }
 }
 

@@ -222,6 +222,7 @@ impl Setup {
                 peer: self.peer,
                 dampen: crate::machine::dampen::DampenConfig::default(),
             },
+            shared_lever: self.lever == Lever::ServiceStatus,
         }
     }
 
