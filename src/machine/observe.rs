@@ -38,6 +38,8 @@ impl Machine {
         self.backend.awaiting_observation = false;
         let Some(held) = obs.held else { return };
         let foreign = held && obs.foreign;
+        // The hold last measured was someone else's alone: its going away is theirs, not drift.
+        let was_foreign_only = self.backend.foreign && !self.backend.also_ours;
         self.backend.also_ours = foreign && obs.also_ours;
         if foreign != self.backend.foreign {
             self.backend.foreign = foreign;
@@ -65,6 +67,10 @@ impl Machine {
             if wanted == Some(true) && (!self.cfg.shared_lever || obs.also_ours) {
                 self.backend.demoted = Some(true);
             }
+            return;
+        }
+        if was_foreign_only && !held {
+            self.backend.demoted = Some(false);
             return;
         }
         let direction = if held { Drift::Added } else { Drift::Removed };

@@ -397,7 +397,9 @@ fn another_checks_bit_while_released_is_foreign_and_left_alone() {
     assert_eq!(t.m.phase(), Phase::Released);
 }
 
-/// D9: while idle the bit is never failbackd's (its check passes): not adopted as a hold.
+/// D9: while idle the bit is never failbackd's (its check passes): not adopted as a hold; and
+/// when it goes away (the other check passes again), that is no drift of failbackd's hold (the
+/// first reading after the start found only the other check's bit).
 #[test]
 fn another_checks_bit_while_idle_is_not_adopted() {
     let mut c = cfg();
@@ -407,6 +409,10 @@ fn another_checks_bit_while_idle_is_not_adopted() {
     let a = t.ev(shared(&t, true, false));
     assert_eq!((t.m.phase(), started(&a)), (Phase::Idle, None), "{a:?}");
     assert!(t.m.foreign_hold());
+    t.at(30.0);
+    let a = t.ev(shared(&t, false, false));
+    assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![false]));
+    assert_eq!(t.m.backend_demoted(), Some(false));
 }
 
 /// D9: while failbackd holds, the bit is its own (its check fails); an operator's maintenance
