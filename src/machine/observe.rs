@@ -36,7 +36,16 @@ impl Machine {
             return; // a call overtook this reading: its result is the newer fact
         }
         self.backend.awaiting_observation = false;
-        let Some(held) = obs.held else { return };
+        let Some(held) = obs.held else {
+            self.backend.unreadable = true;
+            return;
+        };
+        if std::mem::take(&mut self.backend.unreadable) && self.backend.failures > 0 {
+            // The backend answers again after failing calls and failing readings: retry now,
+            // not at the end of a backoff that grew while it was away (at most one call per
+            // reading, so a backend that reads but still cannot act is not hammered).
+            self.backend.retry_at = None;
+        }
         let foreign = held && obs.foreign;
         // The hold last measured was someone else's alone: its going away is theirs, not drift.
         let was_foreign_only = self.backend.foreign && !self.backend.also_ours;
