@@ -57,8 +57,11 @@ impl Machine {
         let wanted = self.phase.wants_demoted();
         let Some(known) = self.backend.demoted else {
             // The first reading of a state nobody knew (a backend that could not tell at start,
-            // or a new one after a reload): a fact learned, not a change.
-            self.backend.demoted = Some(held);
+            // or a new one after a reload): a fact learned, not a change. On a shared lever
+            // someone else's part alone is not failbackd's hold: a failback armed later demotes
+            // (an evaluation that counts failbackd's check) instead of taking it for its own.
+            let others_only = self.cfg.shared_lever && foreign && !obs.also_ours;
+            self.backend.demoted = Some(held && !others_only);
             self.adopt_found_hold(now, held, foreign, out);
             return;
         };

@@ -456,6 +456,20 @@ fn a_shared_lever_does_not_rely_on_another_checks_bit() {
     }
 }
 
+/// On a shared lever, the first reading after a start that finds only another check's bit does
+/// not make failbackd's hold "in place": a failback armed later demotes (seed 720).
+#[test]
+fn a_shared_lever_first_reading_of_another_checks_bit_is_not_our_hold() {
+    for shared_lever in [true, false] {
+        let mut t = T::new(MachineConfig { hold_on_boot: false, shared_lever, ..cfg() });
+        t.ev(Event::Boot(Boot { previous: None, backend_demoted: None, ..Default::default() }));
+        t.ev(shared(&t, true, false));
+        assert!(t.m.foreign_hold());
+        let a = t.at(30.0).ev(Event::ManualHold);
+        assert_eq!(a.contains(&Action::Demote), shared_lever, "shared {shared_lever}: {a:?}");
+    }
+}
+
 /// An operator's maintenance on top of failbackd's own hold (the bit, its check failing): two
 /// facts, both reported: the hold is failbackd's and a foreign one is there as well. The
 /// operator leaving maintenance leaves failbackd's hold in place (no drift); without the bit,
