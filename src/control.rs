@@ -108,18 +108,9 @@ pub async fn serve(
     cancel: CancellationToken,
     tracker: tokio_util::task::TaskTracker,
 ) {
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "control socket accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, _)) =
+        crate::server::next_connection(&cancel, "control socket", || listener.accept()).await
+    {
         let queue = queue.clone();
         let dropped = dropped.clone();
         // Tracked, so a shutdown lets a request in progress get its answer.

@@ -169,6 +169,31 @@ impl Body for TrackedBody {
     }
 }
 
+/// The next accepted connection, or `None` once `cancel` fires. A failed accept (EMFILE, a
+/// connection reset before it was taken) is logged and retried after 100 ms instead of spinning
+/// or ending the server; shared by the HTTP and control listeners.
+pub(crate) async fn next_connection<S, A, F>(
+    cancel: &CancellationToken,
+    what: &str,
+    mut accept: impl FnMut() -> F,
+) -> Option<(S, A)>
+where
+    F: std::future::Future<Output = std::io::Result<(S, A)>>,
+{
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return None,
+            accepted = accept() => match accepted {
+                Ok(conn) => return Some(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, listener = what, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
 /// Serves until `cancel`. The listener is bound by the caller (tests bind port 0).
 pub async fn serve(
     listener: TcpListener,
@@ -177,18 +202,7 @@ pub async fn serve(
     tracker: tokio_util::task::TaskTracker,
 ) {
     let slots = Arc::new(Mutex::new(Slots::default()));
-    loop {
-        let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "http accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, _)) = next_connection(&cancel, "http", || listener.accept()).await {
         let admitted = slots.lock().unwrap_or_else(PoisonError::into_inner).admit();
         let Some((id, busy, evict)) = admitted else {
             tracing::debug!("http: every connection is busy; closing a new one");

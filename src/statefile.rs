@@ -40,6 +40,14 @@ pub struct Persisted {
     /// restart does not forget it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_demotions_mono_ms: Vec<u64>,
+    /// The same demotions as Unix time: all a reboot leaves of them (a persistent state file
+    /// after a power loss; [`crate::daemon::carry`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_demotions_unix: Vec<f64>,
+    /// A forced release (`release --force`, `max_hold_policy = "release"`) whose exemption from
+    /// tracking is still in force: a restart keeps the operator's decision.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub track_forced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +73,8 @@ impl Persisted {
             failback: None,
             last_failback: 0,
             track_demotions_mono_ms: Vec::new(),
+            track_demotions_unix: Vec::new(),
+            track_forced: false,
         }
     }
 
@@ -124,6 +134,8 @@ mod tests {
             }),
             last_failback: 7,
             track_demotions_mono_ms: vec![3, 4],
+            track_demotions_unix: vec![1.5e9, 1.6e9],
+            track_forced: true,
         }
     }
 

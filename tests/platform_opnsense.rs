@@ -220,30 +220,8 @@ fn service_status(f: &Fakes) {
 async fn service_status_mode_holds_from_boot_and_releases_without_touching_config_xml() {
     let f = Fakes::new();
     f.set_demotion(240); // a down interface: not ours, must survive
-    let dir = tempfile::tempdir().unwrap();
-    let go = dir.path().join("go");
-    let body = format!(
-        "hold_on_boot = true\nmin_hold = \"0s\"\nstable_for = \"300ms\"\nmax_hold = \"5m\"\n\
-         [backend]\ntype = \"opnsense\"\nconfigctl = {:?}\nifconfig = {:?}\n\
-         [[probe]]\nname = \"gate\"\ntype = \"command\"\ncommand = [\"test\", \"-f\", {:?}]\n\
-         interval = \"100ms\"\nrise = 1\nfall = 1\n",
-        f.configctl(),
-        f.ifconfig(),
-        go.to_str().unwrap()
-    );
-    // The config `failbackd ready` reads: same socket and state file as the daemon below
-    // (tests/support puts them at control.sock and state.json in its dir).
-    let ready_conf = f.path("failbackd.toml");
-    std::fs::write(
-        &ready_conf,
-        format!(
-            "control_socket = {:?}\nstate_file = {:?}\n{body}",
-            dir.path().join("control.sock"),
-            dir.path().join("state.json")
-        ),
-    )
-    .unwrap();
-    install_check(&f, &ready_conf);
+    let c = service_status_config(&f, true, "300ms", "5s");
+    let ready_conf = c.ready_conf.clone();
 
     // Early boot (rc.syshook.d/early/90-carp): no daemon, no state file, hold_on_boot.
     assert_eq!(ready(&ready_conf), 1);
@@ -251,7 +229,7 @@ async fn service_status_mode_holds_from_boot_and_releases_without_touching_confi
     assert_eq!(f.demotion(), 240 + BIT, "the node must come up demoted");
 
     // The daemon starts (start/20-freebsd), finds the hold and keeps it.
-    let d = support::TestDaemon::start_in(dir, &body, Default::default()).await;
+    let (d, go) = c.start().await;
     d.wait_phase("probing", LIMIT).await;
     assert_eq!(ready(&ready_conf), 1, "held while probing");
     service_status(&f); // anyone re-evaluating meanwhile keeps the bit
@@ -295,14 +273,28 @@ async fn two_concurrent_maintenance_demotes_toggle_once() {
     assert!(f.maintenance() && marker(&f));
 }
 
-/// A daemon in `service_status` mode with failbackd's real check installed (measuring every
-/// 100 ms); the probe passes once `go` exists.
-async fn service_status_daemon(f: &Fakes, hold_on_boot: bool) -> (support::TestDaemon, std::path::PathBuf) {
+/// A `service_status` daemon's configuration, with failbackd's real check installed; the probe
+/// passes once `go` exists. `ready_conf` is the file `failbackd ready` reads: the daemon's
+/// settings plus its socket and state file (tests/support puts them at control.sock and
+/// state.json in `dir`).
+struct ServiceStatusConfig {
+    dir: tempfile::TempDir,
+    body: String,
+    ready_conf: std::path::PathBuf,
+    go: std::path::PathBuf,
+}
+
+fn service_status_config(
+    f: &Fakes,
+    hold_on_boot: bool,
+    stable_for: &str,
+    reconcile: &str,
+) -> ServiceStatusConfig {
     let dir = tempfile::tempdir().unwrap();
     let go = dir.path().join("go");
     let body = format!(
-        "hold_on_boot = {hold_on_boot}\nmin_hold = \"0s\"\nstable_for = \"100ms\"\nmax_hold = \"5m\"\n\
-         reconcile_interval = \"100ms\"\n\
+        "hold_on_boot = {hold_on_boot}\nmin_hold = \"0s\"\nstable_for = \"{stable_for}\"\nmax_hold = \"5m\"\n\
+         reconcile_interval = \"{reconcile}\"\n\
          [backend]\ntype = \"opnsense\"\nconfigctl = {:?}\nifconfig = {:?}\n\
          [[probe]]\nname = \"gate\"\ntype = \"command\"\ncommand = [\"test\", \"-f\", {:?}]\n\
          interval = \"100ms\"\nrise = 1\nfall = 1\n",
@@ -321,8 +313,20 @@ async fn service_status_daemon(f: &Fakes, hold_on_boot: bool) -> (support::TestD
     )
     .unwrap();
     install_check(f, &ready_conf);
-    let d = support::TestDaemon::start_in(dir, &body, Default::default()).await;
-    (d, go)
+    ServiceStatusConfig { dir, body, ready_conf, go }
+}
+
+impl ServiceStatusConfig {
+    async fn start(self) -> (support::TestDaemon, std::path::PathBuf) {
+        let d = support::TestDaemon::start_in(self.dir, &self.body, Default::default()).await;
+        (d, self.go)
+    }
+}
+
+/// A daemon in `service_status` mode with failbackd's real check installed (measuring every
+/// 100 ms); the probe passes once `go` exists.
+async fn service_status_daemon(f: &Fakes, hold_on_boot: bool) -> (support::TestDaemon, std::path::PathBuf) {
+    service_status_config(f, hold_on_boot, "100ms", "100ms").start().await
 }
 
 /// Another plugin's check in rc.carp_service_status.d that fails while `other.fail` exists.

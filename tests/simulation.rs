@@ -14,7 +14,7 @@ const CI_HOURS: u64 = 6;
 /// The properties the code on main satisfies over the CI seeds. The others still fail on some
 /// random seeds (docs/simulation.md, "Open findings"); `cargo run --release --example simulate
 /// -- --seeds 1000` lists them. Add a property here when its findings are fixed.
-const CI_PROPERTIES: [&str; 2] = [props::NO_PREMATURE_TAKEOVER, props::OPERATOR_WINS];
+const CI_PROPERTIES: [&str; 3] = [props::NO_PREMATURE_TAKEOVER, props::OPERATOR_WINS, props::NEVER_BOTH_HELD];
 
 fn check(script: Script) {
     let r = sim::run(&script);
@@ -93,6 +93,7 @@ scenario! {
     scenario_d3_reload_repointing_a_tracked_probe => "d3_reload_repointing_a_tracked_probe",
     scenario_d4_optional_tracked_probe_blocks_demotion => "d4_optional_tracked_probe_blocks_demotion",
     scenario_d5_forced_release_undone_by_tracking => "d5_forced_release_undone_by_tracking",
+    scenario_d5_forced_release_across_a_restart => "d5_forced_release_across_a_restart",
     scenario_d6_peer_busy_after_failback_waits_30s => "d6_peer_busy_after_failback_waits_30s",
     scenario_d7_maintenance_mode_reboot_during_hold => "d7_maintenance_mode_reboot_during_hold",
     scenario_d8_blind_backend_restart_while_releasing => "d8_blind_backend_restart_while_releasing",
@@ -103,12 +104,13 @@ scenario! {
     scenario_d13_peer_in_operator_maintenance => "d13_peer_in_operator_maintenance",
     scenario_d14_master_while_held_is_not_peer_lost => "d14_master_while_held_is_not_peer_lost",
     scenario_d15_flap_limit_across_restart => "d15_flap_limit_across_restart",
+    scenario_d15_flap_limit_across_power_loss => "d15_flap_limit_across_power_loss",
     scenario_d16_peer_pointing_at_itself => "d16_peer_pointing_at_itself",
-    #[ignore = "D17 not fixed: writes are counted and rate-limited now, but a restart still resumes the stale file's hold"]
     scenario_d17_unwritable_state_file_then_restart => "d17_unwritable_state_file_then_restart",
     scenario_d18_not_master_suppression_at_start => "d18_not_master_suppression_at_start",
     scenario_n1_tracking_demotes_a_probe_passing_again => "n1_tracking_demotes_a_probe_passing_again",
     scenario_n2_judge_ignores_untracked_required_probes => "n2_judge_ignores_untracked_required_probes",
+    scenario_f1_failed_node_with_its_path_back_stays_held => "f1_failed_node_with_its_path_back_stays_held",
     scenario_t1_simultaneous_boot_master_while_both_held => "t1_simultaneous_boot_master_while_both_held",
     scenario_t3_simultaneous_boot_without_a_peer_to_ask => "t3_simultaneous_boot_without_a_peer_to_ask",
     scenario_t4_service_status_another_checks_bit_at_arm => "t4_service_status_another_checks_bit_at_arm",

@@ -17,8 +17,8 @@
 # - Alertmanager (clustering off) runs the route's group_by and the inhibit_rules of the example in
 #   docs/runbook.md#alertmanager (read from between its alertmanager-example markers, so the
 #   documented example is the tested one), with group_wait 1s, group_interval 1s,
-#   repeat_interval 1h and one receiver: a webhook at a python3 http.server in this script that
-#   appends every POST body, one JSON document a line, to a file.
+#   repeat_interval 1h and one receiver: a webhook (tools/lib/webhook.py, a python3 http.server)
+#   that appends every POST body, one JSON document a line, to a file.
 #
 # Asserts: exactly one FailbackFailed notification (status firing, one alert) arrives within a
 # bounded time, with labels alertname=FailbackFailed, severity=critical, job=failbackd, pair,
@@ -44,9 +44,6 @@ JOB=failbackd
 GROUP_INTERVAL=1         # seconds, as in the Alertmanager route below
 QUIET_INTERVALS=8        # group intervals to wait after the first notification
 NOTIFY_TIMEOUT=60        # seconds from failbackd's start to the first notification
-prometheus_bin=${PROMETHEUS:-prometheus}
-alertmanager_bin=${ALERTMANAGER:-prometheus-alertmanager}
-failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 log() { printf 'alertmanager_e2e: %s\n' "$*" >&2; }
 # shellcheck source=tools/lib/harness.sh
@@ -55,185 +52,38 @@ source "${repo}/tools/lib/harness.sh"
 require_tools "apt-get install -y prometheus prometheus-alertmanager python3" "${prometheus_bin}" "${alertmanager_bin}" python3
 ensure_failbackd
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/failbackd-am-e2e.XXXXXX")
-pids=()
-summary_printed=0
-cleanup() {
-    local rc=$?
-    if ((rc != 0 && summary_printed == 0)); then
-        echo "alertmanager e2e: ${passed:-0} passed, $((${failed:-0} + 1)) failed (setup failed: see the messages above)"
-    fi
-    stop_started
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-check() { # check OK|FAIL WHAT [DETAIL]
-    if [[ $1 == OK ]]; then
-        passed=$((passed + 1))
-        printf '  ok    %s%s\n' "$2" "${3:+: $3}"
-    else
-        failed=$((failed + 1))
-        printf '  FAIL  %s%s\n' "$2" "${3:+: $3}"
-    fi
-}
-finish() {
-    echo "alertmanager e2e: ${passed} passed, ${failed} failed"
-    summary_printed=1
-    log "took $((SECONDS - t_begin))s"
-    ((failed == 0)) || exit 1
-    exit 0
-}
-t_begin=${SECONDS}
-
-read -r fb_port prom_port am_port hook_port < <(free_ports 4)
-if [[ -z ${hook_port:-} ]]; then
-    log "could not pick free ports"
-    exit 1
-fi
+harness_begin am-e2e "alertmanager e2e"
+pick_ports 4
+read -r fb_port prom_port am_port hook_port <<<"${ports[*]}"
 fb_addr=127.0.0.1:${fb_port}
-prom_url=http://127.0.0.1:${prom_port}
-am_url=http://127.0.0.1:${am_port}
-notifications=${tmp}/notifications.jsonl
-: >"${notifications}"
 
 # notes ALERTNAME STATUS: how many notifications with that status carry an alert ALERTNAME.
-notes() {
-    python3 - "${notifications}" "$1" "$2" <<'PY'
-import json, sys
-path, name, status = sys.argv[1:]
-n = 0
-with open(path, encoding="utf-8") as f:
-    for line in f:
-        if not line.endswith("\n"):
-            break  # being written
-        doc = json.loads(line)
-        if doc.get("status") == status and any(
-                a.get("labels", {}).get("alertname") == name for a in doc.get("alerts", [])):
-            n += 1
-print(n)
-PY
-}
+notes() { notification_count "$1" "$2" "" ""; }
 
-# ---- the webhook receiver -----------------------------------------------------------------
-cat >"${tmp}/webhook.py" <<'PY'
-"""Appends every POST body to a file, one JSON document a line; answers 200."""
-import http.server
-import json
-import sys
-import threading
-
-port, out = int(sys.argv[1]), sys.argv[2]
-lock = threading.Lock()
-
-
-class Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = {"unparsed": body.decode("utf-8", "replace")}
-        with lock, open(out, "a", encoding="utf-8") as f:
-            f.write(json.dumps(doc, sort_keys=True) + "\n")
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self):  # readiness
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, fmt, *args):
-        sys.stderr.write("webhook: " + fmt % args + "\n")
-
-
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
-PY
-python3 "${tmp}/webhook.py" "${hook_port}" "${notifications}" >"${tmp}/webhook.log" 2>&1 &
-hook_pid=$!
-pids+=("${hook_pid}")
+start_webhook "${hook_port}"
 
 # ---- Alertmanager -------------------------------------------------------------------------
 # The runbook's example, with its receivers replaced by the webhook and short intervals.
-if ! python3 - docs/runbook.md README.md "${hook_port}" "${GROUP_INTERVAL}" >"${tmp}/alertmanager.yml" <<'PY'
-import re
-import sys
-
-import yaml
-
-runbook, readme, hook_port, group_interval = sys.argv[1:]
-with open(runbook, encoding="utf-8") as f:
-    m = re.search(r"<!-- alertmanager-example:start -->\s*```yaml\n(.*?)```\s*<!-- alertmanager-example:end -->",
-                  f.read(), re.S)
-if not m:
-    sys.exit("alertmanager_e2e: no alertmanager-example block in %s" % runbook)
-example = yaml.safe_load(m.group(1))
-with open(readme, encoding="utf-8") as f:
-    readme_group_by = re.findall(r"^\s*group_by:\s*(\[.*\])\s*$", f.read(), re.M)
-if [yaml.safe_load(g) for g in readme_group_by] != [example["route"]["group_by"]]:
-    sys.exit("alertmanager_e2e: README group_by %s differs from the runbook's %s"
-             % (readme_group_by, example["route"]["group_by"]))
-config = {
-    "route": {"receiver": "webhook", "group_by": example["route"]["group_by"], "group_wait": "1s",
-              "group_interval": "%ss" % group_interval, "repeat_interval": "1h"},
-    "receivers": [{"name": "webhook", "webhook_configs": [
-        {"url": "http://127.0.0.1:%s/" % hook_port, "send_resolved": True}]}],
-    "inhibit_rules": example["inhibit_rules"],
-}
-print(yaml.safe_dump(config, sort_keys=False))
-PY
-then
+if ! alertmanager_config "${hook_port}" "${GROUP_INTERVAL}" README.md >"${tmp}/alertmanager.yml"; then
     check FAIL "the Alertmanager example of docs/runbook.md (route group_by as in the README, inhibit_rules)"
     finish
 fi
 check OK "the Alertmanager example of docs/runbook.md loads (group_by as in the README)" \
     "$(grep -c 'source_matchers' "${tmp}/alertmanager.yml") inhibit rules"
-"${alertmanager_bin}" \
-    --config.file="${tmp}/alertmanager.yml" \
-    --storage.path="${tmp}/alertmanager-data" \
-    --web.listen-address="127.0.0.1:${am_port}" \
-    --cluster.listen-address= \
-    --log.level=warn >"${tmp}/alertmanager.log" 2>&1 &
-am_pid=$!
-pids+=("${am_pid}")
+start_alertmanager "${am_port}"
 
 # ---- Prometheus ---------------------------------------------------------------------------
-cat >"${tmp}/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - ${repo}/alerts/failbackd.rules.yml
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ["127.0.0.1:${am_port}"]
-scrape_configs:
-  - job_name: ${JOB}
-    static_configs:
+{
+    prometheus_config_head "${repo}/alerts/failbackd.rules.yml" "${JOB}" "${am_port}"
+    cat <<EOF
       - targets: ["${fb_addr}"]
         labels: {pair: ${PAIR}}
 EOF
-"${prometheus_bin}" \
-    --config.file="${tmp}/prometheus.yml" \
-    --storage.tsdb.path="${tmp}/prometheus-data" \
-    --web.listen-address="127.0.0.1:${prom_port}" \
-    --rules.alert.resend-delay=2s \
-    --log.level=warn >"${tmp}/prometheus.log" 2>&1 &
-prom_pid=$!
-pids+=("${prom_pid}")
-
-hook_up() { alive "${hook_pid}" webhook "${tmp}/webhook.log" || exit 1; http_ok "http://127.0.0.1:${hook_port}/"; }
-am_up() { alive "${am_pid}" alertmanager "${tmp}/alertmanager.log" || exit 1; http_ok "${am_url}/-/ready"; }
-prom_up() { alive "${prom_pid}" prometheus "${tmp}/prometheus.log" || exit 1; http_ok "${prom_url}/-/ready"; }
-wait_until "the webhook receiver" 100 0.1 10 hook_up
-wait_until "Alertmanager /-/ready" 150 0.2 30 am_up
-wait_until "Prometheus /-/ready" 150 0.2 30 prom_up
+} >"${tmp}/prometheus.yml"
+start_prometheus "${prom_port}" --rules.alert.resend-delay=2s
+wait_webhook
+wait_alertmanager
+wait_prometheus
 
 # ---- failbackd: a failback that cannot pass --------------------------------------------------
 cat >"${tmp}/failbackd.toml" <<EOF
@@ -398,21 +248,6 @@ q = urllib.parse.urlencode([("filter", 'alertname="%s"' % name), ("filter", 'ins
 with urllib.request.urlopen(am + "/api/v2/alerts?" + q, timeout=5) as r:
     alerts = json.load(r)
 print(" ".join("%s:%d" % (a["status"]["state"], len(a["status"].get("inhibitedBy") or [])) for a in alerts) or "none")
-PY
-}
-# notified ALERTNAME INSTANCE: firing notifications that carry ALERTNAME for INSTANCE.
-notified() {
-    python3 - "${notifications}" "$1" "$2" <<'PY'
-import json, sys
-path, name, instance = sys.argv[1:]
-n = 0
-with open(path, encoding="utf-8") as f:
-    for line in f:
-        if line.endswith("\n"):
-            doc = json.loads(line)
-            n += any(a.get("labels", {}).get("alertname") == name and a.get("labels", {}).get("instance") == instance
-                     and a.get("status") == "firing" for a in doc.get("alerts", []))
-print(n)
 PY
 }
 if post_alerts; then

@@ -39,9 +39,6 @@ cd "${repo}"
 
 JOB=failbackd
 TIME_FACTOR=30           # every rule duration is divided by this
-prometheus_bin=${PROMETHEUS:-prometheus}
-alertmanager_bin=${ALERTMANAGER:-prometheus-alertmanager}
-failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 log() { printf 'alerts_live: %s\n' "$*" >&2; }
 # shellcheck source=tools/lib/harness.sh
@@ -50,56 +47,14 @@ source "${repo}/tools/lib/harness.sh"
 require_tools "apt-get install -y prometheus prometheus-alertmanager python3" "${prometheus_bin}" "${alertmanager_bin}" python3
 ensure_failbackd
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/failbackd-alerts-live.XXXXXX")
-pids=()
-summary_printed=0
-cleanup() {
-    local rc=$?
-    if ((rc != 0 && summary_printed == 0)); then
-        echo "alerts live: ${passed:-0} passed, $((${failed:-0} + 1)) failed (setup failed: see the messages above)"
-    fi
-    stop_started
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-passed=0
-failed=0
-check() { # check OK|FAIL WHAT [DETAIL]
-    if [[ $1 == OK ]]; then
-        passed=$((passed + 1))
-        printf '  ok    %s%s\n' "$2" "${3:+: $3}"
-    else
-        failed=$((failed + 1))
-        printf '  FAIL  %s%s\n' "$2" "${3:+: $3}"
-    fi
-}
-finish() {
-    echo "alerts live: ${passed} passed, ${failed} failed"
-    summary_printed=1
-    log "took $((SECONDS - t_begin))s"
-    ((failed == 0)) || exit 1
-    exit 0
-}
-t_begin=${SECONDS}
-
+harness_begin alerts-live "alerts live"
 nodes=(c1 c2 d1 d2 p1 p2)
-read -r -a ports < <(free_ports $((3 + ${#nodes[@]})))
-if ((${#ports[@]} != 3 + ${#nodes[@]})); then
-    log "could not pick free ports"
-    exit 1
-fi
-prom_port=${ports[0]}
-am_port=${ports[1]}
-hook_port=${ports[2]}
+pick_ports $((3 + ${#nodes[@]}))
+read -r prom_port am_port hook_port <<<"${ports[*]:0:3}"
 declare -A node_port=()
 for i in "${!nodes[@]}"; do
     node_port[${nodes[i]}]=${ports[i + 3]}
 done
-prom_url=http://127.0.0.1:${prom_port}
-am_url=http://127.0.0.1:${am_port}
-notifications=${tmp}/notifications.jsonl
-: >"${notifications}"
 addr() { echo "127.0.0.1:${node_port[$1]}"; }
 
 # ---- the rules, time-compressed ------------------------------------------------------------
@@ -125,86 +80,11 @@ src = re.sub(r"\boffset ((?:\d+[smhd])+)", lambda m: "offset " + scaled(m.group(
 print(src, end="")
 PY
 
-# ---- the webhook receiver -------------------------------------------------------------------
-cat >"${tmp}/webhook.py" <<'PY'
-"""Appends every POST body to a file, one JSON document a line; answers 200."""
-import http.server
-import json
-import sys
-import threading
-
-port, out = int(sys.argv[1]), sys.argv[2]
-lock = threading.Lock()
-
-
-class Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with lock, open(out, "a", encoding="utf-8") as f:
-            f.write(json.dumps(json.loads(body), sort_keys=True) + "\n")
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, fmt, *args):
-        pass
-
-
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
-PY
-python3 "${tmp}/webhook.py" "${hook_port}" "${notifications}" >"${tmp}/webhook.log" 2>&1 &
-hook_pid=$!
-pids+=("${hook_pid}")
-
-# notified ALERTNAME INSTANCE: the number of firing notifications carrying that alert.
-notified() {
-    python3 - "${notifications}" "$1" "$2" <<'PY'
-import json, sys
-path, name, instance = sys.argv[1:]
-n = 0
-with open(path, encoding="utf-8") as f:
-    for line in f:
-        if not line.endswith("\n"):
-            break
-        doc = json.loads(line)
-        n += sum(1 for a in doc.get("alerts", []) if a.get("status") == "firing"
-                 and a["labels"].get("alertname") == name and a["labels"].get("instance") == instance)
-print(n)
-PY
-}
+start_webhook "${hook_port}"
 
 # ---- Alertmanager: the runbook's inhibit rules, everything to the webhook -------------------
-python3 - docs/runbook.md "${hook_port}" >"${tmp}/alertmanager.yml" <<'PY'
-import re
-import sys
-
-import yaml
-
-runbook, hook_port = sys.argv[1:]
-with open(runbook, encoding="utf-8") as f:
-    m = re.search(r"<!-- alertmanager-example:start -->\s*```yaml\n(.*?)```\s*<!-- alertmanager-example:end -->",
-                  f.read(), re.S)
-example = yaml.safe_load(m.group(1))
-print(yaml.safe_dump({
-    "route": {"receiver": "webhook", "group_by": example["route"]["group_by"], "group_wait": "1s",
-              "group_interval": "1s", "repeat_interval": "1h"},
-    "receivers": [{"name": "webhook", "webhook_configs": [{"url": "http://127.0.0.1:%s/" % hook_port}]}],
-    "inhibit_rules": example["inhibit_rules"],
-}, sort_keys=False))
-PY
-"${alertmanager_bin}" \
-    --config.file="${tmp}/alertmanager.yml" \
-    --storage.path="${tmp}/alertmanager-data" \
-    --web.listen-address="127.0.0.1:${am_port}" \
-    --cluster.listen-address= \
-    --log.level=warn >"${tmp}/alertmanager.log" 2>&1 &
-am_pid=$!
-pids+=("${am_pid}")
+alertmanager_config "${hook_port}" 1 >"${tmp}/alertmanager.yml"
+start_alertmanager "${am_port}"
 
 # ---- the nodes -------------------------------------------------------------------------------
 printf 'demoted\n' >"${tmp}/word-demoted"
@@ -276,40 +156,19 @@ write_sd() { # write_sd TARGET...: the pair's file_sd file, replaced atomically
     mv "${tmp}/sd.json.new" "${tmp}/sd.json"
 }
 write_sd "$(addr p1)" "$(addr p2)"
-cat >"${tmp}/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - ${tmp}/rules.yml
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: ["127.0.0.1:${am_port}"]
-scrape_configs:
-  - job_name: ${JOB}
-    static_configs:
+{
+    prometheus_config_head "${tmp}/rules.yml" "${JOB}" "${am_port}"
+    cat <<EOF
       - targets: ["$(addr c1)", "$(addr c2)", "$(addr d1)", "$(addr d2)"]
     file_sd_configs:
       - files: ["${tmp}/sd.json"]
         refresh_interval: 1s
 EOF
-"${prometheus_bin}" \
-    --config.file="${tmp}/prometheus.yml" \
-    --storage.tsdb.path="${tmp}/prometheus-data" \
-    --web.listen-address="127.0.0.1:${prom_port}" \
-    --rules.alert.resend-delay=1s \
-    --log.level=warn >"${tmp}/prometheus.log" 2>&1 &
-prom_pid=$!
-pids+=("${prom_pid}")
-
-hook_up() { alive "${hook_pid}" webhook "${tmp}/webhook.log" || exit 1; http_ok "http://127.0.0.1:${hook_port}/"; }
-am_up() { alive "${am_pid}" alertmanager "${tmp}/alertmanager.log" || exit 1; http_ok "${am_url}/-/ready"; }
-prom_up() { alive "${prom_pid}" prometheus "${tmp}/prometheus.log" || exit 1; http_ok "${prom_url}/-/ready"; }
-wait_until "the webhook receiver" 100 0.1 10 hook_up
-wait_until "Alertmanager /-/ready" 150 0.2 30 am_up
-wait_until "Prometheus /-/ready" 150 0.2 30 prom_up
+} >"${tmp}/prometheus.yml"
+start_prometheus "${prom_port}" --rules.alert.resend-delay=1s
+wait_webhook
+wait_alertmanager
+wait_prometheus
 
 inst() { addr "$1"; }
 q() { prom_true "$1"; }

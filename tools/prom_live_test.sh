@@ -50,8 +50,6 @@ cd "${repo}"
 
 PAIR=demo-pair
 JOB=failbackd
-prometheus_bin=${PROMETHEUS:-prometheus}
-failbackd=${FAILBACKD:-${repo}/target/release/failbackd}
 
 log() { printf 'prom_live_test: %s\n' "$*" >&2; }
 # shellcheck source=tools/lib/harness.sh
@@ -60,26 +58,10 @@ source "${repo}/tools/lib/harness.sh"
 require_tools "apt-get install -y prometheus python3" "${prometheus_bin}" python3
 ensure_failbackd
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/failbackd-prom-live.XXXXXX")
-pids=()
-summary_printed=0
-cleanup() {
-    local rc=$?
-    if ((rc != 0 && summary_printed == 0)); then
-        echo "prometheus live: 0 passed, 1 failed (setup failed: see the messages above)"
-    fi
-    stop_started
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-read -r fb_port prom_port pair_a_port pair_b_port < <(free_ports 4)
-if [[ -z ${pair_b_port:-} ]]; then
-    log "could not pick free ports"
-    exit 1
-fi
+harness_begin prom-live "prometheus live"
+pick_ports 4
+read -r fb_port prom_port pair_a_port pair_b_port <<<"${ports[*]}"
 fb_addr=127.0.0.1:${fb_port}
-prom_url=http://127.0.0.1:${prom_port}
 
 t_start=$(date +%s)
 
@@ -134,34 +116,20 @@ EOF
     pids+=($!)
 done
 
-cat >"${tmp}/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - ${repo}/alerts/failbackd.rules.yml
-scrape_configs:
-  - job_name: ${JOB}
-    static_configs:
+{
+    prometheus_config_head "${repo}/alerts/failbackd.rules.yml" "${JOB}"
+    cat <<EOF
       - targets: ["${fb_addr}"]
         labels: {pair: ${PAIR}}
       - targets: ["127.0.0.1:${pair_a_port}", "127.0.0.1:${pair_b_port}"]
         labels: {pair: ${SPLIT_PAIR}}
 EOF
-
-"${prometheus_bin}" \
-    --config.file="${tmp}/prometheus.yml" \
-    --storage.tsdb.path="${tmp}/prometheus-data" \
-    --web.listen-address="127.0.0.1:${prom_port}" \
-    --log.level=warn >"${tmp}/prometheus.log" 2>&1 &
-prom_pid=$!
-pids+=("${prom_pid}")
+} >"${tmp}/prometheus.yml"
+start_prometheus "${prom_port}"
 
 demo_up() { alive "${demo_pid}" "failbackd demo" "${tmp}/demo.log" || exit 1; http_ok "http://${fb_addr}/metrics"; }
-prom_up() { alive "${prom_pid}" prometheus "${tmp}/prometheus.log" || exit 1; http_ok "${prom_url}/-/ready"; }
 wait_until "failbackd demo /metrics" 150 0.2 30 demo_up
-wait_until "Prometheus /-/ready" 150 0.2 30 prom_up
+wait_prometheus
 log "failbackd demo on ${fb_addr}, Prometheus on ${prom_url}"
 
 # The whole story has been scraped: both outcomes counted, and the node released after the

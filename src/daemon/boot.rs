@@ -146,6 +146,19 @@ pub fn classify(found: &Found, system: &SystemBoot, mode: StartMode) -> Decision
     }
 }
 
+/// failbackd's own hold as a start can tell it from the backend's first measurement (pure):
+/// `held`/`foreign` as the backend reports them ([`crate::carp::Observation`]), `shared` for a
+/// lever other checks set too (OPNsense `service_status`: a 2^20 bit that is set may be another
+/// check's, so only a clear bit says anything). A hold that is someone else's (an operator's
+/// maintenance mode) is not failbackd's: a restart never resumes a hold on the strength of it.
+pub fn own_hold(held: Option<bool>, foreign: bool, shared: bool) -> Option<bool> {
+    match held {
+        Some(true) if shared => None,
+        Some(on) => Some(on && !foreign),
+        None => None,
+    }
+}
+
 /// The backend state a phase on record implies was *confirmed* before the restart, for a
 /// backend that cannot be measured: only the phases that are entered after a call succeeded.
 /// Holding, Releasing and Draining may have a call in flight or failed: unknown, so the call is

@@ -8,6 +8,7 @@
 //! on paused time in tests.
 
 pub mod boot;
+pub mod carry;
 mod control;
 mod observe;
 pub(crate) mod peer;
@@ -213,17 +214,11 @@ async fn start_in(
     Ok(handles)
 }
 
-/// Tracking's part of the previous run's state file, handed to the machine before its first
-/// step (which rewrites the file): the flap limit's history, on this run's clock (`now`; a time
-/// after now cannot be from this boot: dropped), and whether the failback in progress was
-/// started by tracking (it resumes as `resume`, and `max_hold` must not end it either).
-fn carry_over(machine: &mut Machine, p: &crate::statefile::Persisted, now: Instant) {
-    let mono_now = crate::statefile::monotonic_now();
-    let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
-    machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
-    if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
-        machine.restore_tracking_failback(f.id);
-    }
+/// The clocks the state file records, read now.
+fn clocks() -> carry::Clocks {
+    let unix =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    carry::Clocks { now: now(), mono: crate::statefile::monotonic_now(), unix }
 }
 
 /// Runs the loop; `ended` is cancelled however it ends, a panic included (the guard is dropped
@@ -248,14 +243,13 @@ impl Daemon {
         self.boot_id = system.id.clone();
         let reading = observe::measure(Arc::clone(&self.backend), self.backend_gen, 0, 0).await;
         // A shared lever's bit is only known to be ours once the phase is (the machine re-applies
-        // what the phase wants; the calls are idempotent).
-        let measured =
-            if self.shared_lever() { None } else { reading.result.as_ref().ok().and_then(|o| o.held) };
+        // what the phase wants; the calls are idempotent); a clear bit is known not to be.
+        let shared = self.shared_lever();
+        let measured = reading.result.as_ref().ok().and_then(|o| boot::own_hold(o.held, o.foreign, shared));
         let (boot, decision) =
             boot::boot_event(&found, &system, mode, measured, now(), crate::statefile::monotonic_now());
-        // Tracking's carry-over is on this boot's monotonic clock: only a restart can use it.
-        if let (boot::Found::File(p), boot::StartKind::Restart) = (&found, decision.kind) {
-            carry_over(&mut self.machine, p, now());
+        if let boot::Found::File(p) = &found {
+            carry::carry_over(&mut self.machine, p, decision.kind, clocks());
         }
         (boot, reading, decision)
     }
@@ -438,55 +432,13 @@ impl Daemon {
         });
     }
 
-    /// The flap limit's history for the state file, on the system's monotonic clock.
-    fn flap_history_mono_ms(&self) -> Vec<u64> {
-        let (mono_now, now) = (crate::statefile::monotonic_now(), now());
-        let age = |at: Instant| now.saturating_duration_since(at);
-        self.machine.track_demotions().map(|at| mono_now.saturating_sub(age(at)).as_millis() as u64).collect()
-    }
-
     /// Writes the state file when what it records changed.
     fn persist(&mut self) {
-        let phase = self.machine.phase();
-        let failback = self.machine.failback().map(|f| {
-            // Keep the recorded arm time of a resumed failback: it is the original one.
-            let kept = self.persisted.as_ref().and_then(|p| p.failback.clone()).filter(|p| p.id == f.id);
-            let age = now().saturating_duration_since(f.armed_at);
-            crate::statefile::PersistedFailback {
-                id: f.id,
-                armed_mono_ms: kept.as_ref().map_or_else(
-                    || crate::statefile::monotonic_now().saturating_sub(age).as_millis() as u64,
-                    |k| k.armed_mono_ms,
-                ),
-                armed_unix: kept
-                    .as_ref()
-                    .map_or_else(|| crate::telemetry::moments::unix_at(f.armed_at), |k| k.armed_unix),
-                // A resumed failback keeps the trigger it was armed by (tracking's matters).
-                trigger: kept
-                    .as_ref()
-                    .filter(|_| f.trigger == crate::machine::Trigger::Resume)
-                    .map_or_else(|| f.trigger.to_string(), |k| k.trigger.clone()),
-                peer_lost: f.peer_lost,
-            }
-        });
-        let last_failback = self.machine.failback().map_or(self.machine.ended_failbacks(), |f| f.id);
-        let state = crate::statefile::Persisted {
-            track_demotions_mono_ms: self.flap_history_mono_ms(),
-            failback,
-            last_failback,
-            boot_id: self.boot_id.clone(),
-            ..crate::statefile::Persisted::new(phase)
-        };
-        let same = self.persisted.as_ref().is_some_and(|p| {
-            p.phase == state.phase
-                && p.last_failback == state.last_failback
-                && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
-                && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
-                    == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
-        });
-        if same {
+        let Some(state) =
+            carry::record(&self.machine, self.persisted.as_ref(), self.boot_id.as_deref(), clocks())
+        else {
             return;
-        }
+        };
         match crate::statefile::write(&self.cfg.state_file, &state) {
             Ok(()) => {
                 self.persisted = Some(state);

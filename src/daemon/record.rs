@@ -46,8 +46,9 @@ impl Daemon {
                 );
                 if *to == Phase::Failed {
                     tracing::error!(
-                        "max_hold reached with probes still failing: the node stays demoted; \
-                         check `failbackd status`, then `failbackd release --force` or fix the path"
+                        "max_hold reached with probes still failing: the node stays demoted until they pass \
+                         for stable_for; check `failbackd status`, then fix the path or \
+                         `failbackd release --force`"
                     );
                 }
             }
@@ -134,6 +135,12 @@ impl Daemon {
                     "backend call will be retried"
                 );
             }
+            Record::RecoveredAfterFailure { failed_for } => {
+                tracing::warn!(
+                    failed_for_s = failed_for.as_secs_f64(),
+                    "the required probes of a failed node passed for the whole stability window: releasing it late"
+                );
+            }
             Record::ReleaseRefused { blockers } => {
                 tracing::warn!(
                     blockers = blockers.join(","),
@@ -179,6 +186,16 @@ impl Daemon {
                     direction = direction.as_str(),
                     wanted = ?wanted,
                     "failbackd's hold was changed behind its back; re-applying what the phase wants"
+                );
+            }
+            Record::HoldNotResumed { previous } => {
+                m.drift.with_label_values(&[crate::machine::Drift::Removed.as_str()]).inc();
+                tracing::warn!(
+                    backend = self.backend.name(),
+                    previous = previous.as_str(),
+                    "the state file says failbackd held the node, but its hold is off: the file is \
+                     stale (state file writes failed) or someone removed the hold; not putting it \
+                     back, the node is released"
                 );
             }
             Record::TrackDemoted { probe } => {

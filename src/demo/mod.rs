@@ -163,7 +163,7 @@ async fn tell(args: DemoArgs) -> anyhow::Result<()> {
         lab.set_tunnel_healthy(false);
         hook(&socket, CarpState::Init).await;
         wait_phase(&handles, "failed", MAX_HOLD * 2).await?;
-        say("story 2: max_hold reached, node stays demoted; an operator runs `failbackd release --force`"
+        say("story 2: max_hold reached, node stays demoted while the tunnel is down; an operator runs `failbackd release --force`"
             .into());
         let reply =
             control::request(&socket, &Request::Release { force: true }, Duration::from_secs(5)).await;

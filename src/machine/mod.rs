@@ -213,6 +213,9 @@ impl Machine {
                 deadlines.extend(self.release_at(fb));
             }
         }
+        if self.phase == Phase::Failed {
+            deadlines.extend(self.recovery_at());
+        }
         if let Some(drain) = self.drain.filter(|d| !d.reported) {
             deadlines.push(drain.until);
         }
@@ -227,6 +230,17 @@ impl Machine {
         }
         let stable = since.checked_add(self.required_stability(since))?;
         Some(stable.max(fb.armed_at.checked_add(self.cfg.min_hold)?))
+    }
+
+    /// When a `failed` node whose required probes all rose again has proven them for as long as
+    /// a release would ask (`stable_for`, dampened): `failed` is "late", never "for ever". An
+    /// upstream that comes back at 3 a.m. must not leave the primary demoted until someone
+    /// wakes up, and both nodes must never stay held while a path is healthy (issue 18,
+    /// never_both_held). `max_hold_policy = "stay"` means "do not release on a timer", not
+    /// "ignore the probes".
+    fn recovery_at(&self) -> Option<Instant> {
+        let since = self.stable_since?;
+        since.checked_add(self.required_stability(since))
     }
 
     /// Applies one event at `now` and returns the actions to carry out, in order.
@@ -301,6 +315,16 @@ impl Machine {
                 // A backend that cannot tell: the promote may have failed or never run. The gate
                 // was passed; issue the (idempotent) promote again rather than assume it.
                 self.set_phase(now, Phase::Releasing, out);
+                return;
+            }
+            // The file says the demote had landed (probing, stabilizing) but failbackd's own
+            // lever is measured off: the file is stale (its writes failed after this phase, the
+            // previous run may well have released) or someone (an operator) removed the hold.
+            // Either way it is not ours to put back: the node is released (D17). A `holding`
+            // file had its demote in flight or failing: that one is resumed.
+            Some(prev @ (Phase::Probing | Phase::Stabilizing)) if boot.backend_demoted == Some(false) => {
+                out.push(Action::Record(Record::HoldNotResumed { previous: prev }));
+                self.set_phase(now, Phase::Released, out);
                 return;
             }
             Some(prev) if prev.in_failback() => true,
@@ -383,7 +407,7 @@ impl Machine {
         if let Some(up) = tally.observe(ok, rise, fall) {
             out.push(Action::Record(Record::ProbeChanged { probe: id, up }));
         }
-        if required && !ok && self.phase == Phase::Stabilizing {
+        if required && !ok && matches!(self.phase, Phase::Stabilizing | Phase::Failed) {
             // Any failure restarts the stability window; `fall` of them drops back to Probing.
             self.stable_since = None;
         }
@@ -402,6 +426,8 @@ impl Machine {
                 self.set_phase(now, Phase::Probing, out);
             }
             Phase::Stabilizing if self.stable_since.is_none() => self.stable_since = Some(now),
+            Phase::Failed if !self.all_required_up() => self.stable_since = None,
+            Phase::Failed if self.stable_since.is_none() => self.stable_since = Some(now),
             _ => {}
         }
     }
@@ -514,6 +540,7 @@ impl Machine {
                     MaxHoldPolicy::Stay => {
                         self.end_failback(now, Outcome::Failed, out);
                         self.set_phase(now, Phase::Failed, out);
+                        self.advance_probing(now, out); // the recovery clock, if all are up
                     }
                     MaxHoldPolicy::Release => {
                         self.track_forced_release();
@@ -526,6 +553,15 @@ impl Machine {
             {
                 self.finish(now, Outcome::Released, out);
             }
+        }
+        if self.phase == Phase::Failed
+            && self.all_required_up()
+            && self.recovery_at().is_some_and(|at| now >= at)
+        {
+            let failed_for = now.saturating_duration_since(self.phase_since);
+            out.push(Action::Record(Record::RecoveredAfterFailure { failed_for }));
+            self.stable_since = None;
+            self.set_phase(now, Phase::Releasing, out);
         }
         self.check_drain(now, out);
     }

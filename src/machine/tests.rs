@@ -193,6 +193,38 @@ fn restart_during_a_hold_with_the_demotion_gone_demotes_again() {
     assert!(a.contains(&Action::Demote));
 }
 
+// D17: a state file whose writes failed after the hold landed says `probing`/`stabilizing` while
+// the previous run released; or an operator removed the hold while failbackd was stopped. The
+// lever measured off says so: the hold is not put back, and the reason is recorded.
+#[test]
+fn restart_from_a_landed_hold_with_our_lever_off_does_not_put_it_back() {
+    for previous in [Phase::Probing, Phase::Stabilizing] {
+        let mut t = T::new(cfg());
+        let a = t.ev(Event::Boot(Boot {
+            backend_demoted: Some(false),
+            previous: Some(previous),
+            resumed: Some(Resumed { id: 3, armed_at: t.now, peer_lost: false }),
+            last_failback: 3,
+        }));
+        assert_eq!(started(&a), None, "{previous:?}");
+        assert!(!a.contains(&Action::Demote), "{previous:?}");
+        assert!(a.contains(&Action::Record(Record::HoldNotResumed { previous })), "{previous:?}");
+        assert_eq!(t.m.phase(), Phase::Released);
+        assert_eq!(t.m.ended_failbacks(), 3, "ids keep counting up");
+    }
+}
+
+#[test]
+fn restart_from_a_landed_hold_the_backend_cannot_measure_resumes_it() {
+    let mut t = T::new(cfg());
+    let a = t.ev(Event::Boot(Boot {
+        backend_demoted: None,
+        previous: Some(Phase::Probing),
+        ..Default::default()
+    }));
+    assert_eq!(started(&a), Some(Trigger::Resume));
+}
+
 #[test]
 fn restart_after_failed_stays_failed_and_demoted() {
     let mut t = T::new(cfg());
@@ -388,11 +420,58 @@ fn max_hold_with_policy_stay_fails_and_keeps_the_node_demoted() {
     assert_eq!(outcome(&a), Some(Outcome::Failed));
     assert_eq!(phases(&a), vec![Phase::Failed]);
     assert!(!a.contains(&Action::Promote));
-    // Late passes do not release a failed node by themselves.
-    t.at(101.0).probe(0, true);
-    t.at(102.0).probe(0, true);
+    assert_eq!(t.m.next_deadline(), None, "nothing is due while the path stays down");
     assert!(t.at(500.0).tick().is_empty());
     assert_eq!(t.m.phase(), Phase::Failed);
+}
+
+#[test]
+fn a_failed_node_whose_probes_pass_for_stable_for_is_released_late() {
+    let mut t = T::booted(cfg());
+    t.at(100.0).tick();
+    assert_eq!(t.m.phase(), Phase::Failed);
+    t.at(101.0).probe(0, true);
+    t.at(102.0).probe(0, true); // rose (rise 2): the stability clock starts
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(107)));
+    assert!(t.at(106.9).tick().is_empty(), "not before stable_for");
+    let a = t.at(107.0).tick();
+    assert!(a.iter().any(|a| matches!(a, Action::Record(Record::RecoveredAfterFailure { .. }))));
+    assert_eq!(outcome(&a), None, "the failback ended as failed already; no second outcome");
+    assert!(a.contains(&Action::Promote));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+#[test]
+fn a_failure_while_failed_restarts_the_recovery_clock() {
+    let mut t = T::booted(cfg());
+    t.at(100.0).tick();
+    t.at(101.0).probe(0, true);
+    t.at(102.0).probe(0, true);
+    t.at(104.0).probe(0, false); // one failure: not fallen (fall 2), but the window restarts
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(109)));
+    assert!(t.at(107.0).tick().is_empty());
+    t.at(108.0).probe(0, false); // fallen: no clock at all
+    assert_eq!(t.m.next_deadline(), None);
+    t.at(109.0).probe(0, true);
+    t.at(110.0).probe(0, true);
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(115)));
+    assert!(t.at(115.0).tick().contains(&Action::Promote));
+}
+
+#[test]
+fn a_failed_node_after_a_restart_is_released_once_its_probes_pass() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot {
+        backend_demoted: Some(true),
+        previous: Some(Phase::Failed),
+        ..Default::default()
+    }));
+    assert_eq!(t.m.phase(), Phase::Failed);
+    t.at(1.0).probe(0, true);
+    assert!(t.at(30.0).tick().is_empty(), "one pass is not a rise");
+    t.at(31.0).probe(0, true);
+    assert!(t.at(36.0).tick().contains(&Action::Promote));
 }
 
 #[test]

@@ -126,6 +126,18 @@ impl Machine {
         self.track.resumed_tracking = Some(id);
     }
 
+    /// Whether a forced release's exemption is in force (the operator's decision stands until
+    /// the tracked probes have risen once), for the driver to persist across restarts.
+    pub fn track_forced(&self) -> bool {
+        self.track.forced
+    }
+
+    /// Restores a forced release's exemption from the previous run (before [`Event::Boot`]): a
+    /// restart does not undo the operator's `release --force`.
+    pub fn restore_track_forced(&mut self) {
+        self.track.forced = true;
+    }
+
     /// A measurement arrived (called before it is applied, so `track_step` sees its states).
     pub(super) fn track_saw_measurement(&mut self) {
         if self.track.withdraw == Withdraw::Asked {

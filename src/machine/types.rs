@@ -19,7 +19,8 @@ pub enum Phase {
     Releasing,
     /// The last failback released the node; it may be MASTER.
     Released,
-    /// `max_hold` passed with `max_hold_policy = "stay"`: demoted until someone acts.
+    /// `max_hold` passed with `max_hold_policy = "stay"`: demoted until the required probes pass
+    /// for the stability window again (a late release) or someone acts.
     Failed,
     /// A planned shutdown: demoted so the peer takes over before the interfaces go.
     Draining,
@@ -363,6 +364,11 @@ pub enum Record {
         op: BackendOp,
         attempt: u32,
     },
+    /// A `failed` node's required probes passed for the whole stability window: it is released
+    /// after all (`failed_for`: how long it stayed `failed`).
+    RecoveredAfterFailure {
+        failed_for: Duration,
+    },
     /// `release` without `--force` while these required probes are down.
     ReleaseRefused {
         blockers: Vec<String>,
@@ -390,6 +396,12 @@ pub enum Record {
     /// A hold that is not failbackd's appeared (`held`) or went away; left alone either way.
     ForeignHold {
         held: bool,
+    },
+    /// At start, the state file said `previous` (a hold in place) but failbackd's own lever
+    /// was measured off: a stale file or a hold someone removed; not resumed (the node is
+    /// released).
+    HoldNotResumed {
+        previous: Phase,
     },
     /// Tracking demoted a MASTER because tracked probe `probe` is down.
     TrackDemoted {

@@ -2,16 +2,16 @@
 //! with I/O around them), copied here so the simulation runs them on simulated time. Each
 //! function names the one it mirrors; when that code is split into a pure function, the copy is
 //! replaced by a call. Everything else the simulation runs is the real code: `Machine`,
-//! `daemon::peer::judge`, `daemon::boot::{boot_event, classify}`,
+//! `daemon::peer::judge`, `daemon::boot::{boot_event, classify, own_hold}`,
+//! `daemon::carry::{record, carry_over}`,
 //! `machine::attribute_shared_hold`, `statefile::Persisted`, `ready::from_phase`.
 
 use super::lever::{LeverState, Owner};
 use super::setup::{target_name, Lever, ProbeDef};
 use crate::daemon::boot::{classify, Found, StartKind, StartMode, SystemBoot};
 use crate::machine::Machine;
-use crate::statefile::{Persisted, PersistedFailback};
+use crate::statefile::Persisted;
 use crate::status::{CarpStatus, MeasuredStatus, ProbeStatus, Status};
-use std::time::{Duration, Instant};
 
 /// A backend measurement (`carp::Observation`, the fields the machine and /status use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,63 +111,6 @@ pub fn ready_holds_without_daemon(
         (StartKind::Boot, _) => hold_on_boot,
         _ => false,
     }
-}
-
-/// Mirrors `daemon::carry_over`: the flap history and a tracking failback of a restart, on the
-/// node's monotonic clock (`mono_now`).
-pub fn carry_over(machine: &mut Machine, p: &Persisted, now: Instant, mono_now: Duration) {
-    let at = |ms: u64| now.checked_sub(mono_now.checked_sub(Duration::from_millis(ms))?);
-    machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
-    if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
-        machine.restore_tracking_failback(f.id);
-    }
-}
-
-/// Mirrors `Daemon::persist` (and `flap_history_mono_ms`): the record to write, or `None` when
-/// it did not change.
-pub fn persist(
-    m: &Machine,
-    last: Option<&Persisted>,
-    boot_id: &str,
-    mono_now: Duration,
-    now: Instant,
-) -> Option<Persisted> {
-    let failback = m.failback().map(|f| {
-        let kept = last.and_then(|p| p.failback.clone()).filter(|p| p.id == f.id);
-        let age = now.saturating_duration_since(f.armed_at);
-        PersistedFailback {
-            id: f.id,
-            armed_mono_ms: kept
-                .as_ref()
-                .map_or_else(|| mono_now.saturating_sub(age).as_millis() as u64, |k| k.armed_mono_ms),
-            armed_unix: kept.as_ref().map_or(0.0, |k| k.armed_unix),
-            trigger: kept
-                .as_ref()
-                .filter(|_| f.trigger == crate::machine::Trigger::Resume)
-                .map_or_else(|| f.trigger.to_string(), |k| k.trigger.clone()),
-            peer_lost: f.peer_lost,
-        }
-    });
-    let last_failback = m.failback().map_or(m.ended_failbacks(), |f| f.id);
-    let track_demotions_mono_ms = m
-        .track_demotions()
-        .map(|at| mono_now.saturating_sub(now.saturating_duration_since(at)).as_millis() as u64)
-        .collect();
-    let state = Persisted {
-        track_demotions_mono_ms,
-        failback,
-        last_failback,
-        boot_id: Some(boot_id.to_string()),
-        ..Persisted::new(m.phase())
-    };
-    let same = last.is_some_and(|p| {
-        p.phase == state.phase
-            && p.last_failback == state.last_failback
-            && p.track_demotions_mono_ms.len() == state.track_demotions_mono_ms.len()
-            && p.failback.as_ref().map(|f| (f.id, f.peer_lost))
-                == state.failback.as_ref().map(|f| (f.id, f.peer_lost))
-    });
-    (!same).then_some(state)
 }
 
 /// Mirrors `Daemon::status` (the fields `judge` and people read).

@@ -7,7 +7,7 @@ use super::setup::Setup;
 use super::world::Sim;
 use super::{Ms, Violation};
 use crate::machine::dampen::DampenConfig;
-use crate::machine::{CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
+use crate::machine::{Backoff, CarpState, Outcome, Phase, Record, SuppressReason, Trigger};
 
 pub const NO_PREMATURE_TAKEOVER: &str = "no_premature_takeover";
 pub const NO_FALSE_DEMOTION: &str = "no_false_demotion";
@@ -127,6 +127,13 @@ impl Props {
         p.stopped_phase = None;
         p.lever_touched = Some(now);
         p.mismatch = [None; 4];
+    }
+    /// Node `n`'s state file is gone (tmpfs at a boot, failbackd installed anew): the flap
+    /// limit's history and a forced release's episode with it. Both count from here: nothing
+    /// left on the node says what was before (README "Restart", docs/simulation.md).
+    pub fn state_file_lost(&mut self, n: usize) {
+        self.n[n].track_demotions.clear();
+        self.n[n].forced_since = None;
     }
     pub fn daemon_started(&mut self, n: usize, now: Ms) {
         self.n[n].first_daemon_of_boot = !self.n[n].daemon_this_boot;
@@ -335,7 +342,14 @@ impl Sim {
                 let in_failback = p.stopped_phase.is_some_and(|ph| ph.in_failback() || ph == Phase::Failed);
                 let first_this_boot = p.daemon_started == now && p.first_daemon_of_boot;
                 let held = self.nodes[n].lever.failbackd_holds(self.setup.lever);
-                if !(in_failback || first_this_boot || held) {
+                // A lever failbackd cannot measure (`command` without `state`) and a state file
+                // that no longer says what the previous daemon did (its writes failed): nothing
+                // the daemon can see tells a stale hold from a real one, and resuming is the
+                // safe guess (docs/simulation.md, D17).
+                let file_phase = self.nodes[n].state_file.as_ref().and_then(|f| f.phase());
+                let blind_stale = self.setup.lever == super::setup::Lever::SysctlBlind
+                    && file_phase.is_some_and(|ph| Some(ph) != p.stopped_phase && ph.in_failback());
+                if !(in_failback || first_this_boot || held || blind_stale) {
                     self.violate(
                         NO_FALSE_DEMOTION,
                         n,
@@ -524,28 +538,28 @@ impl Sim {
     /// The deadline by which failbackd's hold on `n` must be gone (`None`: not due, path down).
     fn release_due(&self, n: usize) -> Option<Ms> {
         let node = &self.nodes[n];
-        let proc = node.proc.as_ref()?;
+        node.proc.as_ref()?; // no daemon, no hold of its own to release
         let p = &self.props.n[n];
         if p.backend_trouble {
             return None;
         }
         let path = self.path_ok_since(n)?;
         let armed = p.failback.as_ref().map_or(0, |f| f.2);
-        let _ = proc;
         let start = path
             .max(p.daemon_started)
             .max(armed)
             .max(p.reloaded)
-            .max(p.backend_trouble_end)
+            .max(backend_retried_by(p))
             .max(p.left_failed);
         // Dampening (issue 21): with a peer, the return after a tracking demotion may ask for up
-        // to `max_stability` of proven health on top.
-        let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }));
-        let dampened = if by_tracking && self.setup.peer {
-            DampenConfig::default().max_stability.as_millis() as u64
-        } else {
-            0
-        };
+        // to `max_stability` of proven health on top. The penalty is the node's, not the
+        // failback's: any failback (a boot, a `resume` after a restart or a reboot with the
+        // history carried over) whose path became stable while it was above `reuse` waits for
+        // it, and it decays below `reuse` within `max_stability` of the last demotion.
+        let max_stability = DampenConfig::default().max_stability.as_millis() as u64;
+        let by_tracking = p.failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }))
+            || p.track_demotions.iter().any(|t| t + max_stability > path);
+        let dampened = if by_tracking && self.setup.peer { max_stability } else { 0 };
         Some(start + self.setup.release_bound() + dampened)
     }
 
@@ -556,12 +570,8 @@ impl Sim {
             return;
         }
         let Some(proc) = &node.proc else { return };
+        // `failed` included: max_hold ends the wait on a timer, not the hold on a healthy path.
         let phase = proc.m.phase();
-        let by_tracking =
-            self.props.n[n].failback.as_ref().is_some_and(|f| matches!(f.1, Trigger::Track { .. }));
-        if phase == Phase::Failed && !by_tracking {
-            return; // max_hold passed on a path that did not come back: failed by design
-        }
         let Some(due) = self.release_due(n) else { return };
         if self.now > due {
             let trigger = self.props.n[n].failback.as_ref().map(|f| f.1.to_string());
@@ -621,7 +631,7 @@ impl Sim {
             p.master_since.unwrap_or(now),
             p.daemon_started,
             p.reloaded,
-            p.backend_trouble_end,
+            backend_retried_by(p),
         ]
         .into_iter()
         .max()
@@ -669,6 +679,13 @@ impl Sim {
 
     /// never_both_held: both nodes held by failbackd past the release bound while either has
     /// a healthy path.
+    /// "A: x, B: y" for a per-node fact that may be missing.
+    fn describe(&self, fact: impl Fn(&Self, usize) -> Option<String>) -> String {
+        let each =
+            (0..2).map(|m| format!("{}: {}", ["A", "B"][m], fact(self, m).unwrap_or_else(|| "-".into())));
+        each.collect::<Vec<_>>().join(", ")
+    }
+
     fn check_both_held(&mut self) {
         let lever = self.setup.lever;
         let both = (0..2).all(|n| self.nodes[n].lever.failbackd_holds(lever));
@@ -685,13 +702,24 @@ impl Sim {
                     NEVER_BOTH_HELD,
                     n,
                     format!(
-                        "both nodes held by failbackd for {} ms while this one's paths are healthy since {:?}",
+                        "both nodes held by failbackd for {} ms while this one's paths are healthy since {:?} (phases {}, armed by {})",
                         self.now - since,
-                        self.path_ok_since(n)
+                        self.path_ok_since(n),
+                        self.describe(|s, m| s.nodes[m].proc.as_ref().map(|p| p.m.phase().to_string())),
+                        self.describe(|s, m| s.props.n[m].failback.as_ref().map(|f| f.1.to_string())),
                     ),
                 );
                 return;
             }
         }
     }
+}
+
+/// When a daemon learns that its backend works again: at its next retry, which its backoff may
+/// have pushed up to `Backoff::max` after the world recovered (machine::Backoff).
+fn backend_retried_by(p: &NodeProps) -> Ms {
+    if p.backend_trouble_end == 0 {
+        return 0; // never in trouble
+    }
+    p.backend_trouble_end + Backoff::default().max.as_millis() as u64
 }

@@ -67,6 +67,16 @@ pub fn d5() -> Script {
         .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
 }
 
+/// D5 across a restart: the forced release's exemption lived only in the daemon's memory, so
+/// the restarted daemon demoted the node the operator had released (found by random seeds once
+/// the simulator stopped skipping the failures of a probe not known yet).
+pub fn d5_restart() -> Script {
+    pair(Setup::default(), OPERATOR_WINS)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
+        .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
+        .fault(120 * SECOND, Fault::Restart { node: A })
+}
+
 /// The peer runs its own failback after losing MASTER; the primary's path dies meanwhile and
 /// tracking asks again only 30 s later.
 pub fn d6() -> Script {
@@ -156,6 +166,22 @@ pub fn d15() -> Script {
         .outage(BOTH_A, Some(WAN), 200 * SECOND, 260 * SECOND)
 }
 
+/// The D15 remainder: the flap limit across a power loss with the state file on persistent
+/// storage (the monotonic times of the history mean nothing in the new boot).
+pub fn d15_power_loss() -> Script {
+    let setup = Setup {
+        max_demotions: 1,
+        peer: false,
+        demote_without_peer: true,
+        persistent_state: true,
+        ..Setup::default()
+    };
+    pair(setup, NO_PING_PONG)
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 90 * SECOND)
+        .fault(150 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .outage(BOTH_A, Some(WAN), 240 * SECOND, 300 * SECOND)
+}
+
 /// `peer` pointing at the node itself: tracking judges its own /status as the peer's and
 /// reports the (healthy) peer as unhealthy.
 pub fn d16() -> Script {
@@ -199,6 +225,15 @@ pub fn n2() -> Script {
         .fault(40 * SECOND, Fault::Reload { node: B, change: Change::ToggleTrack })
         .fault(41 * SECOND, Fault::Reload { node: B, change: Change::Add { tracked: true } })
         .outage([true, true], Some(WAN), 60 * SECOND, 10 * MINUTE)
+}
+
+/// The never_both_held seeds of the long search (141, 369, 464, ...): a boot failback ends
+/// `failed` (max_hold, policy `stay`) while the upstream is down; the upstream comes back and the
+/// node stayed demoted for ever, and with the peer held too nobody could preempt. `failed` now
+/// releases once the probes pass for the stability window.
+pub fn f1() -> Script {
+    let setup = Setup { max_hold: 60 * SECOND, ..Setup::default() };
+    pair(setup, LIVENESS).outage(BOTH_A, Some(WAN), 10 * SECOND, 5 * MINUTE)
 }
 
 /// Issue 18 telemetry_truth: both nodes power on together (no stagger), both hold at the same
@@ -250,6 +285,7 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario { name: "d4_optional_tracked_probe_blocks_demotion", property: LIVENESS, script: d4 },
     Scenario { name: "d5_forced_release_undone_by_tracking", property: OPERATOR_WINS, script: d5 },
+    Scenario { name: "d5_forced_release_across_a_restart", property: OPERATOR_WINS, script: d5_restart },
     Scenario { name: "d6_peer_busy_after_failback_waits_30s", property: LIVENESS, script: d6 },
     Scenario { name: "d7_maintenance_mode_reboot_during_hold", property: LIVENESS, script: d7 },
     Scenario { name: "d8_blind_backend_restart_while_releasing", property: LIVENESS, script: d8 },
@@ -260,11 +296,13 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "d13_peer_in_operator_maintenance", property: NO_PING_PONG, script: d13 },
     Scenario { name: "d14_master_while_held_is_not_peer_lost", property: TELEMETRY_TRUTH, script: d14 },
     Scenario { name: "d15_flap_limit_across_restart", property: NO_PING_PONG, script: d15 },
+    Scenario { name: "d15_flap_limit_across_power_loss", property: NO_PING_PONG, script: d15_power_loss },
     Scenario { name: "d16_peer_pointing_at_itself", property: TELEMETRY_TRUTH, script: d16 },
     Scenario { name: "d17_unwritable_state_file_then_restart", property: NO_FALSE_DEMOTION, script: d17 },
     Scenario { name: "d18_not_master_suppression_at_start", property: TELEMETRY_TRUTH, script: d18 },
     Scenario { name: "n1_tracking_demotes_a_probe_passing_again", property: NO_FALSE_DEMOTION, script: n1 },
     Scenario { name: "n2_judge_ignores_untracked_required_probes", property: NO_PING_PONG, script: n2 },
+    Scenario { name: "f1_failed_node_with_its_path_back_stays_held", property: LIVENESS, script: f1 },
     Scenario { name: "t1_simultaneous_boot_master_while_both_held", property: TELEMETRY_TRUTH, script: t1 },
     Scenario { name: "t3_simultaneous_boot_without_a_peer_to_ask", property: TELEMETRY_TRUTH, script: t3 },
     Scenario { name: "t4_service_status_another_checks_bit_at_arm", property: TELEMETRY_TRUTH, script: t4 },

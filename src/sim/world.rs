@@ -9,7 +9,8 @@ use super::rng::Rng;
 use super::setup::{Lever, ProbeDef, Setup, ALT, HOOK_LATE_MAX, SLOW_BACKEND_MAX, TARGETS, V6};
 use super::trace::{Entry, Trace};
 use super::{Ms, Violation};
-use crate::daemon::boot::{self, Found, StartKind, StartMode, SystemBoot};
+use crate::daemon::boot::{self, Found, StartMode, SystemBoot};
+use crate::daemon::carry;
 use crate::machine::{
     Action, BackendOp, CarpReading, CarpState, Event, Machine, Observed, PeerHealth, Phase,
 };
@@ -27,6 +28,8 @@ const MAX_SKEW: i64 = 240;
 /// failbackd's timeout for the peer's /status (`daemon::peer::PEER_TIMEOUT`).
 const PEER_TIMEOUT: Ms = 2_000;
 const VHID: u16 = 1;
+/// The world's wall clock at its time 0 (Unix seconds).
+const SIM_EPOCH: f64 = 1_800_000_000.0;
 /// The properties are checked after every event and at least this often.
 const CHECK_EVERY: Ms = 1_000;
 const IFACE: &str = "em0";
@@ -372,7 +375,12 @@ impl Sim {
                 self.props.peer_trouble_ended(n, self.now);
                 self.world(n, "its /status answers again".into());
             }
-            Ev::EndReadOnly(n) => self.nodes[n].state_ro = false,
+            Ev::EndReadOnly(n) => {
+                self.nodes[n].state_ro = false;
+                // The daemon steps at least once a probe interval (every result persists); the
+                // simulation skips steady results, so it writes the record here.
+                self.persist(n);
+            }
             Ev::PowerOn(n) => self.power_on(n),
             Ev::EarlyEval(n, b) if self.nodes[n].boot_no == b && self.nodes[n].powered => {
                 self.world(n, "early boot: rc.syshook.d/early/90-carp evaluates the service checks".into());
@@ -500,6 +508,7 @@ impl Sim {
                 // Installing failbackd on a running node: no state file, no daemon before.
                 self.kill(n);
                 self.nodes[n].state_file = None;
+                self.props.state_file_lost(n);
                 let b = self.nodes[n].boot_no;
                 self.after(500, Ev::DaemonStart(n, b));
             }
@@ -577,6 +586,7 @@ impl Sim {
         }
         if !persistent {
             node.state_file = None; // /var/run is cleared at boot
+            self.props.state_file_lost(n);
         }
         let b = node.boot_no;
         self.world(n, "power on".into());
@@ -617,19 +627,20 @@ impl Sim {
         self.next_gen += 1;
         let gen = self.next_gen;
         let now = self.instant(self.now);
-        let mono = Duration::from_millis(self.now - self.nodes[n].boot_at + 60_000);
+        let mono = self.clocks(n).mono;
         let lever = self.setup.lever;
         let measured = driver::measure(lever, &mut self.nodes[n].lever);
         let measured = if self.nodes[n].backend_failing { None } else { Some(measured) };
         let found = self.nodes[n].state_file.clone().map_or(Found::Missing, Found::File);
         let system = self.system(n);
-        // A shared lever's bit is only known to be ours once the phase is (daemon::boot_facts).
-        let held = if lever == Lever::ServiceStatus { None } else { measured.and_then(|m| m.held) };
+        // failbackd's own hold, as daemon::boot_facts judges it.
+        let shared = lever == Lever::ServiceStatus;
+        let held = measured.and_then(|m| boot::own_hold(m.held, m.foreign, shared));
         let (boot, decision) = boot::boot_event(&found, &system, StartMode::Auto, held, now, mono);
         let probes = self.nodes[n].probes.clone();
         let mut m = Machine::new(self.setup.machine(n, &probes), now);
-        if let (Found::File(p), StartKind::Restart) = (&found, decision.kind) {
-            driver::carry_over(&mut m, p, now, mono);
+        if let Found::File(p) = &found {
+            carry::carry_over(&mut m, p, decision.kind, self.clocks(n));
         }
         self.nodes[n].proc = Some(Proc {
             gen,
@@ -675,6 +686,16 @@ impl Sim {
             | u64::from(node.backend_failing) << 4
             | u64::from(node.backend_slow) << 3
             | node.carp as u64
+    }
+
+    /// Node `n`'s clocks as the daemon reads them: its monotonic clock starts a minute before
+    /// the boot's first instant (never zero), the wall clock is the world's, from [`SIM_EPOCH`].
+    pub fn clocks(&self, n: usize) -> carry::Clocks {
+        carry::Clocks {
+            now: self.instant(self.now),
+            mono: Duration::from_millis(self.now - self.nodes[n].boot_at + 60_000),
+            unix: SIM_EPOCH + self.now as f64 / 1000.0,
+        }
     }
 
     /// Node `n`'s boot identity and uptime, as `SystemBoot::read` reports them.
@@ -760,7 +781,10 @@ impl Sim {
         self.step(n, Event::Probe { probe: idx, ok });
         let Some(p) = self.nodes[n].proc.as_ref().filter(|p| p.gen == gen && p.pgen == pgen) else { return };
         let Some(def) = p.probes.get(idx) else { return };
-        let saturated = p.m.probe(idx).is_some_and(|t| t.up == ok);
+        // Another result like this one changes nothing once the tally is up (passes) or has
+        // fallen (failures); a tally not known yet (after a start, an arm or a reload) still
+        // counts failures towards its fall.
+        let saturated = p.m.probe(idx).is_some_and(|t| if ok { t.up } else { t.fell });
         let iv = self.setup.interval;
         let mut next = attempt + iv;
         if saturated && self.healthy(n, def.target, next) == ok {
@@ -814,12 +838,11 @@ impl Sim {
     }
 
     fn persist(&mut self, n: usize) {
-        let now = self.instant(self.now);
-        let mono = Duration::from_millis(self.now - self.nodes[n].boot_at + 60_000);
-        let boot_id = self.system(n).id.unwrap_or_default();
+        let clocks = self.clocks(n);
+        let boot_id = self.system(n).id;
         let node = &mut self.nodes[n];
         let Some(p) = node.proc.as_mut() else { return };
-        if let Some(state) = driver::persist(&p.m, p.persisted.as_ref(), &boot_id, mono, now) {
+        if let Some(state) = carry::record(&p.m, p.persisted.as_ref(), boot_id.as_deref(), clocks) {
             if !node.state_ro {
                 node.state_file = Some(state.clone());
                 p.persisted = Some(state);

@@ -392,16 +392,21 @@ start_ping() {
 }
 stop_ping() { stop_pid "$PING_PID" INT; PING_PID=""; }
 
-# lost FROM TO: echo requests first seen in [FROM, TO] that never got a reply.
-lost() {
-    awk -v a="$1" -v b="$2" '
+# The awk rule both ping readers share: for every `ping -D` line with an icmp_seq, first[seq] is
+# when the request was first seen, ok[seq] marks a reply and reply[seq] when it came.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+PING_LOG_AWK='
         $1 ~ /^\[[0-9.]+\]$/ {
             ts = substr($1, 2, length($1) - 2) + 0; seq = ""
             for (i = 2; i <= NF; i++) if ($i ~ /^icmp_seq=/) seq = substr($i, 10) + 0
             if (seq == "") next
             if (!(seq in first)) first[seq] = ts
-            if ($0 ~ / bytes from /) ok[seq] = 1
-        }
+            if ($0 ~ / bytes from /) { ok[seq] = 1; reply[seq] = ts }
+        }'
+
+# lost FROM TO: echo requests first seen in [FROM, TO] that never got a reply.
+lost() {
+    awk -v a="$1" -v b="$2" "$PING_LOG_AWK"'
         END { n = 0; for (s in first) if (first[s] >= a && first[s] <= b && !(s in ok)) n++; print n }
     ' "$WORK/ping.log"
 }
@@ -700,14 +705,7 @@ sc_leave() {
 # traffic_back FROM TO: seconds from FROM until the first reply after the first echo request
 # (sent in [FROM, TO]) that got none; 0.0 when none was lost, empty when traffic never came back.
 traffic_back() {
-    awk -v a="$1" -v b="$2" '
-        $1 ~ /^\[[0-9.]+\]$/ {
-            ts = substr($1, 2, length($1) - 2) + 0; seq = ""
-            for (i = 2; i <= NF; i++) if ($i ~ /^icmp_seq=/) seq = substr($i, 10) + 0
-            if (seq == "") next
-            if (!(seq in first)) first[seq] = ts
-            if ($0 ~ / bytes from /) { ok[seq] = 1; reply[seq] = ts }
-        }
+    awk -v a="$1" -v b="$2" "$PING_LOG_AWK"'
         END {
             lo = -1; for (s in first) if (first[s] >= a && first[s] <= b && !(s in ok) && (lo < 0 || s + 0 < lo)) lo = s + 0
             if (lo < 0) { print "0.0"; exit }

@@ -6,7 +6,8 @@
 #   tools/bench/hook-latency.sh [--events 200] [--bin PATH] [--out FILE.env]
 #
 # The daemon has no probes, min_hold = stable_for = 0: each BACKUP event arms a failback,
-# demotes, and releases at once (promote), so the next event arms again.
+# demotes, and releases at once (promote); an untimed MASTER hook follows, so the next BACKUP
+# is a transition again.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,12 +27,7 @@ done
 [[ $EVENTS =~ ^[0-9]+$ && $EVENTS -ge 1 && $EVENTS -le 100000 ]] || bdie "--events 1..100000"
 BIN=$(failbackd_bin "$BIN")
 
-WORK=$(mktemp -d /tmp/fbd-bench-hook.XXXXXX)
-DPID=""
-cleanup() { stop_pid "$DPID"; bench_ns_down; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-bench_ns_up
+bench_begin hook
 
 STAMPS=$WORK/stamps
 cat >"$WORK/fbd.toml" <<TOML
@@ -47,10 +43,7 @@ type = "command"
 demote = ["$HERE/stamp.sh", "demote", "$STAMPS"]
 promote = ["$HERE/stamp.sh", "promote", "$STAMPS"]
 TOML
-"$BIN" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
-ip netns exec "$BENCH_NS" "$BIN" run --start boot --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
-DPID=$!
-wait_until 5 test -S "$WORK/fbd.sock" || bdie "daemon did not start: $(cat "$WORK/fbd.log")"
+bench_start_daemon "$BIN"
 
 count() { local n=0; [[ -f $STAMPS ]] && n=$(grep -c " $1\$" "$STAMPS"); printf '%s' "$n"; }
 promoted() { [[ $(count promote) -ge $1 ]]; }
@@ -65,6 +58,9 @@ for ((i = 1; i <= EVENTS; i++)); do
     printf '%s\n' "$t0" >>"$WORK/t0"
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$WORK/hook_exit"
     wait_until 5 promoted "$i" || bdie "event $i: no promote after the demote (see $WORK/fbd.log)"
+    # As on a real pair, the released node becomes MASTER before it can lose MASTER again: a
+    # repeated BACKUP without a change in between is not a transition and arms nothing.
+    "$BIN" hook 51@lan MASTER --config "$WORK/fbd.toml" >/dev/null 2>&1 || bdie "MASTER hook failed at event $i"
     sleep 0.02
 done
 grep ' demote$' "$STAMPS" | awk '{ print $1 }' >"$WORK/demote_at"

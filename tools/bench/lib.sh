@@ -42,6 +42,27 @@ bench_ns_down() {
     BENCH_NS_MADE=0
 }
 
+# bench_begin NAME: makes the namespace and the work dir WORK (/tmp/fbd-bench-NAME.XXXXXX);
+# on exit the daemon DPID (bench_start_daemon) is stopped, the namespace and WORK removed.
+bench_begin() {
+    WORK=$(mktemp -d "/tmp/fbd-bench-$1.XXXXXX")
+    DPID=""
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+    bench_ns_up
+}
+bench_cleanup() { stop_pid "$DPID"; bench_ns_down; rm -rf "$WORK"; }
+
+# bench_start_daemon BIN: checks $WORK/fbd.toml, runs `BIN run --start boot` with it inside the
+# namespace (log $WORK/fbd.log) and waits at most 5 s for its control socket $WORK/fbd.sock.
+# Sets DPID.
+bench_start_daemon() {
+    "$1" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
+    ip netns exec "$BENCH_NS" "$1" run --start boot --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
+    DPID=$!
+    wait_until 5 test -S "$WORK/fbd.sock" || bdie "daemon did not start: $(cat "$WORK/fbd.log")"
+}
+
 # stop_pid PID: SIGTERM, wait at most 5 s, then SIGKILL.
 stop_pid() {
     local pid=$1 i

@@ -28,12 +28,7 @@ done
 for v in "$PROBES" "$SLOW" "$FAST" "$CONC"; do [[ $v =~ ^[0-9]+$ && $v -le 100000 ]] || bdie "counts are 0..100000"; done
 BIN=$(failbackd_bin "$BIN")
 
-WORK=$(mktemp -d /tmp/fbd-bench-metrics.XXXXXX)
-DPID=""
-cleanup() { stop_pid "$DPID"; bench_ns_down; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-bench_ns_up
+bench_begin metrics
 
 {
     cat <<TOML
@@ -49,10 +44,7 @@ promote = ["/bin/true"]
 TOML
     probe_toml "$PROBES" 1s
 } >"$WORK/fbd.toml"
-"$BIN" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
-ip netns exec "$BENCH_NS" "$BIN" run --start boot --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
-DPID=$!
-wait_until 5 test -S "$WORK/fbd.sock" || bdie "daemon did not start: $(cat "$WORK/fbd.log")"
+bench_start_daemon "$BIN"
 # Two CARP transitions so the carp series exist, then let probes and histograms fill.
 "$BIN" hook 51@lan BACKUP --config "$WORK/fbd.toml" >/dev/null 2>&1 || true
 "$BIN" hook 52@wan BACKUP --config "$WORK/fbd.toml" >/dev/null 2>&1 || true

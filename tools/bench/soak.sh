@@ -28,12 +28,7 @@ done
 [[ $PROBES =~ ^[0-9]+$ && $PROBES -le 1000 ]] || bdie "--probes 0..1000"
 BIN=$(failbackd_bin "$BIN")
 
-WORK=$(mktemp -d /tmp/fbd-bench-soak.XXXXXX)
-DPID=""
-cleanup() { stop_pid "$DPID"; bench_ns_down; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-bench_ns_up
+bench_begin soak
 
 {
     cat <<TOML
@@ -53,10 +48,7 @@ TOML
     probe_toml "$PROBES" "$INTERVAL"
 } >"$WORK/fbd.toml"
 echo promoted >"$WORK/state"
-"$BIN" check-config "$WORK/fbd.toml" >/dev/null || bdie "config rejected"
-ip netns exec "$BENCH_NS" "$BIN" run --start boot --config "$WORK/fbd.toml" >"$WORK/fbd.log" 2>&1 &
-DPID=$!
-wait_until 5 test -S "$WORK/fbd.sock" || bdie "daemon did not start: $(cat "$WORK/fbd.log")"
+bench_start_daemon "$BIN"
 
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$DPID/stat"; } # utime + stime
 rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$DPID/status"; }

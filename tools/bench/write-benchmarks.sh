@@ -103,6 +103,22 @@ dirty=""
 if [[ -n $(cd "$ROOT" && git status --porcelain 2>/dev/null) ]]; then dirty=" + uncommitted changes"; fi
 criterion_v=$(awk '/^name = "criterion"$/ { getline; print $3; exit }' "$ROOT/Cargo.lock" | tr -d '"')
 
+# testbed_results NAME: the testbed run NAME's table ($RES/NAME/summary.md), its run count and
+# its assertions and comparisons (from $RES/NAME.log), or "_not run_".
+testbed_results() {
+    if [[ -f $RES/$1/summary.md ]]; then
+        cat "$RES/$1/summary.md"
+        echo
+        grep -h '^runs:' "$RES/$1.log" 2>/dev/null | tail -n 1 | sed 's/^/Testbed: /' || true
+        echo
+        echo "Assertions and comparisons of that run:"
+        echo
+        grep -h 'ASSERTION FAILED\|NOTE:\|\] ok:\|^ok:' "$RES/$1.log" 2>/dev/null | sed 's/^[0-9:]* \[e2e\] //; s/^/- /' || true
+    else
+        echo "_not run_"
+    fi
+}
+
 # The tracking section (issue 15): the testbed's --tracking scenarios.
 tracking_section() {
     cat <<MD
@@ -133,17 +149,7 @@ in parentheses.
   ~0.5 s out of phase with r2's.
 
 MD
-    if [[ -f $RES/tracking/summary.md ]]; then
-        cat "$RES/tracking/summary.md"
-        echo
-        grep -h '^runs:' "$RES/tracking.log" 2>/dev/null | tail -n 1 | sed 's/^/Testbed: /' || true
-        echo
-        echo "Assertions and comparisons of that run:"
-        echo
-        grep -h 'ASSERTION FAILED\|NOTE:\|\] ok:\|^ok:' "$RES/tracking.log" 2>/dev/null | sed 's/^[0-9:]* \[e2e\] //; s/^/- /' || true
-    else
-        echo "_not run_"
-    fi
+    testbed_results tracking
     cat <<MD
 
 Reading the table:
@@ -222,17 +228,7 @@ tunnels are not up yet"). Cells are the median of the runs, the runs in parenthe
   failover: r1's keepalived frozen (SIGSTOP) and links down.
 
 MD
-    if [[ -f $RES/testbed/summary.md ]]; then
-        cat "$RES/testbed/summary.md"
-        echo
-        grep -h '^runs:' "$RES/testbed.log" 2>/dev/null | tail -n 1 | sed 's/^/Testbed: /' || true
-        echo
-        echo "Assertions and comparisons of that run:"
-        echo
-        grep -h 'ASSERTION FAILED\|NOTE:\|\] ok:\|^ok:' "$RES/testbed.log" 2>/dev/null | sed 's/^[0-9:]* \[e2e\] //; s/^/- /' || true
-    else
-        echo "_not run_"
-    fi
+    testbed_results testbed
     cat <<MD
 
 Reading the table:

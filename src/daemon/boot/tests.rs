@@ -140,3 +140,17 @@ async fn the_system_facts_are_read() {
         assert!(sys.id.is_some() && sys.uptime.is_some(), "{sys:?}");
     }
 }
+
+// D17: an operator's maintenance mode is a hold, but not failbackd's: a restart must not resume
+// a hold on the strength of it; a shared lever's set bit may be another check's (unknown), a
+// clear one is a fact.
+#[test]
+fn only_failbackd_s_own_hold_counts_at_a_start() {
+    assert_eq!(own_hold(Some(true), false, false), Some(true));
+    assert_eq!(own_hold(Some(true), true, false), Some(false), "an operator's maintenance mode");
+    assert_eq!(own_hold(Some(false), false, false), Some(false));
+    assert_eq!(own_hold(None, false, false), None, "command backend without `state`");
+    assert_eq!(own_hold(Some(true), false, true), None, "service_status: maybe another check's bit");
+    assert_eq!(own_hold(Some(true), true, true), None);
+    assert_eq!(own_hold(Some(false), true, true), Some(false), "service_status: the bit is clear");
+}
