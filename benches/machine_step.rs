@@ -29,6 +29,7 @@ fn config(probes: usize) -> MachineConfig {
             .collect(),
         backoff: Backoff::default(),
         tracking: failbackd::machine::TrackingConfig::default(),
+        shared_lever: false,
     }
 }
 

@@ -105,6 +105,7 @@ fn config(policy: MaxHoldPolicy, hold_on_boot: bool) -> MachineConfig {
         ],
         backoff: Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(4) },
         tracking: TrackingConfig { peer: true, max_demotions: 2, ..TrackingConfig::default() },
+        shared_lever: false,
     }
 }
 

@@ -114,6 +114,7 @@ scenario! {
     scenario_f1_failed_node_with_its_path_back_stays_held => "f1_failed_node_with_its_path_back_stays_held",
     scenario_t1_simultaneous_boot_master_while_both_held => "t1_simultaneous_boot_master_while_both_held",
     scenario_t3_simultaneous_boot_without_a_peer_to_ask => "t3_simultaneous_boot_without_a_peer_to_ask",
+    scenario_t4_service_status_another_checks_bit_at_arm => "t4_service_status_another_checks_bit_at_arm",
     scenario_t2_service_status_hold_under_operator_maintenance => "t2_service_status_hold_under_operator_maintenance",
     scenario_k1_restart_forgets_a_forced_release => "k1_restart_forgets_a_forced_release",
     scenario_k2_second_restart_forgets_a_tracking_failback => "k2_second_restart_forgets_a_tracking_failback",

@@ -179,6 +179,7 @@ impl Config {
                 .collect(),
             backoff: Backoff::default(),
             tracking: self.tracking.machine(self.reconcile_interval),
+            shared_lever: matches!(&self.backend, BackendConfig::Opnsense(c) if c.mode == OpnsenseMode::ServiceStatus),
         }
     }
 

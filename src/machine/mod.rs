@@ -89,6 +89,8 @@ struct BackendView {
     foreign: bool,
     /// With `foreign`: failbackd's own part of a shared lever is in place too.
     also_ours: bool,
+    /// The last measurement failed (it could not be read).
+    unreadable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,8 +36,19 @@ impl Machine {
             return; // a call overtook this reading: its result is the newer fact
         }
         self.backend.awaiting_observation = false;
-        let Some(held) = obs.held else { return };
+        let Some(held) = obs.held else {
+            self.backend.unreadable = true;
+            return;
+        };
+        if std::mem::take(&mut self.backend.unreadable) && self.backend.failures > 0 {
+            // The backend answers again after failing calls and failing readings: retry now,
+            // not at the end of a backoff that grew while it was away (at most one call per
+            // reading, so a backend that reads but still cannot act is not hammered).
+            self.backend.retry_at = None;
+        }
         let foreign = held && obs.foreign;
+        // The hold last measured was someone else's alone: its going away is theirs, not drift.
+        let was_foreign_only = self.backend.foreign && !self.backend.also_ours;
         self.backend.also_ours = foreign && obs.also_ours;
         if foreign != self.backend.foreign {
             self.backend.foreign = foreign;
@@ -46,8 +57,11 @@ impl Machine {
         let wanted = self.phase.wants_demoted();
         let Some(known) = self.backend.demoted else {
             // The first reading of a state nobody knew (a backend that could not tell at start,
-            // or a new one after a reload): a fact learned, not a change.
-            self.backend.demoted = Some(held);
+            // or a new one after a reload): a fact learned, not a change. On a shared lever
+            // someone else's part alone is not failbackd's hold: a failback armed later demotes
+            // (an evaluation that counts failbackd's check) instead of taking it for its own.
+            let others_only = self.cfg.shared_lever && foreign && !obs.also_ours;
+            self.backend.demoted = Some(held && !others_only);
             self.adopt_found_hold(now, held, foreign, out);
             return;
         };
@@ -58,10 +72,17 @@ impl Machine {
             return;
         }
         if foreign {
-            // Someone else's hold: relied upon while holding, left alone after the release.
-            if wanted == Some(true) {
+            // Someone else's hold: relied upon while holding, left alone after the release. On a
+            // shared lever only when failbackd's own part is measured in place too: another
+            // check's bit is not failbackd's hold (and was attributed by the phase of the
+            // reading's start), so failbackd demotes (an evaluation with its check failing).
+            if wanted == Some(true) && (!self.cfg.shared_lever || obs.also_ours) {
                 self.backend.demoted = Some(true);
             }
+            return;
+        }
+        if was_foreign_only && !held {
+            self.backend.demoted = Some(false);
             return;
         }
         let direction = if held { Drift::Added } else { Drift::Removed };

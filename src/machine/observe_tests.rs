@@ -397,7 +397,9 @@ fn another_checks_bit_while_released_is_foreign_and_left_alone() {
     assert_eq!(t.m.phase(), Phase::Released);
 }
 
-/// D9: while idle the bit is never failbackd's (its check passes): not adopted as a hold.
+/// D9: while idle the bit is never failbackd's (its check passes): not adopted as a hold; and
+/// when it goes away (the other check passes again), that is no drift of failbackd's hold (the
+/// first reading after the start found only the other check's bit).
 #[test]
 fn another_checks_bit_while_idle_is_not_adopted() {
     let mut c = cfg();
@@ -407,6 +409,10 @@ fn another_checks_bit_while_idle_is_not_adopted() {
     let a = t.ev(shared(&t, true, false));
     assert_eq!((t.m.phase(), started(&a)), (Phase::Idle, None), "{a:?}");
     assert!(t.m.foreign_hold());
+    t.at(30.0);
+    let a = t.ev(shared(&t, false, false));
+    assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![false]));
+    assert_eq!(t.m.backend_demoted(), Some(false));
 }
 
 /// D9: while failbackd holds, the bit is its own (its check fails); an operator's maintenance
@@ -424,6 +430,44 @@ fn the_bit_is_ours_while_holding_and_maintenance_is_always_foreign() {
     t.at(20.0);
     let a = t.ev(shared(&t, false, true));
     assert_eq!((drifts(&a), foreign_records(&a)), (vec![], vec![true]));
+}
+
+/// On a shared lever, another check's bit found while the phase wants the hold (read before the
+/// arm: attributed as foreign) is not failbackd's hold: it demotes (an evaluation that counts its
+/// own failing check) instead of relying on it. A lever with one flag (maintenance mode) relies.
+#[test]
+fn a_shared_lever_does_not_rely_on_another_checks_bit() {
+    for shared_lever in [true, false] {
+        let mut t = T::booted(MachineConfig { shared_lever, ..cfg() });
+        t.at(1.0).probe(0, true);
+        t.at(2.0).probe(0, true);
+        t.at(10.0).tick();
+        t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+        assert_eq!(t.m.phase(), Phase::Released);
+        t.ev(carp(CarpState::Master));
+        // The reading that finds the BACKUP (it arms) was attributed in `released`: the bit is
+        // another check's.
+        let Event::Observed(o) = shared(&t, true, false) else { unreachable!() };
+        let carp = Some(vec![CarpReading { vhid: 1, iface: "em0".into(), state: CarpState::Backup }]);
+        let a = t.at(20.0).ev(Event::Observed(Observed { carp, ..o }));
+        assert!(t.m.phase().is_holding());
+        assert_eq!(a.contains(&Action::Demote), shared_lever, "shared {shared_lever}: {a:?}");
+        assert!(!t.m.own_hold() || !shared_lever);
+    }
+}
+
+/// On a shared lever, the first reading after a start that finds only another check's bit does
+/// not make failbackd's hold "in place": a failback armed later demotes (seed 720).
+#[test]
+fn a_shared_lever_first_reading_of_another_checks_bit_is_not_our_hold() {
+    for shared_lever in [true, false] {
+        let mut t = T::new(MachineConfig { hold_on_boot: false, shared_lever, ..cfg() });
+        t.ev(Event::Boot(Boot { previous: None, backend_demoted: None, ..Default::default() }));
+        t.ev(shared(&t, true, false));
+        assert!(t.m.foreign_hold());
+        let a = t.at(30.0).ev(Event::ManualHold);
+        assert_eq!(a.contains(&Action::Demote), shared_lever, "shared {shared_lever}: {a:?}");
+    }
 }
 
 /// An operator's maintenance on top of failbackd's own hold (the bit, its check failing): two

@@ -35,6 +35,7 @@ pub(super) fn cfg() -> MachineConfig {
         ],
         backoff: Backoff { initial: secs(1), max: secs(8) },
         tracking: TrackingConfig::default(),
+        shared_lever: false,
     }
 }
 
@@ -306,6 +307,37 @@ fn demote_failure_is_retried_after_backoff_not_before() {
     assert_eq!(t.m.phase(), Phase::Holding);
     t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
     assert_eq!(t.m.phase(), Phase::Probing);
+}
+
+// Issue 18 (telemetry_truth after backend trouble): a backend that could not be read and now
+// answers again is retried at once, not at the end of the backoff that grew while it was away;
+// a reading that still fails changes nothing.
+#[test]
+fn a_backend_read_again_after_failures_is_retried_at_once() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
+    for at in [0.1, 1.2, 3.3, 7.4] {
+        t.at(at).tick();
+        t.ev(Event::Backend { op: BackendOp::Demote, ok: false });
+    }
+    let reading = |t: &T, held| {
+        Event::Observed(Observed {
+            backend_seq: t.m.backend_seq(),
+            carp_seq: t.m.carp_seq(),
+            held,
+            foreign: false,
+            also_ours: false,
+            carp: None,
+        })
+    };
+    t.at(8.0);
+    let unreadable = reading(&t, None);
+    assert!(!t.ev(unreadable).contains(&Action::Demote), "still unreadable");
+    assert!(t.m.next_deadline().is_some_and(|d| d > t.now), "backing off");
+    t.at(9.0);
+    let back = reading(&t, Some(false));
+    let a = t.ev(back);
+    assert!(a.contains(&Action::Demote), "{a:?}");
 }
 
 #[test]

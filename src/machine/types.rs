@@ -601,4 +601,9 @@ pub struct MachineConfig {
     pub probes: Vec<ProbeSpec>,
     pub backoff: Backoff,
     pub tracking: TrackingConfig,
+    /// failbackd's lever is shared with other holders (OPNsense `service_status`: the 2^20 bit
+    /// of every service check): a foreign hold found while the phase wants the hold is not
+    /// relied upon; failbackd puts its own part in place (the evaluation its demote triggers
+    /// counts its failing check), so that the bit is then failbackd's for certain.
+    pub shared_lever: bool,
 }

@@ -113,7 +113,9 @@ pub fn d8() -> Script {
 /// OPNsense service_status: another plugin's failing check sets the shared 2^20 bit; failbackd
 /// takes it for its own hold.
 pub fn d9() -> Script {
-    let setup = Setup { lever: Lever::ServiceStatus, ..Setup::default() };
+    // Hooks lost: the reconcile poll finds the BACKUP, in the same reading as the bit.
+    let setup =
+        Setup { lever: Lever::ServiceStatus, hook_loss: 1000, tracking: Tracking::Off, ..Setup::default() };
     pair(setup, TELEMETRY_TRUTH).fault(60 * SECOND, Fault::OtherDemotion { node: A, for_ms: 5 * MINUTE })
 }
 
@@ -297,6 +299,19 @@ pub fn k2() -> Script {
         .fault(170 * SECOND, Fault::Restart { node: A })
 }
 
+/// Issue 18 telemetry_truth: OPNsense `service_status`, another plugin's check fails on the
+/// released MASTER: it loses MASTER and arms a failback, and the machine relied on the other
+/// check's bit (read while it was released) as its own hold without an evaluation that counted
+/// its own check: "held" with failbackd's check never evaluated failing.
+pub fn t4() -> Script {
+    // Hooks lost: the reconcile poll finds the BACKUP, in the same reading as the bit.
+    let setup =
+        Setup { lever: Lever::ServiceStatus, hook_loss: 1000, tracking: Tracking::Off, ..Setup::default() };
+    pair(setup, TELEMETRY_TRUTH)
+        .fault(60 * SECOND, Fault::OtherDemotion { node: A, for_ms: 3 * MINUTE })
+        .outage(BOTH_A, Some(WAN), 61 * SECOND, 3 * MINUTE)
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
     Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
@@ -328,6 +343,7 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "f1_failed_node_with_its_path_back_stays_held", property: LIVENESS, script: f1 },
     Scenario { name: "t1_simultaneous_boot_master_while_both_held", property: TELEMETRY_TRUTH, script: t1 },
     Scenario { name: "t3_simultaneous_boot_without_a_peer_to_ask", property: TELEMETRY_TRUTH, script: t3 },
+    Scenario { name: "t4_service_status_another_checks_bit_at_arm", property: TELEMETRY_TRUTH, script: t4 },
     Scenario {
         name: "t2_service_status_hold_under_operator_maintenance",
         property: TELEMETRY_TRUTH,

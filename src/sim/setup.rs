@@ -223,6 +223,7 @@ impl Setup {
                 dampen: crate::machine::dampen::DampenConfig::default(),
                 peer_settle: ms(self.reconcile) + crate::machine::PEER_MEASURE_MARGIN,
             },
+            shared_lever: self.lever == Lever::ServiceStatus,
         }
     }
 

@@ -690,6 +690,11 @@ impl Sim {
             | u64::from(node.backend_failing) << 15
             | u64::from(node.if_up) << 6
             | u64::from(node.powered) << 5
+            // A reading during backend trouble fails: its end changes what a reading says (the
+            // real daemon reads every reconcile_interval; a timer asleep past it was a sim
+            // artefact that kept a stale view after the trouble, seeds 166 and 723).
+            | u64::from(node.backend_failing) << 4
+            | u64::from(node.backend_slow) << 3
             | node.carp as u64
     }
 

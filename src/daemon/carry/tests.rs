@@ -11,6 +11,7 @@ fn machine(now: Instant, peer: bool) -> Machine {
         probes: Vec::new(),
         backoff: Backoff::default(),
         tracking: TrackingConfig { peer, ..TrackingConfig::default() },
+        shared_lever: false,
     };
     Machine::new(cfg, now)
 }
