@@ -185,7 +185,9 @@ pub fn boot_event(
 ) -> (Boot, Decision) {
     let decision = classify(found, system, mode);
     let last_failback = found.last_failback();
-    let fresh = |previous| Boot { backend_demoted: measured, previous, resumed: None, last_failback };
+    let lever_unseen = measured.is_none();
+    let fresh =
+        |previous| Boot { backend_demoted: measured, previous, resumed: None, last_failback, lever_unseen };
     let boot = match (decision.kind, found) {
         (StartKind::Boot, _) => fresh(None),
         (StartKind::FirstStart, _) | (StartKind::Restart, Found::Missing | Found::Unreadable(_)) => {
@@ -208,6 +210,7 @@ pub fn boot_event(
                 previous: Some(previous),
                 resumed,
                 last_failback,
+                lever_unseen,
             }
         }
     };

@@ -250,6 +250,13 @@ impl Machine {
         since.checked_add(self.required_stability(since))
     }
 
+    /// Whether this run started at rest without seeing its own lever and has not made a backend
+    /// call yet (see `on_boot`): until then a set lever may be failbackd's old hold or someone
+    /// else's, and what is reported about it is a guess.
+    pub fn lever_unseen(&self) -> bool {
+        self.unseen_hold
+    }
+
     /// Applies one event at `now` and returns the actions to carry out, in order.
     #[must_use]
     pub fn step(&mut self, now: Instant, event: Event) -> Vec<Action> {
@@ -306,9 +313,13 @@ impl Machine {
     fn on_boot(&mut self, now: Instant, boot: Boot, out: &mut Vec<Action>) {
         self.backend.demoted = boot.backend_demoted;
         self.ended_failbacks = boot.last_failback;
-        // A first start (or a restart from idle) that cannot see its lever: failbackd reinstalled
-        // during a hold leaves that hold with nobody to lift it.
-        self.unseen_hold = boot.backend_demoted.is_none() && boot.previous == Some(Phase::Idle);
+        // A start at rest (a first start, or a restart whose file says idle or released) that
+        // cannot see its own lever: failbackd reinstalled during a hold, or a state file whose
+        // writes failed, leaves a hold nobody would lift. Once every required probe is up the
+        // (idempotent) promote is issued once: on OPNsense `service_status` it re-evaluates the
+        // checks, which drops failbackd's stale answer and keeps every other check's bit.
+        self.unseen_hold = (boot.lever_unseen || boot.backend_demoted.is_none())
+            && matches!(boot.previous, Some(Phase::Idle) | Some(Phase::Released));
         let resume = match boot.previous {
             Some(Phase::Failed) if boot.backend_demoted != Some(false) => {
                 // The failback already ended as failed; stay loud and demoted.
@@ -514,6 +525,7 @@ impl Machine {
         self.backend.seq = self.backend.seq.wrapping_add(1);
         if ok {
             self.backend.demoted = Some(op == BackendOp::Demote);
+            self.unseen_hold = false; // a call in either direction put the lever where we know it
             self.backend.failures = 0;
             self.backend.retry_at = None;
         } else {
@@ -578,12 +590,11 @@ impl Machine {
 
     /// Issues the backend call the current phase needs, if it is not already in place.
     fn reconcile_backend(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let want = match self.phase.wants_demoted() {
-            None if self.unseen_hold && self.phase == Phase::Idle && self.all_required_up() => Some(false),
-            want => want,
-        };
+        let at_rest = matches!(self.phase, Phase::Idle | Phase::Released);
+        let lift_unseen = self.unseen_hold && at_rest && self.all_required_up();
+        let want = if lift_unseen { Some(false) } else { self.phase.wants_demoted() };
         let b = &mut self.backend;
-        if want.is_none() || b.demoted == want {
+        if want.is_none() || (b.demoted == want && !lift_unseen) {
             // Nothing to (re)try: a retry left armed would be a deadline that is always due.
             b.retry_at = None;
             return;

@@ -248,6 +248,7 @@ fn resumed_boot(t: &T, armed_ago: u64, previous: Phase) -> Event {
         previous: Some(previous),
         resumed: Some(Resumed { id: 4, armed_at: t.now - secs(armed_ago), peer_lost: true }),
         last_failback: 4,
+        lever_unseen: false,
     })
 }
 
@@ -282,6 +283,7 @@ fn ids_keep_counting_across_restarts() {
         previous: Some(Phase::Released),
         resumed: None,
         last_failback: 9,
+        lever_unseen: false,
     }));
     t.ev(Event::ManualHold);
     assert_eq!(t.m.failback().map(|f| f.id), Some(10));

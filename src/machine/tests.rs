@@ -205,6 +205,7 @@ fn restart_from_a_landed_hold_with_our_lever_off_does_not_put_it_back() {
             previous: Some(previous),
             resumed: Some(Resumed { id: 3, armed_at: t.now, peer_lost: false }),
             last_failback: 3,
+            lever_unseen: false,
         }));
         assert_eq!(started(&a), None, "{previous:?}");
         assert!(!a.contains(&Action::Demote), "{previous:?}");
@@ -784,4 +785,35 @@ pub(super) fn master(c: MachineConfig) -> T {
     t.ev(carp(CarpState::Master));
     assert_eq!(t.m.phase(), Phase::Released);
     t
+}
+
+#[test]
+fn a_start_at_rest_that_cannot_see_its_lever_promotes_once_when_the_probes_are_up() {
+    // A stale file says `released` (or failbackd was reinstalled: idle) and the backend cannot
+    // show failbackd's hold: the idempotent promote lifts a hold that may be left, but only once
+    // every required probe is up, and only once.
+    let mut t = T::new(cfg());
+    let boot = Boot {
+        backend_demoted: Some(false), // inferred from the file, not measured
+        previous: Some(Phase::Released),
+        lever_unseen: true,
+        ..Default::default()
+    };
+    assert!(!t.ev(Event::Boot(boot)).contains(&Action::Promote));
+    assert!(t.m.lever_unseen());
+    assert!(!t.at(1.0).probe(0, true).contains(&Action::Promote), "not risen yet");
+    assert!(t.at(2.0).probe(0, true).contains(&Action::Promote));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: true });
+    assert!(!t.m.lever_unseen());
+    assert!(!t.at(3.0).probe(0, true).contains(&Action::Promote), "once");
+    assert_eq!(t.m.phase(), Phase::Released);
+}
+
+#[test]
+fn a_start_that_sees_its_lever_promotes_nothing() {
+    let mut t = T::new(cfg());
+    let boot = Boot { backend_demoted: Some(false), previous: Some(Phase::Released), ..Default::default() };
+    t.ev(Event::Boot(boot));
+    t.at(1.0).probe(0, true);
+    assert!(!t.at(2.0).probe(0, true).contains(&Action::Promote));
 }

@@ -452,6 +452,7 @@ fn a_resumed_tracking_failback_is_not_ended_by_max_hold_either() {
             previous: Some(Phase::Probing),
             resumed: Some(Resumed { id: 4, armed_at, peer_lost: false }),
             last_failback: 4,
+            lever_unseen: false,
         }));
         if !tracking {
             assert_eq!(outcome(&a), Some(Outcome::Failed), "any other failback ends at max_hold");

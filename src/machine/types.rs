@@ -203,6 +203,11 @@ pub struct Boot {
     pub resumed: Option<Resumed>,
     /// The id of the last failback the previous run started, so ids keep counting up.
     pub last_failback: u64,
+    /// The start could not see whether failbackd's own lever is on: a backend without a
+    /// readable state, or a shared lever (OPNsense `service_status`'s 2^20 bit) that is set and
+    /// may be another check's. `backend_demoted` may then be inferred from the state file, which
+    /// can be stale (its writes failed) or gone (failbackd reinstalled during a hold).
+    pub lever_unseen: bool,
 }
 
 /// A failback on record from the previous run.

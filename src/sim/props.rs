@@ -553,8 +553,13 @@ impl Sim {
         let node = &self.nodes[n];
         let Some(proc) = &node.proc else { return };
         let p = &self.props.n[n];
-        let trouble = p.backend_trouble || p.backend_trouble_end + slack > now;
         let m = &proc.m;
+        // A start at rest that cannot see its own lever (failbackd reinstalled during a hold, a
+        // stale state file with a blind backend or a set service bit) cannot tell its old hold
+        // from someone else's: no reading can. It says so (`Machine::lever_unseen`) and lifts
+        // that hold once the probes are up (liveness checks it); until its first call the
+        // attribution is excused like backend trouble.
+        let trouble = p.backend_trouble || p.backend_trouble_end + slack > now || m.lever_unseen();
         let truth_held = node.lever.failbackd_holds(lever);
         let truth_foreign = node.lever.foreign(lever);
         let reported_held = m.own_hold();

@@ -312,6 +312,22 @@ pub fn t4() -> Script {
         .outage(BOTH_A, Some(WAN), 61 * SECOND, 3 * MINUTE)
 }
 
+/// Seeds 1035, 1450, 1483, ...: n3 on OPNsense `service_status`. The new daemon reads the set
+/// 2^20 bit as another check's (it is idle: nothing of its own to hold), so a promote "to
+/// release" looked needless and the stale answer of the old daemon's check kept the node demoted.
+pub fn n5() -> Script {
+    let setup = Setup {
+        lever: Lever::ServiceStatus,
+        tracking: Tracking::Off,
+        max_hold: 30 * MINUTE,
+        ..Setup::default()
+    };
+    pair(setup, LIVENESS)
+        .fault(30 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .outage(BOTH_A, Some(WAN), 30 * SECOND, 12 * MINUTE)
+        .fault(11 * MINUTE, Fault::FirstStart { node: A })
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
     Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
@@ -352,4 +368,5 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "k1_restart_forgets_a_forced_release", property: OPERATOR_WINS, script: k1 },
     Scenario { name: "k2_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: k2 },
     Scenario { name: "n3_reinstalled_during_a_hold_it_cannot_see", property: LIVENESS, script: n3 },
+    Scenario { name: "n5_reinstalled_during_a_service_status_hold", property: LIVENESS, script: n5 },
 ];
