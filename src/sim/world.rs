@@ -489,10 +489,14 @@ impl Sim {
         self.world(n, format!("FAULT {f:?}"));
         self.props.fault(self.now, &f);
         match f {
-            Fault::PowerLoss { down_for, .. } => {
+            // A power loss of a node that is off already changes nothing: its power comes back
+            // when the first outage ends (seed 3520: a second power-on event booted a running
+            // node again, setting failbackd's sysctl.conf bit under a released daemon).
+            Fault::PowerLoss { down_for, .. } if self.nodes[n].powered => {
                 self.power_off(n);
                 self.after(down_for, Ev::PowerOn(n));
             }
+            Fault::PowerLoss { .. } => {}
             Fault::Crash { restart_after, .. } => {
                 if self.kill(n) {
                     let b = self.nodes[n].boot_no;
@@ -1198,6 +1202,22 @@ mod tests {
         assert_eq!(sim.nodes[1].carp, CarpState::Backup);
         sim.run(63_400);
         assert_eq!((sim.nodes[0].carp, sim.nodes[1].carp), (CarpState::Init, CarpState::Master));
+    }
+
+    #[test]
+    fn a_power_loss_of_a_node_that_is_off_changes_nothing() {
+        let faults = [
+            (60_000, Fault::PowerLoss { node: 0, down_for: 30_000 }),
+            (70_000, Fault::PowerLoss { node: 0, down_for: 200_000 }),
+        ];
+        let mut sim = pair(Setup::default(), &faults);
+        sim.run(89_000);
+        assert!(!sim.nodes[0].powered);
+        sim.run(91_000);
+        let boots = sim.nodes[0].boot_no;
+        assert!(sim.nodes[0].powered, "on again when the first outage ends");
+        sim.run(300_000);
+        assert_eq!(sim.nodes[0].boot_no, boots, "no second boot of a running node");
     }
 
     #[test]
