@@ -138,7 +138,6 @@ scenario! {
     scenario_t3_simultaneous_boot_without_a_peer_to_ask => "t3_simultaneous_boot_without_a_peer_to_ask",
     scenario_t4_service_status_another_checks_bit_at_arm => "t4_service_status_another_checks_bit_at_arm",
     scenario_t2_service_status_hold_under_operator_maintenance => "t2_service_status_hold_under_operator_maintenance",
-    scenario_k1_restart_forgets_a_forced_release => "k1_restart_forgets_a_forced_release",
     scenario_k2_second_restart_forgets_a_tracking_failback => "k2_second_restart_forgets_a_tracking_failback",
     scenario_n3_reinstalled_during_a_hold_it_cannot_see => "n3_reinstalled_during_a_hold_it_cannot_see",
     scenario_n5_reinstalled_during_a_service_status_hold => "n5_reinstalled_during_a_service_status_hold",

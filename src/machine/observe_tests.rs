@@ -4,18 +4,6 @@
 use super::tests::*;
 use super::*;
 
-/// A current reading of the backend (the counters as the machine has them now).
-fn reading(t: &T, held: Option<bool>) -> Event {
-    Event::Observed(Observed {
-        backend_seq: t.m.backend_seq(),
-        carp_seq: t.m.carp_seq(),
-        held,
-        foreign: false,
-        also_ours: false,
-        carp: None,
-    })
-}
-
 fn foreign(t: &T) -> Event {
     Event::Observed(Observed { foreign: true, ..observed(t, Some(true)) })
 }

@@ -76,6 +76,18 @@ impl T {
     }
 }
 
+/// A current reading of the backend (the counters as the machine has them now).
+pub(super) fn reading(t: &T, held: Option<bool>) -> Event {
+    Event::Observed(Observed {
+        backend_seq: t.m.backend_seq(),
+        carp_seq: t.m.carp_seq(),
+        held,
+        foreign: false,
+        also_ours: false,
+        carp: None,
+    })
+}
+
 pub(super) fn phases(actions: &[Action]) -> Vec<Phase> {
     actions
         .iter()
@@ -321,16 +333,6 @@ fn a_backend_read_again_after_failures_is_retried_at_once() {
         t.at(at).tick();
         t.ev(Event::Backend { op: BackendOp::Demote, ok: false });
     }
-    let reading = |t: &T, held| {
-        Event::Observed(Observed {
-            backend_seq: t.m.backend_seq(),
-            carp_seq: t.m.carp_seq(),
-            held,
-            foreign: false,
-            also_ours: false,
-            carp: None,
-        })
-    };
     t.at(8.0);
     let unreadable = reading(&t, None);
     assert!(!t.ev(unreadable).contains(&Action::Demote), "still unreadable");

@@ -277,16 +277,6 @@ pub fn t2() -> Script {
         .fault(100 * SECOND, Fault::OperatorMaintenance { node: A, for_ms: MINUTE })
 }
 
-/// Found by random seeds (seed 1000): D5's fix kept the forced release in memory only, so a
-/// restart of the daemon during the outage forgot it and tracking armed again once the probe
-/// fell, undoing the operator's `release --force`.
-pub fn k1() -> Script {
-    pair(Setup::default(), OPERATOR_WINS)
-        .outage(BOTH_A, Some(WAN), 60 * SECOND, 10 * MINUTE)
-        .fault(90 * SECOND, Fault::OperatorRelease { node: A, force: true })
-        .fault(120 * SECOND, Fault::Restart { node: A })
-}
-
 /// Found by random seeds (seed 378): the first write after a restart had no record to keep a
 /// resumed failback's trigger from, so it wrote `resume`; a second restart then no longer knew
 /// that tracking had started it, and `max_hold` ended it `failed` for good (D10 across two
@@ -365,7 +355,6 @@ pub const ALL: &[Scenario] = &[
         property: TELEMETRY_TRUTH,
         script: t2,
     },
-    Scenario { name: "k1_restart_forgets_a_forced_release", property: OPERATOR_WINS, script: k1 },
     Scenario { name: "k2_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: k2 },
     Scenario { name: "n3_reinstalled_during_a_hold_it_cannot_see", property: LIVENESS, script: n3 },
     Scenario { name: "n5_reinstalled_during_a_service_status_hold", property: LIVENESS, script: n5 },
