@@ -754,10 +754,11 @@ impl Sim {
             pp.daemon_started + rise,
             pp.reloaded + rise,
             peer.carp_since,
-            // The peer's daemon learns that a hold that was not its own (another check's
+            // The peer's daemon learns that a hold it did not lift itself (another check's
             // demotion, an operator's maintenance) went away at its next reading, on its
             // reconcile_interval grid; its /status says "held" until then (seeds 295, 429, 726:
-            // asked 2 to 9 s after the other hold ended, before that reading).
+            // asked 2 to 9 s after the other hold ended, before that reading). Its own release
+            // is read right after the call; the bound covers both.
             pp.lever_clear_since.map_or(self.now, |t| t + s.reconcile + 2 * s.backend_ms + 100),
             pp.peer_trouble_end,
         ]
