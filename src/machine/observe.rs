@@ -27,6 +27,10 @@ pub fn attribute_shared_hold(bit: bool, maintenance: bool, phase: Phase) -> (Opt
 
 impl Machine {
     pub(super) fn on_observed(&mut self, now: Instant, obs: Observed, out: &mut Vec<Action>) {
+        // A reading that failed carries nothing; one that worked carries at least the CARP
+        // states, even from a lever that cannot tell whether it is held (`sysctl` without the
+        // failbackd bit, seed 710: its recovery was never seen, the hold waited out its backoff).
+        let answered = obs.held.is_some() || obs.carp.is_some();
         if obs.carp_seq == self.carp_seq {
             for r in obs.carp.into_iter().flatten() {
                 self.carp_changed(now, r.vhid, r.iface, r.state, false, out);
@@ -36,16 +40,17 @@ impl Machine {
             return; // a call overtook this reading: its result is the newer fact
         }
         self.backend.awaiting_observation = false;
-        let Some(held) = obs.held else {
+        if !answered {
             self.backend.unreadable = true;
             return;
-        };
+        }
         if std::mem::take(&mut self.backend.unreadable) && self.backend.failures > 0 {
             // The backend answers again after failing calls and failing readings: retry now,
             // not at the end of a backoff that grew while it was away (at most one call per
             // reading, so a backend that reads but still cannot act is not hammered).
             self.backend.retry_at = None;
         }
+        let Some(held) = obs.held else { return };
         let foreign = held && obs.foreign;
         // The hold last measured was someone else's alone: its going away is theirs, not drift.
         let was_foreign_only = self.backend.foreign && !self.backend.also_ours;

@@ -343,6 +343,37 @@ fn a_backend_read_again_after_failures_is_retried_at_once() {
     assert!(a.contains(&Action::Demote), "{a:?}");
 }
 
+// Seed 710: a lever that cannot tell whether it is held (`sysctl` without the failbackd bit)
+// never reads `held`; a reading that works still carries the CARP states, and that is the
+// backend answering again: the hold is retried at once, not after the grown backoff.
+#[test]
+fn a_blind_backend_read_again_after_failures_is_retried_at_once() {
+    let mut t = T::new(cfg());
+    t.ev(Event::Boot(Boot { backend_demoted: Some(false), previous: None, ..Default::default() }));
+    for at in [0.1, 1.2, 3.3, 7.4] {
+        t.at(at).tick();
+        t.ev(Event::Backend { op: BackendOp::Demote, ok: false });
+    }
+    let reading = |t: &T, carp| {
+        Event::Observed(Observed {
+            backend_seq: t.m.backend_seq(),
+            carp_seq: t.m.carp_seq(),
+            held: None,
+            foreign: false,
+            also_ours: false,
+            carp,
+        })
+    };
+    t.at(8.0);
+    let failed = reading(&t, None);
+    assert!(!t.ev(failed).contains(&Action::Demote), "still failing");
+    assert!(t.m.next_deadline().is_some_and(|d| d > t.now), "backing off");
+    t.at(9.0);
+    let blind = reading(&t, Some(Vec::new()));
+    let a = t.ev(blind);
+    assert!(a.contains(&Action::Demote), "{a:?}");
+}
+
 #[test]
 fn backoff_doubles_up_to_its_cap() {
     let b = Backoff { initial: secs(1), max: secs(8) };

@@ -304,7 +304,12 @@ impl Sim {
             }
             Record::PeerLost { .. } => {
                 let o = 1 - n;
-                if self.nodes[o].powered && self.nodes[o].if_up {
+                // peer_lost explains why CARP made this held node MASTER: it is about the
+                // peer at that moment, not at the answer's arrival. A peer whose CARP left INIT
+                // after this node became MASTER was not advertising when CARP chose (seed 898:
+                // the peer powered up during the ask, BACKUP 6 ms after this node's MASTER).
+                let running_then = self.nodes[o].carp_since <= self.nodes[n].carp_since;
+                if self.nodes[o].powered && self.nodes[o].if_up && running_then {
                     self.violate(
                         TELEMETRY_TRUTH,
                         n,
@@ -736,7 +741,13 @@ impl Sim {
     fn peer_able_since(&self, o: usize) -> Option<Ms> {
         let s = &self.setup;
         let peer = &self.nodes[o];
-        peer.proc.as_ref()?;
+        // A peer whose daemon holds it (a failback until its paths prove themselves) refuses
+        // the traffic by contract, whether or not its backend managed to apply the lever
+        // (seeds 1691, 1946: the demotion kept failing, so the lever stayed clear while the
+        // peer was holding); its hold is bounded by never_both_held and liveness, not here.
+        if peer.proc.as_ref()?.m.phase().is_holding() {
+            return None;
+        }
         if !self.can_carry(o) || peer.carp != CarpState::Backup {
             return None;
         }
@@ -748,7 +759,12 @@ impl Sim {
             pp.daemon_started + rise,
             pp.reloaded + rise,
             peer.carp_since,
-            pp.lever_clear_since.unwrap_or(self.now),
+            // The peer's daemon learns that a hold it did not lift itself (another check's
+            // demotion, an operator's maintenance) went away at its next reading, on its
+            // reconcile_interval grid; its /status says "held" until then (seeds 295, 429, 726:
+            // asked 2 to 9 s after the other hold ended, before that reading). Its own release
+            // is read right after the call; the bound covers both.
+            pp.lever_clear_since.map_or(self.now, |t| t + s.reconcile + 2 * s.backend_ms + 100),
             pp.peer_trouble_end,
         ]
         .into_iter()

@@ -318,6 +318,18 @@ pub fn n5() -> Script {
         .fault(11 * MINUTE, Fault::FirstStart { node: A })
 }
 
+/// Found by random seeds (seed 710): a lever failbackd cannot read (`sysctl` without the
+/// failbackd bit) and a backend that fails every call while A holds after a power loss. The
+/// readings never carry `held`, so the backend's recovery was not seen: the hold waited out the
+/// backoff that grew while the backend was away, phase `holding` with demotion 0.
+pub fn t5() -> Script {
+    let setup = Setup { lever: Lever::SysctlBlind, ..Setup::default() };
+    pair(setup, TELEMETRY_TRUTH)
+        .fault(60 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
+        .fault(65 * SECOND, Fault::Backend { node: A, slow: false, for_ms: 40 * SECOND })
+        .outage(BOTH_A, Some(WAN), 60 * SECOND, 4 * MINUTE)
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
     Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
@@ -358,4 +370,5 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "k2_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: k2 },
     Scenario { name: "n3_reinstalled_during_a_hold_it_cannot_see", property: LIVENESS, script: n3 },
     Scenario { name: "n5_reinstalled_during_a_service_status_hold", property: LIVENESS, script: n5 },
+    Scenario { name: "t5_blind_lever_backend_back_during_a_hold", property: TELEMETRY_TRUTH, script: t5 },
 ];
