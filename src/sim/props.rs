@@ -70,6 +70,9 @@ pub(super) struct NodeProps {
     lever_set_since: Option<Ms>,
     both_held_since: Option<Ms>,
     mismatch: [Option<Ms>; 4],
+    /// A failback resumed from a stale state file on a lever failbackd cannot read (the
+    /// no_false_demotion exemption): its reported hold is a belief until the failback ends.
+    blind_stale_resume: bool,
 }
 
 impl NodeProps {
@@ -390,13 +393,18 @@ impl Sim {
                 let file_phase = self.nodes[n].state_file.as_ref().and_then(|f| f.phase());
                 let blind_stale = self.setup.lever == super::setup::Lever::SysctlBlind
                     && file_phase.is_some_and(|ph| Some(ph) != p.stopped_phase && ph.in_failback());
+                let stopped = p.stopped_phase;
+                if blind_stale && !(in_failback || first_this_boot || held) {
+                    // The resumed hold is the daemon's belief from the file; what it reports
+                    // about it cannot be checked by anything it can read either (seed 743).
+                    self.props.n[n].blind_stale_resume = true;
+                }
                 if !(in_failback || first_this_boot || held || blind_stale) {
                     self.violate(
                         NO_FALSE_DEMOTION,
                         n,
                         format!(
-                            "resumed a hold that was not there: the previous daemon was {:?}, failbackd's lever is off",
-                            p.stopped_phase
+                            "resumed a hold that was not there: the previous daemon was {stopped:?}, failbackd's lever is off"
                         ),
                     );
                 }
@@ -552,6 +560,9 @@ impl Sim {
     /// telemetry_truth: held, foreign hold, phase and CARP agree with the world within one
     /// reconcile interval plus backend time.
     fn check_telemetry(&mut self, n: usize) {
+        if self.nodes[n].proc.as_ref().is_some_and(|p| p.m.failback().is_none()) {
+            self.props.n[n].blind_stale_resume = false; // that failback ended
+        }
         let slack = self.setup.telemetry_slack();
         let lever = self.setup.lever;
         let now = self.now;
@@ -564,7 +575,9 @@ impl Sim {
         // from someone else's: no reading can. It says so (`Machine::lever_unseen`) and lifts
         // that hold once the probes are up (liveness checks it); until its first call the
         // attribution is excused like backend trouble.
-        let trouble = p.backend_trouble || p.backend_trouble_end + slack > now || m.lever_unseen();
+        let blind_belief = p.blind_stale_resume && m.failback().is_some();
+        let trouble =
+            p.backend_trouble || p.backend_trouble_end + slack > now || m.lever_unseen() || blind_belief;
         let truth_held = node.lever.failbackd_holds(lever);
         let truth_foreign = node.lever.foreign(lever);
         let reported_held = m.own_hold();
