@@ -560,8 +560,13 @@ impl Machine {
             if self.phase.is_holding() && self.hold_deadline().is_some_and(|at| now >= at) {
                 match self.cfg.max_hold_policy {
                     MaxHoldPolicy::Stay => {
+                        // Stability proven while stabilizing stays proven: the late release
+                        // counts from it (seed 4219: max_hold 6 ms before stable_for was up
+                        // restarted a 12 s wait).
+                        let stable = self.stable_since;
                         self.end_failback(now, Outcome::Failed, out);
                         self.set_phase(now, Phase::Failed, out);
+                        self.stable_since = stable;
                         self.advance_probing(now, out); // the recovery clock, if all are up
                     }
                     MaxHoldPolicy::Release => {

@@ -507,6 +507,17 @@ fn a_failed_node_whose_probes_pass_for_stable_for_is_released_late() {
 }
 
 #[test]
+fn max_hold_while_stabilizing_keeps_the_stability_already_proven() {
+    let mut t = T::booted(cfg()); // stable_for 5 s, max_hold 100 s
+    t.at(96.0).probe(0, true);
+    t.at(97.0).probe(0, true); // rose: stabilizing since 97 s
+    let a = t.at(100.0).tick();
+    assert_eq!(outcome(&a), Some(Outcome::Failed));
+    assert_eq!(t.m.next_deadline(), Some(t.t0 + secs(102)), "97 s + stable_for, not 100 s + stable_for");
+    assert!(t.at(102.0).tick().contains(&Action::Promote));
+}
+
+#[test]
 fn a_failure_while_failed_restarts_the_recovery_clock() {
     let mut t = T::booted(cfg());
     t.at(100.0).tick();
