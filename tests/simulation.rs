@@ -52,10 +52,11 @@ fn random_seeds_hold_the_ci_properties() {
 /// rest that cannot see its lever learned to lift it (machine `unseen_hold`). 2184, 2519: a
 /// restart after a power loss read the flap limit's demotions of the boot before as this boot's
 /// start (fixed in `carry_over`). 2702, 2952: a peer holding itself whose demote fails is not
-/// able to take over (a property correction, docs/simulation.md).
+/// able to take over (a property correction, docs/simulation.md). 2858, 3520: a second power
+/// loss while the node was off powered it on twice (a simulator bug).
 #[test]
 fn long_search_liveness_seeds_stay_fixed() {
-    for seed in [1035, 1413, 1450, 1715, 1806, 1908, 2184, 2519, 2702, 2952] {
+    for seed in [1035, 1413, 1450, 1715, 1806, 1908, 2184, 2519, 2702, 2858, 2952, 3520] {
         let mut script = Script::random(seed, CI_HOURS * HOUR);
         script.only = vec![props::LIVENESS];
         if let Some(v) = sim::run(&script).violation {

@@ -489,10 +489,14 @@ impl Sim {
         self.world(n, format!("FAULT {f:?}"));
         self.props.fault(self.now, &f);
         match f {
-            Fault::PowerLoss { down_for, .. } => {
+            // A power loss of a node that is off already changes nothing. Its power-on came
+            // after the first one and booted a running node a second time (seed 3520: the boot's
+            // sysctl.conf hold applied again under a released daemon that never saw it).
+            Fault::PowerLoss { down_for, .. } if self.nodes[n].powered => {
                 self.power_off(n);
                 self.after(down_for, Ev::PowerOn(n));
             }
+            Fault::PowerLoss { .. } => {}
             Fault::Crash { restart_after, .. } => {
                 if self.kill(n) {
                     let b = self.nodes[n].boot_no;
