@@ -83,7 +83,22 @@ pub fn carry_over(machine: &mut Machine, p: &Persisted, kind: StartKind, c: Cloc
     match kind {
         StartKind::Restart => {
             let at = |ms: u64| c.now.checked_sub(c.mono.checked_sub(Duration::from_millis(ms))?);
-            machine.restore_track_demotions(p.track_demotions_mono_ms.iter().filter_map(|ms| at(*ms)));
+            // A demotion of an earlier boot, carried into this boot's file, was recorded as
+            // monotonic 0 (`mono_ms_of` saturates: it predates this boot's clock); read as
+            // "when this boot began" it held the flap limit up to the boot's age too long (the
+            // pair simulator's seeds 2184, 2519: a power loss, then a restart). Its wall time
+            // is the only reading of when it was, as at a boot.
+            let mut this_boot = Vec::new();
+            let mut earlier = Vec::new();
+            for (i, ms) in p.track_demotions_mono_ms.iter().enumerate() {
+                match (*ms, p.track_demotions_unix.get(i)) {
+                    (0, Some(unix)) => earlier.push(*unix),
+                    (ms, _) => this_boot.extend(at(ms)),
+                }
+            }
+            let window = machine.config().tracking.window;
+            this_boot.extend(by_wall_clock(&earlier, window, c));
+            machine.restore_track_demotions(this_boot);
             if let Some(f) = p.failback.as_ref().filter(|f| f.trigger.starts_with("track ")) {
                 machine.restore_tracking_failback(f.id);
             }
@@ -95,15 +110,19 @@ pub fn carry_over(machine: &mut Machine, p: &Persisted, kind: StartKind, c: Cloc
         }
         StartKind::Boot | StartKind::FirstStart => {
             let window = machine.config().tracking.window;
-            // Before this process's clock can represent (a young process): counted as now.
-            let at = |unix: f64| {
-                let age = Duration::try_from_secs_f64((c.unix - unix).max(0.0)).unwrap_or(Duration::ZERO);
-                c.now.checked_sub(age).unwrap_or(c.now)
-            };
-            let recent = p.track_demotions_unix.iter().filter(|u| c.unix - **u < window.as_secs_f64());
-            machine.restore_track_demotions(recent.map(|u| at(*u)));
+            machine.restore_track_demotions(by_wall_clock(&p.track_demotions_unix, window, c));
         }
     }
+}
+
+/// The demotions at these wall times that are still inside `window`, on this process's clock.
+fn by_wall_clock(unix: &[f64], window: Duration, c: Clocks) -> Vec<Instant> {
+    // Before this process's clock can represent (a young process): counted as now.
+    let at = |unix: f64| {
+        let age = Duration::try_from_secs_f64((c.unix - unix).max(0.0)).unwrap_or(Duration::ZERO);
+        c.now.checked_sub(age).unwrap_or(c.now)
+    };
+    unix.iter().filter(|u| c.unix - **u < window.as_secs_f64()).map(|u| at(*u)).collect()
 }
 
 #[cfg(test)]

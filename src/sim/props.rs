@@ -765,6 +765,16 @@ impl Sim {
             return None;
         }
         let pp = &self.props.n[o];
+        // A peer whose failbackd is holding it (a failback in progress) while its backend
+        // fails has a clear lever only because the demote fails: its daemon pulls it the moment
+        // the backend answers, and says "holding", not ready, meanwhile. Handing it the traffic
+        // hands it to a node about to be demoted by its own daemon (seeds 2702, 2952: displaced
+        // by the MASTER's release, the peer's demote failing for 88-114 s). Not able until its
+        // retry has certainly landed; the lever tells from there.
+        let holding = peer.proc.as_ref().is_some_and(|p| p.m.failback().is_some());
+        if holding && (pp.backend_trouble || self.now < self.backend_retried(o)) {
+            return None;
+        }
         let rise = u64::from(s.rise + 1) * s.interval;
         let peer_path = self.path_ok_since(o)?;
         [

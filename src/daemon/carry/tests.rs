@@ -54,6 +54,22 @@ fn a_restart_carries_the_flap_history_by_the_monotonic_clock() {
     assert_eq!(got, vec![now - Duration::from_secs(100)], "a time after now is not from this boot");
 }
 
+// Seeds 2184, 2519: a demotion of the boot before, carried across a power loss into this boot's
+// file (monotonic 0: before this boot's clock), then a restart. Its wall time says when it was;
+// read as this boot's start it held the flap limit until an hour after the boot instead.
+#[test]
+fn a_restart_reads_a_demotion_of_an_earlier_boot_by_the_wall_clock() {
+    let now = Instant::now() + Duration::from_secs(5000);
+    let c = Clocks { now, mono: Duration::from_secs(1000), unix: 2e9 };
+    let p = file(vec![0, 0, 900_000], vec![2e9 - 1.5 * HOUR, 2e9 - 3000.0, 2e9 - 100.0]);
+    let mut m = machine(now, false);
+    carry_over(&mut m, &p, StartKind::Restart, c);
+    let mut got: Vec<Instant> = m.track_demotions().collect();
+    got.sort();
+    // The one older than the window (an hour) is gone; the others keep their age.
+    assert_eq!(got, vec![now - Duration::from_secs(3000), now - Duration::from_secs(100)]);
+}
+
 #[test]
 fn a_wall_clock_behind_the_file_counts_the_demotion_as_now() {
     let now = Instant::now();
