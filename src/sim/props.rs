@@ -70,6 +70,8 @@ pub(super) struct NodeProps {
     lever_set_since: Option<Ms>,
     both_held_since: Option<Ms>,
     mismatch: [Option<Ms>; 4],
+    /// When the last state file write landed (it records the demotions until then).
+    recorded_until: Ms,
     /// A failback resumed from a stale state file on a lever failbackd cannot read (the
     /// no_false_demotion exemption): its reported hold is a belief until the failback ends.
     blind_stale_resume: bool,
@@ -166,7 +168,16 @@ impl Props {
         self.n[n].track_demotions.clear();
         self.n[n].forced_since = None;
     }
+    /// A state file write landed at `now`: it records every tracking demotion until then.
+    pub fn state_recorded(&mut self, n: usize, now: Ms) {
+        self.n[n].recorded_until = now;
+    }
     pub fn daemon_started(&mut self, n: usize, now: Ms) {
+        // A demotion the state file never recorded (its writes failed until the daemon stopped)
+        // is gone from the world like a tmpfs file at a boot: the new daemon cannot count it
+        // (seed 4697; `failback_state_file_write_errors_total` and its alert say so).
+        let recorded = self.n[n].recorded_until;
+        self.n[n].track_demotions.retain(|t| *t <= recorded);
         self.n[n].first_daemon_of_boot = !self.n[n].daemon_this_boot;
         self.n[n].daemon_this_boot = true;
         self.n[n].daemon_started = now;

@@ -864,6 +864,7 @@ impl Sim {
             if !node.state_ro {
                 node.state_file = Some(state.clone());
                 p.persisted = Some(state);
+                self.props.state_recorded(n, self.now);
             }
         }
     }
