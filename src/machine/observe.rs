@@ -51,7 +51,13 @@ impl Machine {
             self.backend.retry_at = None;
         }
         let Some(held) = obs.held else { return };
-        let foreign = held && obs.foreign;
+        // On a shared lever a set bit failbackd's own calls have not put in place (its last
+        // confirmed call released) is someone else's, whatever the phase: another check's, or
+        // failbackd's check counted by someone else's evaluation. Not drift; failbackd's demote
+        // (an evaluation that counts its check) makes it its own (seed 5432: another plugin's
+        // bit during a hold whose demotes failed was reported as drift "added").
+        let unconfirmed = self.cfg.shared_lever && self.backend.demoted == Some(false);
+        let foreign = held && (obs.foreign || unconfirmed);
         // The hold last measured was someone else's alone: its going away is theirs, not drift.
         let was_foreign_only = self.backend.foreign && !self.backend.also_ours;
         self.backend.also_ours = foreign && obs.also_ours;

@@ -479,3 +479,31 @@ fn maintenance_on_top_of_our_bit_reports_both_holds() {
     assert_eq!(foreign_records(&a), vec![true]);
     assert!(t.m.foreign_hold() && !t.m.own_hold());
 }
+
+/// Seed 5432: on a shared lever, another plugin's bit read during a hold whose demotes all
+/// failed is not failbackd's hold being added behind its back (no drift), and the demote (an
+/// evaluation that counts failbackd's check) still goes out.
+#[test]
+fn a_shared_bit_failbackd_never_put_in_place_is_no_drift_during_a_hold() {
+    let mut t = T::new(MachineConfig { shared_lever: true, ..cfg() });
+    t.ev(Event::Boot(Boot {
+        backend_demoted: Some(false),
+        previous: Some(Phase::Released),
+        ..Default::default()
+    }));
+    let a = t.ev(Event::Carp { vhid: 1, iface: "em0".into(), state: CarpState::Master });
+    assert_eq!(started(&a), None);
+    let a = t.at(1.0).ev(Event::Carp { vhid: 1, iface: "em0".into(), state: CarpState::Backup });
+    assert!(a.contains(&Action::Demote), "{a:?}");
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: false });
+    t.at(1.5);
+    let a = t.ev(shared(&t, true, false));
+    assert_eq!(drifts(&a), vec![], "{a:?}");
+    assert!(t.m.foreign_hold() && !t.m.own_hold());
+    assert!(t.at(2.0).tick().contains(&Action::Demote), "the retry still demotes");
+    t.ev(Event::Backend { op: BackendOp::Demote, ok: true });
+    t.at(3.0);
+    let a = t.ev(shared(&t, true, false));
+    assert_eq!(drifts(&a), vec![]);
+    assert!(t.m.own_hold(), "failbackd's own call confirmed it");
+}
