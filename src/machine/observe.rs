@@ -96,6 +96,13 @@ impl Machine {
             self.backend.demoted = Some(false);
             return;
         }
+        if self.cfg.shared_lever && !held && wanted == Some(false) {
+            // Someone else's evaluation of the service checks counted failbackd's own check,
+            // which passes once the phase wants no hold: that is failbackd's release landing,
+            // not a drift (seed 5034: another plugin's check passed while the promote failed).
+            self.backend.demoted = Some(false);
+            return;
+        }
         let direction = if held { Drift::Added } else { Drift::Removed };
         self.backend.demoted = Some(held);
         self.backend.drifts = self.backend.drifts.saturating_add(1);

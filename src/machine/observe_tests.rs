@@ -507,3 +507,21 @@ fn a_shared_bit_failbackd_never_put_in_place_is_no_drift_during_a_hold() {
     assert_eq!(drifts(&a), vec![]);
     assert!(t.m.own_hold(), "failbackd's own call confirmed it");
 }
+
+/// Seed 5034: on a shared lever, someone else's evaluation drops the bit while failbackd's
+/// promote is failing (its own check passes once the phase wants no hold): the release landed,
+/// no drift, and nothing re-demotes.
+#[test]
+fn a_shared_bit_cleared_by_another_evaluation_while_releasing_is_the_release() {
+    let mut t = T::booted(MachineConfig { shared_lever: true, ..cfg() });
+    t.at(1.0).probe(0, true);
+    t.at(2.0).probe(0, true);
+    let a = t.at(10.0).tick();
+    assert!(a.contains(&Action::Promote));
+    t.ev(Event::Backend { op: BackendOp::Promote, ok: false });
+    t.at(10.5);
+    let a = t.ev(shared(&t, false, false));
+    assert_eq!(drifts(&a), vec![], "{a:?}");
+    assert!(!a.contains(&Action::Demote));
+    assert_eq!(t.m.phase(), Phase::Released);
+}
