@@ -138,5 +138,6 @@ scenario! {
     scenario_k2_second_restart_forgets_a_tracking_failback => "k2_second_restart_forgets_a_tracking_failback",
     scenario_n3_reinstalled_during_a_hold_it_cannot_see => "n3_reinstalled_during_a_hold_it_cannot_see",
     scenario_n5_reinstalled_during_a_service_status_hold => "n5_reinstalled_during_a_service_status_hold",
+    scenario_n7_hook_fail_safe_at_boot_on_a_blind_lever => "n7_hook_fail_safe_at_boot_on_a_blind_lever",
     scenario_t5_blind_lever_backend_back_during_a_hold => "t5_blind_lever_backend_back_during_a_hold",
 }

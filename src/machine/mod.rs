@@ -313,13 +313,15 @@ impl Machine {
     fn on_boot(&mut self, now: Instant, boot: Boot, out: &mut Vec<Action>) {
         self.backend.demoted = boot.backend_demoted;
         self.ended_failbacks = boot.last_failback;
-        // A start at rest (a first start, or a restart whose file says idle or released) that
-        // cannot see its own lever: failbackd reinstalled during a hold, or a state file whose
-        // writes failed, leaves a hold nobody would lift. Once every required probe is up the
-        // (idempotent) promote is issued once: on OPNsense `service_status` it re-evaluates the
-        // checks, which drops failbackd's stale answer and keeps every other check's bit.
+        // A start at rest (a boot, a first start, or a restart whose file says idle or
+        // released) that cannot see its own lever: the CARP hook's fail-safe demote at boot
+        // (the interfaces come up before the daemon does, `hook_fallback = "demote"`),
+        // failbackd reinstalled during a hold, or a state file whose writes failed leaves a
+        // hold nobody would lift. Once every required probe is up the (idempotent) promote is
+        // issued once: on OPNsense `service_status` it re-evaluates the checks, which drops
+        // failbackd's stale answer and keeps every other check's bit.
         self.unseen_hold = (boot.lever_unseen || boot.backend_demoted.is_none())
-            && matches!(boot.previous, Some(Phase::Idle) | Some(Phase::Released));
+            && matches!(boot.previous, None | Some(Phase::Idle) | Some(Phase::Released));
         let resume = match boot.previous {
             Some(Phase::Failed) if boot.backend_demoted != Some(false) => {
                 // The failback already ended as failed; stay loud and demoted.

@@ -330,6 +330,15 @@ pub fn t5() -> Script {
         .outage(BOTH_A, Some(WAN), 60 * SECOND, 4 * MINUTE)
 }
 
+/// Found once the simulator ran the CARP hook's fail-safe (seed 26): at a boot the interfaces
+/// come up before the daemon, the hook finds no daemon and demotes through a backend failbackd
+/// cannot read (`command` without `state`); with `hold_on_boot = false` nothing armed, and the
+/// daemon never lifted that hold.
+pub fn n7() -> Script {
+    let setup = Setup { lever: Lever::SysctlBlind, hold_on_boot: false, ..Setup::default() };
+    pair(setup, LIVENESS)
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario { name: "d1_persistent_state_file_power_loss", property: NO_PREMATURE_TAKEOVER, script: d1 },
     Scenario { name: "d2_restart_of_a_healthy_tracked_master", property: NO_FALSE_DEMOTION, script: d2 },
@@ -370,5 +379,6 @@ pub const ALL: &[Scenario] = &[
     Scenario { name: "k2_second_restart_forgets_a_tracking_failback", property: LIVENESS, script: k2 },
     Scenario { name: "n3_reinstalled_during_a_hold_it_cannot_see", property: LIVENESS, script: n3 },
     Scenario { name: "n5_reinstalled_during_a_service_status_hold", property: LIVENESS, script: n5 },
+    Scenario { name: "n7_hook_fail_safe_at_boot_on_a_blind_lever", property: LIVENESS, script: n7 },
     Scenario { name: "t5_blind_lever_backend_back_during_a_hold", property: TELEMETRY_TRUTH, script: t5 },
 ];

@@ -97,6 +97,11 @@ pub(super) enum Ev {
         gen: u64,
         state: CarpState,
     },
+    /// The syshook ran while no daemon was there (`hook_fallback = "demote"`, cli.rs `hook`).
+    FallbackHook {
+        node: usize,
+        boot: u64,
+    },
     Carp,
 }
 
@@ -475,6 +480,21 @@ impl Sim {
                     return;
                 }
                 let _ = self.step(node, Event::Carp { vhid: VHID, iface: IFACE.into(), state });
+            }
+            Ev::FallbackHook { node, boot } => {
+                let up = self.nodes[node].powered && self.nodes[node].boot_no == boot;
+                if !up || self.nodes[node].proc.is_some() || self.nodes[node].backend_failing {
+                    return; // a daemon answers the next hook; a failing backend fails the demote
+                }
+                let ready_holds = self.ready_holds(node);
+                let lever = self.setup.lever;
+                let r = driver::call(lever, &mut self.nodes[node].lever, true, ready_holds);
+                let now = self.nodes[node].lever.demotion(lever);
+                self.world(
+                    node,
+                    format!("hook fail-safe demote (no daemon): ok {}, demotion now {now}", r.ok),
+                );
+                self.props.lever_changed_by_world(node, self.now);
             }
             Ev::Carp => self.carp_timer = None,
         }
@@ -1075,9 +1095,18 @@ impl Sim {
         self.world(n, format!("CARP {} -> {}", from.as_str(), state.as_str()));
         self.props.carp_changed(n, from, state, self.now);
         self.check_takeover(n, from, state);
-        let Some(p) = self.nodes[n].proc.as_ref() else { return };
-        let gen = p.gen;
         // The syshook: lost, late or duplicated now and then.
+        let Some(p) = self.nodes[n].proc.as_ref() else {
+            // No daemon to tell: the hook's fail-safe demotes through the backend itself
+            // (seed 9562: a daemon stopped during the boot; without this the simulated node
+            // preempted unchecked where the real one is held by its hook).
+            if self.nodes[n].powered && !self.rng.chance(self.setup.hook_loss) {
+                let boot = self.nodes[n].boot_no;
+                self.after(20, Ev::FallbackHook { node: n, boot });
+            }
+            return;
+        };
+        let gen = p.gen;
         if self.rng.chance(self.setup.hook_loss) {
             return;
         }
