@@ -208,12 +208,13 @@ pub fn d18() -> Script {
 /// cannot show failbackd's hold (`command` without `state`): the new daemon is idle and nobody
 /// ever lifts the old hold.
 pub fn n3() -> Script {
-    let setup = Setup {
-        lever: Lever::SysctlBlind,
-        tracking: Tracking::Off,
-        max_hold: 30 * MINUTE,
-        ..Setup::default()
-    };
+    reinstalled_during_a_boot_hold(Lever::SysctlBlind)
+}
+
+/// A reboots onto a dead WAN and holds; failbackd is installed anew (no state file) while the
+/// hold is on; the WAN comes back a minute later.
+fn reinstalled_during_a_boot_hold(lever: Lever) -> Script {
+    let setup = Setup { lever, tracking: Tracking::Off, max_hold: 30 * MINUTE, ..Setup::default() };
     pair(setup, LIVENESS)
         .fault(30 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
         .outage(BOTH_A, Some(WAN), 30 * SECOND, 12 * MINUTE)
@@ -306,16 +307,7 @@ pub fn t4() -> Script {
 /// 2^20 bit as another check's (it is idle: nothing of its own to hold), so a promote "to
 /// release" looked needless and the stale answer of the old daemon's check kept the node demoted.
 pub fn n5() -> Script {
-    let setup = Setup {
-        lever: Lever::ServiceStatus,
-        tracking: Tracking::Off,
-        max_hold: 30 * MINUTE,
-        ..Setup::default()
-    };
-    pair(setup, LIVENESS)
-        .fault(30 * SECOND, Fault::PowerLoss { node: A, down_for: 10 * SECOND })
-        .outage(BOTH_A, Some(WAN), 30 * SECOND, 12 * MINUTE)
-        .fault(11 * MINUTE, Fault::FirstStart { node: A })
+    reinstalled_during_a_boot_hold(Lever::ServiceStatus)
 }
 
 /// Found by random seeds (seed 710): a lever failbackd cannot read (`sysctl` without the
