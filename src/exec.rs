@@ -67,7 +67,7 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<Output, String> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = spawn_retrying_busy(&mut cmd).await.map_err(|e| format!("cannot run {program}: {e}"))?;
     let stdout = tokio::spawn(read_bounded(child.stdout.take()));
     let stderr = tokio::spawn(read_bounded(child.stderr.take()));
     let mut running = Running::new(child, [stdout.abort_handle(), stderr.abort_handle()]);
@@ -84,6 +84,32 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<Output, String> {
     let out = collect(stdout).await;
     let err = collect(stderr).await;
     Ok(Output { code: status.code(), stdout: out, stderr: err })
+}
+
+/// `ETXTBSY` (26 on Linux and FreeBSD, errno.h): the program file is open for writing somewhere.
+/// Transient: an upgrade replacing the program (pkg writes then renames), or any process that
+/// forked while holding a write descriptor to it and has not exec'd yet (the close-on-exec
+/// descriptor lives until then; seen in the test suite, where fakes are written and run
+/// concurrently). Retried a few times over about 300 ms instead of failing the call.
+const ETXTBSY: i32 = 26;
+const BUSY_RETRIES: u32 = 5;
+
+/// The pause before retry `attempt` (1-based) of a spawn that found its program busy.
+fn busy_delay(attempt: u32) -> Duration {
+    Duration::from_millis(10u64 << attempt.saturating_sub(1).min(4))
+}
+
+async fn spawn_retrying_busy(cmd: &mut Command) -> std::io::Result<tokio::process::Child> {
+    let mut attempt = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && attempt < BUSY_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(busy_delay(attempt)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A child that has not been waited for: dropping it SIGKILLs its whole process group (it was
@@ -248,6 +274,30 @@ mod tests {
         let out = run(&argv(&["head", "-c", "1000000", "/dev/zero"]), Duration::from_secs(5)).await.unwrap();
         assert_eq!(out.stdout.len(), MAX_OUTPUT);
         assert!(out.success());
+    }
+
+    // A program open for writing cannot be executed (ETXTBSY): retried with growing pauses
+    // (paused time: the pauses pass at once), then reported with the OS's reason.
+    #[tokio::test(start_paused = true)]
+    async fn a_program_busy_for_writing_is_retried_then_reported() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.sh");
+        let mut writer = std::fs::File::create(&path).unwrap();
+        writer.write_all(b"#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let started = tokio::time::Instant::now();
+        let err = run(&argv(&[path.to_str().unwrap()]), Duration::from_secs(5)).await.unwrap_err();
+        assert!(err.contains("Text file busy") || err.contains("os error 26"), "{err}");
+        let waited: Duration = (1..=BUSY_RETRIES).map(busy_delay).sum();
+        assert_eq!(started.elapsed(), waited, "every retry waited its pause");
+        drop(writer);
+    }
+
+    #[test]
+    fn busy_retries_back_off_and_stay_short() {
+        let pauses: Vec<u64> = (1..=BUSY_RETRIES).map(|a| busy_delay(a).as_millis() as u64).collect();
+        assert_eq!(pauses, vec![10, 20, 40, 80, 160]);
     }
 
     #[tokio::test]
