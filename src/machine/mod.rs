@@ -235,12 +235,12 @@ impl Machine {
         if self.withdraws(fb) {
             return Some(since);
         }
-        let stable = since.checked_add(self.required_stability(since))?;
-        Some(stable.max(fb.armed_at.checked_add(self.cfg.min_hold)?))
+        Some(self.recovery_at()?.max(fb.armed_at.checked_add(self.cfg.min_hold)?))
     }
 
-    /// When a `failed` node whose required probes all rose again has proven them for as long as
-    /// a release would ask (`stable_for`, dampened): `failed` is "late", never "for ever". An
+    /// When the required probes, all up since `stable_since`, have been proven for as long as a
+    /// release asks (`stable_for`, dampened). A failback also waits out `min_hold`; a `failed`
+    /// node is released at this instant: `failed` is "late", never "for ever". An
     /// upstream that comes back at 3 a.m. must not leave the primary demoted until someone
     /// wakes up, and both nodes must never stay held while a path is healthy (issue 18,
     /// never_both_held). `max_hold_policy = "stay"` means "do not release on a timer", not
